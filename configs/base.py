@@ -29,6 +29,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.init_std = 0.02  # normal init std; residual projections get std / sqrt(2 n_layers)
   config.model.scan_layers = False  # apply the blocks with nnx.scan: compile time flat in depth
   config.model.remat = "none"  # backward-pass recomputation: none | full | dots (save matmul outputs)
+  config.model.attention = "auto"  # auto (cuDNN on GPU under bf16 when shapes allow, else XLA) | xla | cudnn
 
   config.batch_size = 32  # global batch, in sequences, over all devices and processes
   config.train_steps = 1000  # run length in optimizer steps (ignored when train_tokens is set)
@@ -46,6 +47,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.log_every = 10  # write a metrics.jsonl row every this many steps (and at the end)
   config.eval_every = 100  # evaluate on the validation split every this many steps (and at the end)
   config.eval_batches = 4  # global batches of validation data per evaluation
+  config.eval_loss_by_position = False  # also log the eval loss at each context position (a list of seq_len)
   config.checkpoint_every = 500  # save a checkpoint every this many steps (and at the end)
   config.keep_checkpoints = 2  # how many recent checkpoints orbax keeps
   config.progress = True  # show a progress bar

@@ -17,6 +17,7 @@ commands:
   fit     fit a scaling law: scaling fit --data POINTS.csv|DIR [--law ...] [--approach ...]
   plot    draw figures: scaling plot DIR [--out OUTDIR] [--fit REPORT.json ...]
   launch  several processes: scaling launch local|tpu [OPTIONS] -- scaling train|sweep ...
+  generate  sample text from a trained run: scaling generate --workdir DIR --prompt TEXT [--max-tokens N ...]
   bench   speed and MFU, side by side with PyTorch: scaling bench --config configs/tiny.py [--json]
   tokenizer  train a SentencePiece model: scaling tokenizer train --source ... --vocab-size N --out tok.model
 """
@@ -78,6 +79,12 @@ def bench(argv: list[str]) -> int:
   return bench_cli.main(argv)
 
 
+def generate(argv: list[str]) -> int:
+  from scaling.sample import cli as sample_cli
+
+  return sample_cli.main(argv)
+
+
 def launch(argv: list[str]) -> int:
   from scaling.launch import cli as launch_cli
 
@@ -91,7 +98,7 @@ def fit(argv: list[str]) -> int:
 
 
 COMMANDS = {"demo": demo, "train": train, "sweep": sweep, "fit": fit, "plot": plot, "launch": launch,
-            "tokenizer": tokenizer, "bench": bench}
+            "tokenizer": tokenizer, "bench": bench, "generate": generate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,6 +65,7 @@ class SentencePieceTokenizer:
     self.sha256 = hashlib.sha256(model_proto).hexdigest()
     self.vocab_size = int(self._processor.vocab_size())
     self.eos_id = int(self._processor.eos_id())
+    self.unk_id = int(self._processor.unk_id())  # what text outside the vocabulary encodes to
     if self.eos_id < 0:
       raise InputError(f"data.tokenizer: {path} has no eos piece to separate documents; train one "
                        f"with `scaling tokenizer train`, or a model with eos_id >= 0")

@@ -13,6 +13,7 @@ MLPS = ("gelu", "swiglu")
 POSITIONS = ("learned", "rotary")
 DTYPES = ("float32", "bfloat16")
 REMAT = ("none", "full", "dots")
+ATTENTION = ("auto", "xla", "cudnn")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +36,7 @@ class ModelConfig:
   init_std: float = 0.02
   scan_layers: bool = False  # apply the blocks with a scan: compile time flat in depth
   remat: str = "none"  # recompute activations in the backward pass: none | full | dots (keep matmuls)
+  attention: str = "auto"  # jax.nn.dot_product_attention implementation: auto | xla | cudnn
 
   @property
   def head_dim(self) -> int:
@@ -60,7 +62,7 @@ class ModelConfig:
     if self.position == "rotary" and self.head_dim % 2:
       raise InputError(f"model.position=rotary needs an even head dim, got {self.head_dim}")
     for key, allowed in (("norm", NORMS), ("mlp", MLPS), ("position", POSITIONS), ("dtype", DTYPES),
-                         ("remat", REMAT)):
+                         ("remat", REMAT), ("attention", ATTENTION)):
       if getattr(self, key) not in allowed:
         raise InputError(f"model.{key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
     for key in ("tie_embeddings", "scan_layers"):

@@ -13,7 +13,14 @@ from scaling.errors import InputError
 
 @dataclasses.dataclass(frozen=True)
 class Architecture:
-  """`module(cfg, rngs=...)` builds the model; its `__call__(tokens_BxL)` returns logits_BxLxV."""
+  """`module(cfg, rngs=...)` builds the model (an `nnx.Module`) with three methods:
+
+  - `__call__(tokens_BxL) -> logits_BxLxV` (float32): training and evaluation;
+  - `init_cache(batch_size, max_len) -> cache`: a pytree of arrays holding what decoding carries
+    (a Transformer's keys and values, a recurrent model's state) and the next position;
+  - `decode(tokens_BxT, cache) -> (logits_BxTxV, cache)`: continues the sequence from the cache's
+    position by T tokens. Decoding a prefix in any chunks gives the logits `__call__` gives on it.
+  """
 
   module: Callable
   param_counts: Callable  # ModelConfig -> {"total", "embedding", "non_embedding"}

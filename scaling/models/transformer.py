@@ -25,6 +25,15 @@ REMAT_POLICIES = {
 }
 
 
+def attention_implementation(cfg: ModelConfig) -> str:
+  """The `jax.nn.dot_product_attention` implementation: cuDNN's fused kernel on GPU under bf16 with
+  head dims it supports (≤ 128, multiple of 8), XLA's elsewhere (CPU, TPU, float32)."""
+  if cfg.attention != "auto":
+    return cfg.attention
+  fused_ok = cfg.dtype == "bfloat16" and cfg.head_dim <= 128 and cfg.head_dim % 8 == 0
+  return "cudnn" if fused_ok and jax.default_backend() == "gpu" else "xla"
+
+
 def _param(rngs: nnx.Rngs, shape, logical_axes, std: float) -> nnx.Param:
   """A float32 normal(0, std) parameter that carries its logical axis names."""
   value = std * jax.random.normal(rngs.params(), shape, jnp.float32)
@@ -62,7 +71,10 @@ class Attention(nnx.Module):
     self.wv = _param(rngs, (D, H, K), ("embed", "heads", "head_dim"), cfg.init_std)
     self.wo = _param(rngs, (H, K, D), ("heads", "head_dim", "embed"), out_std)
 
-  def __call__(self, x_BxLxD: jax.Array, positions_L: jax.Array) -> jax.Array:
+  def __call__(self, x_BxLxD: jax.Array, positions_L: jax.Array, kv_cache=None):
+    """Self-attention over the sequence; with `kv_cache` = (keys_BxMxHxK, values_BxMxHxK, index),
+    x holds the tokens at positions index.. of a sequence whose earlier keys and values are cached,
+    and the call returns (output, (keys, values)) with this chunk's written in."""
     dtype = x_BxLxD.dtype
     q_BxLxHxK = jnp.einsum("BLD,DHK->BLHK", x_BxLxD, self.wq[...].astype(dtype))
     k_BxLxHxK = jnp.einsum("BLD,DHK->BLHK", x_BxLxD, self.wk[...].astype(dtype))
@@ -70,8 +82,20 @@ class Attention(nnx.Module):
     if self.cfg.position == "rotary":
       q_BxLxHxK = rotary(q_BxLxHxK, positions_L)
       k_BxLxHxK = rotary(k_BxLxHxK, positions_L)
-    out_BxLxHxK = jax.nn.dot_product_attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, is_causal=True)
-    return jnp.einsum("BLHK,HKD->BLD", out_BxLxHxK, self.wo[...].astype(dtype))
+    if kv_cache is None:
+      out_BxLxHxK = jax.nn.dot_product_attention(
+          q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, is_causal=True,
+          implementation=attention_implementation(self.cfg))
+      return jnp.einsum("BLHK,HKD->BLD", out_BxLxHxK, self.wo[...].astype(dtype))
+    keys_BxMxHxK, values_BxMxHxK, index = kv_cache
+    keys_BxMxHxK = jax.lax.dynamic_update_slice(keys_BxMxHxK, k_BxLxHxK, (0, index, 0, 0))
+    values_BxMxHxK = jax.lax.dynamic_update_slice(values_BxMxHxK, v_BxLxHxK, (0, index, 0, 0))
+    # Each query sees the cached positions up to its own; unwritten slots are masked out.
+    visible_LxM = jnp.arange(keys_BxMxHxK.shape[1])[None, :] <= positions_L[:, None]
+    out_BxLxHxK = jax.nn.dot_product_attention(
+        q_BxLxHxK, keys_BxMxHxK, values_BxMxHxK, mask=visible_LxM[None, None], implementation="xla")
+    out_BxLxD = jnp.einsum("BLHK,HKD->BLD", out_BxLxHxK, self.wo[...].astype(dtype))
+    return out_BxLxD, (keys_BxMxHxK, values_BxMxHxK)
 
 
 class Mlp(nnx.Module):
@@ -106,10 +130,14 @@ class Block(nnx.Module):
     self.mlp_norm = _norm(cfg, rngs)
     self.mlp = Mlp(cfg, rngs=rngs)
 
-  def __call__(self, x_BxLxD: jax.Array, positions_L: jax.Array) -> jax.Array:
-    x_BxLxD = x_BxLxD + self.attn(self.attn_norm(x_BxLxD).astype(x_BxLxD.dtype), positions_L)
+  def __call__(self, x_BxLxD: jax.Array, positions_L: jax.Array, kv_cache=None):
+    """x -> x, or with `kv_cache` (see `Attention`) x -> (x, (keys, values))."""
+    attended = self.attn(self.attn_norm(x_BxLxD).astype(x_BxLxD.dtype), positions_L, kv_cache)
+    attn_out_BxLxD, new_kv = attended if kv_cache is not None else (attended, None)
+    x_BxLxD = x_BxLxD + attn_out_BxLxD
     x_BxLxD = x_BxLxD + self.mlp(self.mlp_norm(x_BxLxD).astype(x_BxLxD.dtype))
-    return constrain(x_BxLxD, ("batch", "length", "act_embed"))
+    x_BxLxD = constrain(x_BxLxD, ("batch", "length", "act_embed"))
+    return x_BxLxD if kv_cache is None else (x_BxLxD, new_kv)
 
 
 class Transformer(nnx.Module):
@@ -136,19 +164,61 @@ class Transformer(nnx.Module):
       self.unembedding = _param(rngs, (D, V), ("embed", "vocab"), cfg.init_std)
 
   def __call__(self, tokens_BxL: jax.Array) -> jax.Array:
-    cfg = self.cfg
-    dtype = jnp.dtype(cfg.dtype)
     positions_L = jnp.arange(tokens_BxL.shape[1])
+    x_BxLxD = self._apply_blocks(self._embed(tokens_BxL, positions_L), positions_L)
+    return self._logits(x_BxLxD)
+
+  def init_cache(self, batch_size: int, max_len: int) -> dict:
+    """Keys and values of every layer for `max_len` positions, and the next position to write."""
+    cfg = self.cfg
+    shape = (cfg.n_layers, batch_size, max_len, cfg.n_heads, cfg.head_dim)
+    zeros = jnp.zeros(shape, jnp.dtype(cfg.dtype))
+    return {"keys": zeros, "values": zeros, "index": jnp.zeros((), jnp.int32)}
+
+  def decode(self, tokens_BxT: jax.Array, cache: dict) -> tuple[jax.Array, dict]:
+    """Logits of the T tokens that continue the cached sequence, and the cache with them added."""
+    index = cache["index"]
+    positions_T = index + jnp.arange(tokens_BxT.shape[1])
+    x_BxTxD = self._embed(tokens_BxT, positions_T)
+    x_BxTxD, keys, values = self._decode_blocks(x_BxTxD, positions_T, cache)
+    new_cache = {"keys": keys, "values": values, "index": index + tokens_BxT.shape[1]}
+    return self._logits(x_BxTxD), new_cache
+
+  def _embed(self, tokens_BxL, positions_L):
+    cfg = self.cfg
     x_BxLxD = jnp.take(self.embedding[...], tokens_BxL, axis=0)
     if cfg.position == "learned":
-      x_BxLxD = x_BxLxD + self.position_embedding[...][positions_L][None]
-    x_BxLxD = constrain(x_BxLxD.astype(dtype), ("batch", "length", "act_embed"))
-    x_BxLxD = self._apply_blocks(x_BxLxD, positions_L)
+      x_BxLxD = x_BxLxD + jnp.take(self.position_embedding[...], positions_L, axis=0)[None]
+    return constrain(x_BxLxD.astype(jnp.dtype(cfg.dtype)), ("batch", "length", "act_embed"))
+
+  def _logits(self, x_BxLxD):
+    cfg = self.cfg
+    dtype = jnp.dtype(cfg.dtype)
     x_BxLxD = self.final_norm(x_BxLxD).astype(dtype)
     unembedding_DxV = self.embedding[...].T if cfg.tie_embeddings else self.unembedding[...]
     # Logits and loss in float32 even under bf16 compute: the softmax over V needs the range.
     return jnp.einsum("BLD,DV->BLV", x_BxLxD, unembedding_DxV.astype(dtype),
                       preferred_element_type=jnp.float32)
+
+  def _decode_blocks(self, x_BxTxD, positions_T, cache):
+    """The residual stack over a chunk, reading and extending each layer's cached keys/values."""
+    index = cache["index"]
+    if not self.cfg.scan_layers:
+      keys, values = [], []
+      for layer, block in enumerate(self.blocks):
+        x_BxTxD, (k, v) = block(x_BxTxD, positions_T,
+                                (cache["keys"][layer], cache["values"][layer], index))
+        keys.append(k)
+        values.append(v)
+      return x_BxTxD, jnp.stack(keys), jnp.stack(values)
+
+    @nnx.scan(in_axes=(nnx.Carry, 0, 0, 0), out_axes=(nnx.Carry, 0),
+              transform_metadata={nnx.PARTITION_NAME: "layers"})
+    def scan_body(x_BxTxD, block, keys_BxMxHxK, values_BxMxHxK):
+      return block(x_BxTxD, positions_T, (keys_BxMxHxK, values_BxMxHxK, index))
+
+    x_BxTxD, (keys, values) = scan_body(x_BxTxD, self.blocks, cache["keys"], cache["values"])
+    return x_BxTxD, keys, values
 
   def _apply_blocks(self, x_BxLxD, positions_L):
     """The residual stack: a Python loop, or a scan over stacked blocks; optionally rematerialized."""

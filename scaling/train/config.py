@@ -8,6 +8,7 @@ one `InputError` naming the key, before anything is built or written.
 import dataclasses
 import math
 
+import jax
 import ml_collections
 
 from scaling.errors import InputError
@@ -35,6 +36,7 @@ def defaults() -> ml_collections.ConfigDict:
   config.model.init_std = 0.02  # normal init std; residual projections get std / sqrt(2 n_layers)
   config.model.scan_layers = False  # apply the blocks with nnx.scan: compile time flat in depth
   config.model.remat = "none"  # backward-pass recomputation: none | full | dots (save matmul outputs)
+  config.model.attention = "auto"  # auto (cuDNN on GPU under bf16 when shapes allow, else XLA) | xla | cudnn
 
   config.batch_size = 32  # global batch, in sequences, over all devices and processes
   config.train_steps = 1000  # run length in optimizer steps (ignored when train_tokens is set)
@@ -52,6 +54,7 @@ def defaults() -> ml_collections.ConfigDict:
   config.log_every = 10  # write a metrics.jsonl row every this many steps (and at the end)
   config.eval_every = 100  # evaluate on the validation split every this many steps (and at the end)
   config.eval_batches = 4  # global batches of validation data per evaluation
+  config.eval_loss_by_position = False  # also log the eval loss at each context position (a list of seq_len)
   config.checkpoint_every = 500  # save a checkpoint every this many steps (and at the end)
   config.keep_checkpoints = 2  # how many recent checkpoints orbax keeps
   config.progress = True  # show a progress bar
@@ -101,6 +104,7 @@ class TrainConfig:
   checkpoint_every: int
   keep_checkpoints: int
   progress: bool
+  eval_loss_by_position: bool
   mesh: dict
   data: ml_collections.ConfigDict
   distributed: dict
@@ -166,8 +170,12 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
   distributed = dict(config.distributed.to_dict())
   if not isinstance(distributed["initialize"], bool):
     raise InputError(f"distributed.initialize must be true or false, got {distributed['initialize']!r}")
-  if not isinstance(config.progress, bool):
-    raise InputError(f"progress must be true or false, got {config.progress!r}")
+  for key in ("progress", "eval_loss_by_position"):
+    if not isinstance(config[key], bool):
+      raise InputError(f"{key} must be true or false, got {config[key]!r}")
+  if model.attention == "cudnn" and jax.default_backend() != "gpu":
+    raise InputError(f"model.attention=cudnn needs a GPU (this backend is {jax.default_backend()}); "
+                     "use auto or xla")
 
   return TrainConfig(
       model=model,
@@ -188,6 +196,7 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
       checkpoint_every=_number(config, "checkpoint_every", int, 0, strict=True),
       keep_checkpoints=_number(config, "keep_checkpoints", int, 0, strict=True),
       progress=config.progress,
+      eval_loss_by_position=config.eval_loss_by_position,
       mesh=mesh,
       data=config.data,
       distributed=distributed,

@@ -40,10 +40,14 @@ def optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
   return adamw
 
 
+def token_losses(logits_BxLxV: jax.Array, targets_BxL: jax.Array) -> jax.Array:
+  """Cross-entropy in nats of each predicted token, computed in float32."""
+  return optax.softmax_cross_entropy_with_integer_labels(logits_BxLxV.astype(jnp.float32), targets_BxL)
+
+
 def next_token_loss(logits_BxLxV: jax.Array, targets_BxL: jax.Array) -> jax.Array:
-  """Mean cross-entropy in nats per token, computed in float32."""
-  return optax.softmax_cross_entropy_with_integer_labels(
-      logits_BxLxV.astype(jnp.float32), targets_BxL).mean()
+  """Mean cross-entropy in nats per token."""
+  return token_losses(logits_BxLxV, targets_BxL).mean()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +60,7 @@ class Steps:
   batch_sharding: NamedSharding
   init: Callable  # () -> state
   train: Callable  # (state, batch_BxL1, first_bad) -> (state, {"loss", "lr", "grad_norm"}, first_bad)
-  eval: Callable  # (state, batch_BxL1) -> loss
+  eval: Callable  # (state, batch_BxL1) -> loss_L: mean over the batch at each context position
 
 
 def build(cfg: TrainConfig, mesh: Mesh) -> Steps:
@@ -98,8 +102,9 @@ def build(cfg: TrainConfig, mesh: Mesh) -> Steps:
     return nnx.split((model, opt))[1], metrics, first_bad
 
   def evaluate(state, batch_BxL1):
+    """Loss by position (Kaplan et al. 2020 Fig. 7, right); its mean is the eval loss."""
     model, _ = nnx.merge(graphdef, state)
-    return next_token_loss(model(batch_BxL1[:, :-1]), batch_BxL1[:, 1:])
+    return token_losses(model(batch_BxL1[:, :-1]), batch_BxL1[:, 1:]).mean(axis=0)
 
   def under_mesh(fn):
     """Runs `fn` with the mesh and logical-axis rules in scope (tracing needs both)."""

@@ -214,7 +214,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict
   eval_data = [_global_batch(b, steps.batch_sharding) for b in data.iterate_from(eval_data, 0)]
 
   def evaluate(state):
-    return sum(steps.eval(state, batch) for batch in eval_data) / len(eval_data)
+    """{"eval_loss": mean, "eval_loss_by_position": [L]} on device; pulled with the step's metrics."""
+    by_position_L = sum(steps.eval(state, batch) for batch in eval_data) / len(eval_data)
+    return {"eval_loss": by_position_L.mean(), "eval_loss_by_position": by_position_L}
 
   from tqdm import tqdm  # deferred: only an interactive run needs it
 
@@ -245,6 +247,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict
            "tokens_per_sec": (done - last["step"]) * cfg.tokens_per_step / max(now - last["time"], 1e-9)}
     if "eval_loss" in host:
       row["eval_loss"] = float(host["eval_loss"])
+      if cfg.eval_loss_by_position:
+        row["eval_loss_by_position"] = [round(float(x), 6) for x in host["eval_loss_by_position"]]
     log.write(row)
     bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_sec']:,.0f}")
     last.update(time=now, step=done, row=row)
@@ -261,7 +265,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict
         record(*pending)
         pending = None
       if done % cfg.eval_every == 0 or done == cfg.train_steps:
-        step_metrics = {**step_metrics, "eval_loss": evaluate(train_state)}
+        step_metrics = {**step_metrics, **evaluate(train_state)}
       if needs_row(done):
         pending = (done, step_metrics, first_bad)
       preempted = preemption.reached(done)

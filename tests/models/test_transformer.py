@@ -92,3 +92,34 @@ def test_scanned_blocks_compute_what_the_loop_computes(remat):
     g_scan, g_loop = nnx.to_pure_dict(grad(scanned)), nnx.to_pure_dict(grad(looped))
     np.testing.assert_allclose(g_scan["blocks"]["mlp"]["w_out"][2],
                                g_loop["blocks"][2]["mlp"]["w_out"], rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("style", [*STYLES.values(), dict(scan_layers=True, remat="full")],
+                         ids=[*STYLES.keys(), "scanned"])
+def test_kv_cached_decoding_gives_the_full_forward_logits(style):
+  """A prefix decoded as 5 tokens, then one at a time, matches one full forward pass on it."""
+  cfg = ModelConfig(d_model=32, n_layers=2, n_heads=4, seq_len=16, **style)
+  mesh = mesh_lib.make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, jax.devices()[:1])
+  with jax.set_mesh(mesh), rules.axis_rules():
+    model = nnx.jit(lambda: models.get(cfg.arch).module(cfg, rngs=nnx.Rngs(0)))()
+    tokens_BxL = jax.random.randint(jax.random.key(1), (2, 12), 0, 256)
+    full_BxLxV = nnx.jit(lambda model, tokens: model(tokens))(model, tokens_BxL)
+    decode = nnx.jit(lambda model, tokens, cache: model.decode(tokens, cache))
+    cache = model.init_cache(2, 16)
+    chunks = []
+    for start, stop in [(0, 5), *((t, t + 1) for t in range(5, 12))]:
+      logits_BxTxV, cache = decode(model, tokens_BxL[:, start:stop], cache)
+      chunks.append(logits_BxTxV)
+  np.testing.assert_allclose(jnp.concatenate(chunks, axis=1), full_BxLxV, atol=2e-6)
+  assert int(cache["index"]) == 12
+
+
+def test_attention_runs_on_xla_off_gpu_and_as_asked():
+  from scaling.models.transformer import attention_implementation
+
+  bf16 = ModelConfig(dtype="bfloat16")
+  assert attention_implementation(bf16) == ("cudnn" if jax.default_backend() == "gpu" else "xla")
+  assert attention_implementation(ModelConfig()) == "xla"  # float32: cuDNN's kernel is bf16/fp16
+  assert attention_implementation(ModelConfig(attention="cudnn")) == "cudnn"
+  with pytest.raises(InputError, match="model.attention"):
+    ModelConfig(attention="flash")

@@ -3,6 +3,7 @@
 import pathlib
 import runpy
 
+import jax
 import ml_collections
 import pytest
 
@@ -48,6 +49,7 @@ def test_vocab_size_comes_from_the_tokenizer_unless_set():
     ("eval_every", 0, "eval_every"),
     ("log_every", 2.5, "log_every"),
     ("progress", "yes", "progress"),
+    ("eval_loss_by_position", 1, "eval_loss_by_position"),
     ("weight_decay", float("nan"), "weight_decay"),
 ])
 def test_bad_values_name_the_key(key, value, named):
@@ -74,3 +76,11 @@ def test_batch_must_divide_over_the_mesh():
   with pytest.raises(InputError, match="batch_size"):
     config_lib.check_fits_mesh(cfg, (8, 1, 1), 1)
   config_lib.check_fits_mesh(cfg, (4, 1, 2), 1)
+
+
+@pytest.mark.skipif(jax.default_backend() == "gpu", reason="cuDNN attention is available on GPU")
+def test_cudnn_attention_off_gpu_is_refused():
+  config = config_lib.defaults()
+  config.model.attention = "cudnn"
+  with pytest.raises(InputError, match="model.attention=cudnn needs a GPU"):
+    config_lib.validate(config, vocab_size=256)

@@ -70,6 +70,19 @@ def test_metrics_rows_log_loss_against_compute(baseline):
   assert run["config"]["model"]["vocab_size"] == 256
 
 
+def test_eval_loss_by_position_is_logged_when_asked(baseline, text_corpus, tmp_path):
+  """Kaplan et al. 2020 Fig. 7 (right): one mean per context position, averaging to the eval loss."""
+  assert not any("eval_loss_by_position" in row
+                 for row in read_metrics(os.path.join(baseline, "metrics.jsonl")))
+  config = small_config(text_corpus, train_steps=5, eval_loss_by_position=True)
+  trainer.train(config, str(tmp_path), devices=jax.devices()[:1])
+  evals = [row for row in read_metrics(os.path.join(tmp_path, "metrics.jsonl")) if "eval_loss" in row]
+  assert [row["step"] for row in evals] == [5]
+  by_position = evals[0]["eval_loss_by_position"]
+  assert len(by_position) == config.model.seq_len
+  np.testing.assert_allclose(np.mean(by_position), evals[0]["eval_loss"], rtol=1e-5)
+
+
 @pytest.mark.parametrize("mesh", [
     {"data": 8, "fsdp": 1, "tensor": 1},
     {"data": 1, "fsdp": 8, "tensor": 1},

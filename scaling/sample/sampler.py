@@ -1,0 +1,131 @@
+"""Reads what a trained model writes: the latest checkpoint of a workdir, decoded in one jitted loop.
+
+Every registered architecture offers `init_cache` / `decode` (scaling/models/registry.py), so the
+loop is the same for all: the prompt is decoded in one call (a Transformer fills its key/value
+cache, a recurrent model advances its state), then each sampled token is fed back, all inside one
+`lax.scan`, so generating N tokens is one compiled program and no per-token host round trip.
+"""
+
+import dataclasses
+import functools
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+from flax import nnx
+
+from scaling.data.tokenizer import Tokenizer, load_tokenizer
+from scaling.errors import InputError
+from scaling.parallel import mesh as mesh_lib
+from scaling.train import config as config_lib
+from scaling.train import state as state_lib
+from scaling.train.trainer import CHECKPOINT_DIR, RUN_FILE
+
+
+@dataclasses.dataclass(frozen=True)
+class Trained:
+  """A restored model, ready to decode, with the tokenizer it was trained with."""
+
+  model: nnx.Module
+  tokenizer: Tokenizer
+  cfg: config_lib.TrainConfig
+  step: int
+
+
+def load(workdir: str) -> Trained:
+  """The model of the latest checkpoint in `workdir`, on one device; bad workdirs are InputErrors."""
+  run_path = os.path.join(workdir, RUN_FILE)
+  if not os.path.isfile(run_path):
+    raise InputError(f"--workdir {workdir}: no {RUN_FILE} there; it is not a training run")
+  try:
+    with open(run_path, encoding="utf-8") as f:
+      config = ml_collections.ConfigDict(json.load(f)["config"])
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise InputError(f"{run_path} is unreadable ({e!r})") from None
+  tokenizer = load_tokenizer(config.data.tokenizer)
+  cfg = config_lib.validate(config, vocab_size=tokenizer.vocab_size)
+  mesh = mesh_lib.make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, jax.devices()[:1])
+  steps = state_lib.build(cfg, mesh)
+  checkpoints = ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, CHECKPOINT_DIR)),
+                                      options=ocp.CheckpointManagerOptions(create=False))
+  step = checkpoints.latest_step() if os.path.isdir(checkpoints.directory) else None
+  if step is None:
+    raise InputError(f"--workdir {workdir}: no checkpoint yet in {CHECKPOINT_DIR}/; train first")
+  try:
+    state = checkpoints.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(steps.abstract_state))).state
+  except Exception as e:  # a complete-looking but unreadable checkpoint
+    message = str(e).splitlines()[0] if str(e) else type(e).__name__
+    raise InputError(f"checkpoint {step} in {workdir}/{CHECKPOINT_DIR} cannot be restored "
+                     f"({message[:200]})") from None
+  finally:
+    checkpoints.close()
+  model, _ = nnx.merge(steps.graphdef, state)
+  return Trained(model=model, tokenizer=tokenizer, cfg=cfg, step=step)
+
+
+def encode_prompt(prompt: str, tokenizer: Tokenizer) -> np.ndarray:
+  """The document-start token, then the prompt's ids: training windows see documents begin so."""
+  try:
+    ids = tokenizer.encode(prompt)
+  except UnicodeError as e:
+    raise InputError(f"--prompt cannot be encoded ({e.reason})") from None
+  unknown = getattr(tokenizer, "unk_id", None)
+  if unknown is not None and unknown >= 0 and np.any(ids == unknown):
+    raise InputError("--prompt holds text outside the tokenizer's vocabulary (it encodes to unk)")
+  if np.any(ids == tokenizer.eos_id):
+    raise InputError(f"--prompt holds the document separator (token {tokenizer.eos_id})")
+  return np.concatenate([[tokenizer.eos_id], ids]).astype(np.int32)
+
+
+def filter_logits(logits_BxV: jax.Array, temperature: float, top_k: int) -> jax.Array:
+  """Logits scaled by 1/temperature with all but the top k set to -inf (k = 0: keep all)."""
+  logits_BxV = logits_BxV.astype(jnp.float32) / temperature
+  if 0 < top_k < logits_BxV.shape[-1]:
+    kth_Bx1 = jax.lax.top_k(logits_BxV, top_k)[0][:, -1:]
+    logits_BxV = jnp.where(logits_BxV < kth_Bx1, -jnp.inf, logits_BxV)
+  return logits_BxV
+
+
+@functools.partial(nnx.jit, static_argnames=("max_tokens", "temperature", "top_k"))
+def sample(model: nnx.Module, prompt_BxP: jax.Array, key: jax.Array, *, max_tokens: int,
+           temperature: float, top_k: int) -> jax.Array:
+  """`max_tokens` sampled continuations [B, max_tokens]; temperature 0 is greedy (argmax)."""
+  batch, prompt_len = prompt_BxP.shape
+  cache = model.init_cache(batch, prompt_len + max_tokens)
+  logits_BxPxV, cache = model.decode(prompt_BxP, cache)
+
+  def pick(logits_BxV, key):
+    if temperature == 0:
+      return jnp.argmax(logits_BxV, axis=-1).astype(jnp.int32)
+    return jax.random.categorical(key, filter_logits(logits_BxV, temperature, top_k)).astype(jnp.int32)
+
+  def step(carry, key):
+    logits_BxV, cache = carry
+    token_B = pick(logits_BxV, key)
+    logits_Bx1xV, cache = model.decode(token_B[:, None], cache)
+    return (logits_Bx1xV[:, -1], cache), token_B
+
+  keys = jax.random.split(key, max_tokens)
+  _, tokens_NxB = jax.lax.scan(step, (logits_BxPxV[:, -1], cache), keys)
+  return tokens_NxB.T
+
+
+def generate(trained: Trained, prompt: str, *, max_tokens: int, temperature: float, top_k: int,
+             seed: int) -> str:
+  """The prompt's continuation as text, up to the first document separator."""
+  prompt_P = encode_prompt(prompt, trained.tokenizer)
+  model_cfg = trained.cfg.model
+  total = len(prompt_P) + max_tokens
+  if model_cfg.arch == "transformer" and model_cfg.position == "learned" and total > model_cfg.seq_len:
+    raise InputError(f"the prompt ({len(prompt_P) - 1} tokens + 1 document start) and --max-tokens "
+                     f"{max_tokens} exceed the {model_cfg.seq_len} positions this model learned "
+                     f"(model.position=learned); ask for at most {model_cfg.seq_len - len(prompt_P)}")
+  tokens_N = np.asarray(sample(trained.model, jnp.asarray(prompt_P)[None], jax.random.key(seed),
+                               max_tokens=max_tokens, temperature=temperature, top_k=top_k))[0]
+  ends = np.flatnonzero(tokens_N == trained.tokenizer.eos_id)
+  return trained.tokenizer.decode(tokens_N[:ends[0]] if ends.size else tokens_N)

@@ -1,0 +1,62 @@
+"""`scaling generate` on a trained workdir: prints text, is seeded; bad input is one line, exit 2."""
+
+import os
+import shutil
+
+import jax
+import pytest
+
+from scaling import cli
+from scaling.train import trainer
+from scaling.train.config import defaults
+
+
+@pytest.fixture(scope="module")
+def workdir(text_corpus, tmp_path_factory):
+  """A 4-step run of a tiny Transformer with learned positions (so length limits apply)."""
+  config = defaults()
+  config.model.update(d_model=32, n_layers=1, n_heads=4, seq_len=32, position="learned")
+  config.update(batch_size=8, train_steps=4, warmup_steps=1, eval_every=4, eval_batches=1,
+                checkpoint_every=4, progress=False)
+  config.data.update(source="text", glob=text_corpus, validation_percent=20)
+  path = str(tmp_path_factory.mktemp("generate"))
+  trainer.train(config, path, devices=jax.devices()[:1])
+  return path
+
+
+def generate(capsys, *args):
+  code = cli.main(["generate", *args])
+  captured = capsys.readouterr()
+  return code, captured.out, captured.err
+
+
+def test_prints_the_prompt_and_a_seeded_continuation(workdir, capsys):
+  args = ["--workdir", workdir, "--prompt", "import ", "--max-tokens", "12", "--top-k", "20"]
+  code, first, _ = generate(capsys, *args, "--seed", "7")
+  assert code == 0 and first.startswith("import ")
+  assert generate(capsys, *args, "--seed", "7")[1] == first
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "no_checkpoint", "separator", "too_long",
+                                  "bad_max_tokens", "bad_top_k"])
+def test_bad_input_is_one_line_exit_2(case, workdir, tmp_path, capsys):
+  target, prompt, extra = workdir, "x", []
+  if case == "missing":
+    target = str(tmp_path / "nowhere")
+  elif case == "empty":
+    target = str(tmp_path)
+  elif case == "no_checkpoint":
+    target = str(tmp_path / "copy")
+    os.makedirs(target)
+    shutil.copy(os.path.join(workdir, "run.json"), target)
+  elif case == "separator":
+    prompt = "a\x00"
+  elif case == "too_long":
+    extra = ["--max-tokens", "40"]  # + 2 prompt tokens > the 32 learned positions
+  elif case == "bad_max_tokens":
+    extra = ["--max-tokens", "0"]
+  elif case == "bad_top_k":
+    extra = ["--top-k", "-1"]
+  code, out, err = generate(capsys, "--workdir", target, "--prompt", prompt, *extra)
+  assert code == 2 and out == ""
+  assert err.startswith("error: ") and err.count("\n") == 1, err
