@@ -26,6 +26,9 @@ RULES = (
     ("norm", None),
     ("position", None),
     ("layers", None),  # the stacked-blocks axis of a scanned model
+    ("recurrent", "tensor"),  # LSTM/RNN hidden units: a device holds every gate of its units
+    ("gate", None),  # an LSTM weight's 4 gates (i, f, g, o), kept whole so gate math stays local
+    ("gates", None),  # an LSTM's flat [4·D] bias: small, replicated
 )
 
 

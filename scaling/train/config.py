@@ -214,6 +214,7 @@ def check_fits_mesh(cfg: TrainConfig, mesh_shape: tuple[int, int, int], process_
   m = cfg.model
   for key, size, axis, axis_size in (
       ("model.d_model", m.d_model, "mesh.fsdp", fsdp),
+      ("model.d_model", m.d_model, "mesh.tensor", tensor),  # recurrent hidden units split over it
       ("model.n_heads", m.n_heads, "mesh.tensor", tensor),
       ("model.d_ff (MLP width)", m.hidden_dim, "mesh.tensor", tensor),
       ("model.vocab_size", m.vocab_size, "mesh.tensor", tensor)):

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import nnx
-from jax.sharding import Mesh, NamedSharding
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from scaling import models
 from scaling.parallel import rules
@@ -80,6 +80,7 @@ def build(cfg: TrainConfig, mesh: Mesh) -> Steps:
       lambda a, sharding: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding),
       abstract_state, state_sharding)
   batch_sharding = NamedSharding(mesh, rules.logical_to_spec(("batch", "length")))
+  replicated = NamedSharding(mesh, PartitionSpec())
 
   def init():
     return nnx.split(create())[1]
@@ -119,9 +120,11 @@ def build(cfg: TrainConfig, mesh: Mesh) -> Steps:
       abstract_state=abstract_state,
       batch_sharding=batch_sharding,
       init=under_mesh(jax.jit(init, out_shardings=state_sharding)),
+      # `first_bad` is replicated both ways (the loop places its first one so), so it keeps one
+      # layout across steps and the step compiles once.
       train=under_mesh(jax.jit(
-          train, in_shardings=(state_sharding, batch_sharding, None),
-          out_shardings=(state_sharding, None, None), donate_argnums=0)),
+          train, in_shardings=(state_sharding, batch_sharding, replicated),
+          out_shardings=(state_sharding, None, replicated), donate_argnums=0)),
       eval=under_mesh(jax.jit(evaluate, in_shardings=(state_sharding, batch_sharding))),
   )
 

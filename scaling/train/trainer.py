@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
+from jax.sharding import NamedSharding, PartitionSpec
 
 import scaling
 from scaling import data, models
@@ -255,7 +256,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict
 
   preemption = Preemption(checkpoints)
   pending = None  # a log step's (step, device metrics, first_bad), pulled once the next is queued
-  first_bad = jnp.zeros((), jnp.int32)
+  # Placed on the mesh like the ones the step returns, so the step is traced and compiled once.
+  first_bad = jax.device_put(jnp.zeros((), jnp.int32), NamedSharding(mesh, PartitionSpec()))
   try:
     for step in range(start, cfg.train_steps):
       batch = _global_batch(next(batches), steps.batch_sharding)

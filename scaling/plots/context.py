@@ -1,0 +1,83 @@
+"""Kaplan et al. 2020 Fig. 7: architectures compared by size, and loss along the context.
+
+Left: final eval loss against non-embedding parameters, one line per architecture (Kaplan found
+LSTMs match Transformers when small and fall behind as N grows). Right: the final eval loss at each
+token position (`eval_loss_by_position`, logged with `eval_loss_by_position=true`), one line per
+run, solid for Transformers: Kaplan found LSTMs stop improving after ~100 tokens of context while
+Transformers keep improving along the whole context.
+"""
+
+import json
+import os
+
+import numpy as np
+
+from scaling.errors import InputError
+from scaling.plots import common, runs
+from scaling.train.metrics import METRICS_FILE, read_metrics
+
+LINESTYLES = {"transformer": "-", "lstm": "--", "rnn": ":"}
+MARKERS = {"transformer": "o", "lstm": "s", "rnn": "^"}
+
+
+def final_by_position(run_dir: str) -> dict:
+  """{arch, params_non_embedding, eval_loss, eval_loss_by_position} of a run's last eval row."""
+  with open(os.path.join(run_dir, runs.RUN_FILE), encoding="utf-8") as f:
+    run = json.load(f)
+  evals = [row for row in read_metrics(os.path.join(run_dir, METRICS_FILE))
+           if "eval_loss_by_position" in row]
+  if not evals:
+    raise InputError(f"{run_dir}: no eval row with eval_loss_by_position "
+                     "(train with --config.eval_loss_by_position=true)")
+  return {"name": os.path.basename(os.path.normpath(run_dir)), "arch": run["config"]["model"]["arch"],
+          "params_non_embedding": float(run["params_non_embedding"]),
+          "eval_loss": float(evals[-1]["eval_loss"]),
+          "eval_loss_by_position": np.asarray(evals[-1]["eval_loss_by_position"], np.float64)}
+
+
+def log_bins(loss_L: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+  """(positions, losses): the mean loss over `bins` log-spaced bins of positions 1..L (each
+  position's mean over the eval batch is noisy; log bins keep the early positions resolved)."""
+  position_L = np.arange(1, loss_L.size + 1)
+  if bins <= 0 or bins >= loss_L.size:
+    return position_L.astype(np.float64), loss_L
+  edges = np.unique(np.round(np.geomspace(1, loss_L.size + 1, bins + 1)).astype(int))
+  centres = [np.exp(np.log(position_L[a - 1:b - 1]).mean()) for a, b in zip(edges, edges[1:])]
+  means = [loss_L[a - 1:b - 1].mean() for a, b in zip(edges, edges[1:])]
+  return np.asarray(centres), np.asarray(means)
+
+
+def architectures(run_dirs: list[str], out_dir: str, *, name: str = "lstm_vs_transformer",
+                  bins: int = 24) -> list[str]:
+  """Both panels from the given run directories; the right one in `bins` log-spaced position bins
+  (0: every position)."""
+  finals = [final_by_position(d) for d in run_dirs]
+  if not finals:
+    raise InputError("no runs to draw")
+  figure = common.new_figure(12.0, 4.8)
+  by_size, by_position = figure.subplots(1, 2)
+  sizes = [f["params_non_embedding"] for f in finals]
+  norm, cmap = common.log_norm(sizes), common.colormap(common.SIZE_COLORMAP)
+  for arch in sorted({f["arch"] for f in finals}):
+    mine = sorted((f for f in finals if f["arch"] == arch), key=lambda f: f["params_non_embedding"])
+    by_size.plot([f["params_non_embedding"] for f in mine], [f["eval_loss"] for f in mine],
+                 LINESTYLES.get(arch, "-."), marker=MARKERS.get(arch, "D"), color="black",
+                 mfc="white", label=arch)
+    for f in mine:
+      position_P, loss_P = log_bins(f["eval_loss_by_position"], bins)
+      by_position.plot(position_P, loss_P, LINESTYLES.get(arch, "-."),
+                       color=cmap(norm(f["params_non_embedding"])), lw=1.4,
+                       label=f"{arch}, N = {f['params_non_embedding']:.2g}")
+  by_size.set_xscale("log")
+  common.log_loss_axis(by_size)
+  by_size.set_xlabel(common.PARAMS_LABELS["params_non_embedding"])
+  by_size.set_ylabel("final eval loss (nats per token)")
+  by_size.legend()
+  by_size.set_title("Loss against size at fixed tokens")
+  by_position.set_xscale("log")
+  common.log_loss_axis(by_position)
+  by_position.set_xlabel("token position in the context")
+  by_position.set_ylabel("eval loss at that position (nats per token)")
+  by_position.legend(fontsize=7, ncol=2)
+  by_position.set_title("Loss along the context (cf. Kaplan et al. 2020 Fig. 7)")
+  return common.save(figure, out_dir, name)
