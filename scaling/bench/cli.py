@@ -13,7 +13,8 @@ synthetic random tokens that stays on the device, so no data loading is timed. R
 - tokens/s = batch × seq_len / step time; model FLOP/s = tokens/s × flops_per_token["chinchilla"];
 - MFU = model FLOP/s / peak: the vendors' dense peak per device × devices on accelerators
   (`scaling.bench.peaks`), and on CPU the best float32 matmul throughput this process reaches
-  (jitted [n, n] @ [n, n] at each of --matmul-sizes, the best size re-timed in every round);
+  (jitted [n, n] @ [n, n] at each of --matmul-sizes, the best size re-timed in every round; the
+  fastest timing of all, since other processes only slow a timing down);
 - with --torch (the default on CPU when PyTorch is installed and compute is float32): the same model
   in eager PyTorch (`torch_twin`), starting from our initial weights, on as many threads as XLA uses,
   and the ratio of tokens/s: of the medians, and of the fastest steps (less sensitive to other
@@ -183,9 +184,10 @@ def measure(cfg, mesh, args) -> dict:
   seconds = interleave(runs, counts, min(ROUNDS, args.steps))
 
   if device.platform == "cpu":
-    peak = matmul_flops / statistics.median(seconds["matmul"])
-    peak_source = (f"measured: jitted float32 [{size},{size}]@[{size},{size}], median of "
-                   f"{len(seconds['matmul'])} rounds (best of sizes {args.matmul_sizes})")
+    round_flops = [matmul_flops / s for s in seconds["matmul"]]
+    peak = peaks.cpu_peak(by_size, round_flops)
+    peak_source = (f"measured: jitted float32 [n,n]@[n,n], fastest of sizes {args.matmul_sizes} "
+                   f"and of {len(round_flops)} in-round re-timings of n={size}")
   else:
     per_device = peaks.table_peak(device.device_kind, cfg.model.dtype)
     peak = per_device * mesh.devices.size if per_device else None
@@ -224,7 +226,7 @@ def measure(cfg, mesh, args) -> dict:
       "peak_source": peak_source,
   }
   if device.platform == "cpu":
-    report["matmul"] = {"size": size, "flops_per_sec": peak,
+    report["matmul"] = {"size": size, "flops_per_sec": peak, "rounds": round_flops,
                         "by_size": {str(n): f for n, f in by_size.items()}}
   if twin:
     report["torch"] = {**throughput(seconds["torch"]), "first_loss": torch_first_loss}

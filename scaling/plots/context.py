@@ -18,6 +18,7 @@ from scaling.train.metrics import METRICS_FILE, read_metrics
 
 LINESTYLES = {"transformer": "-", "lstm": "--", "rnn": ":"}
 MARKERS = {"transformer": "o", "lstm": "s", "rnn": "^"}
+VARIANT_LINESTYLES = ("-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1)))  # a labelled variant of a family
 
 
 def final_by_position(run_dir: str) -> dict:
@@ -48,26 +49,29 @@ def log_bins(loss_L: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def architectures(run_dirs: list[str], out_dir: str, *, name: str = "lstm_vs_transformer",
-                  bins: int = 24) -> list[str]:
+                  bins: int = 24, labels: list[str] | None = None) -> list[str]:
   """Both panels from the given run directories; the right one in `bins` log-spaced position bins
-  (0: every position)."""
+  (0: every position). Runs are grouped into lines by `labels` (default: their architecture)."""
   finals = [final_by_position(d) for d in run_dirs]
+  for final, label in zip(finals, labels or [f["arch"] for f in finals]):
+    final["label"] = label
   if not finals:
     raise InputError("no runs to draw")
   figure = common.new_figure(12.0, 4.8)
   by_size, by_position = figure.subplots(1, 2)
   sizes = [f["params_non_embedding"] for f in finals]
   norm, cmap = common.log_norm(sizes), common.colormap(common.SIZE_COLORMAP)
-  for arch in sorted({f["arch"] for f in finals}):
-    mine = sorted((f for f in finals if f["arch"] == arch), key=lambda f: f["params_non_embedding"])
+  for i, label in enumerate(sorted({f["label"] for f in finals})):
+    mine = sorted((f for f in finals if f["label"] == label), key=lambda f: f["params_non_embedding"])
+    arch = mine[0]["arch"]
+    linestyle = LINESTYLES.get(arch, "-.") if label == arch else VARIANT_LINESTYLES[i % 3]
     by_size.plot([f["params_non_embedding"] for f in mine], [f["eval_loss"] for f in mine],
-                 LINESTYLES.get(arch, "-."), marker=MARKERS.get(arch, "D"), color="black",
-                 mfc="white", label=arch)
+                 linestyle=linestyle, marker=MARKERS.get(arch, "D"), color="black", mfc="white", label=label)
     for f in mine:
       position_P, loss_P = log_bins(f["eval_loss_by_position"], bins)
-      by_position.plot(position_P, loss_P, LINESTYLES.get(arch, "-."),
+      by_position.plot(position_P, loss_P, linestyle=linestyle,
                        color=cmap(norm(f["params_non_embedding"])), lw=1.4,
-                       label=f"{arch}, N = {f['params_non_embedding']:.2g}")
+                       label=f"{label}, N = {f['params_non_embedding']:.2g}")
   by_size.set_xscale("log")
   common.log_loss_axis(by_size)
   by_size.set_xlabel(common.PARAMS_LABELS["params_non_embedding"])

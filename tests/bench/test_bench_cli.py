@@ -24,6 +24,9 @@ def test_json_report_has_the_documented_keys_with_positive_values(capsys):
   assert all(seconds > 0 for seconds in report["compile_s"].values())
   assert report["device"] == {"platform": "cpu", "kind": "cpu", "count": 8}  # tests/conftest.py
   assert report["matmul"]["size"] == 64 and report["matmul"]["flops_per_sec"] > 0
+  assert len(report["matmul"]["rounds"]) == cli.ROUNDS  # re-timings, spread over min(5, --steps) rounds
+  assert report["peak_flops_per_sec"] == max(*report["matmul"]["rounds"],
+                                             *report["matmul"]["by_size"].values())
   assert report["model_flops_per_sec"] == pytest.approx(
       report["tokens_per_sec"] * report["flops_per_token"])
   assert report["mfu"] == pytest.approx(report["model_flops_per_sec"] / report["peak_flops_per_sec"])

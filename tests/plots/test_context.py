@@ -29,7 +29,8 @@ def test_draws_both_panels_from_the_last_eval_row(tmp_path):
           for arch, slope in (("transformer", 0.5), ("lstm", 1.0)) for n in (1e4, 4e4)]
   final = context.final_by_position(dirs[0])
   assert final["arch"] == "transformer" and final["eval_loss_by_position"].shape == (32,)
-  paths = context.architectures(dirs, str(tmp_path / "figs"), bins=8)
+  labels = ["transformer", "transformer", "lstm", "lstm (norm=layernorm)"]
+  paths = context.architectures(dirs, str(tmp_path / "figs"), bins=8, labels=labels)
   assert [os.path.basename(p) for p in paths] == ["lstm_vs_transformer.png", "lstm_vs_transformer.pdf"]
   assert all(os.path.getsize(p) > 1000 for p in paths)
 
