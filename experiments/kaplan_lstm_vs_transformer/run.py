@@ -10,7 +10,6 @@ WORKDIR/summary.csv.
 import ast
 import copy
 import csv
-import json
 import os
 import sys
 import time

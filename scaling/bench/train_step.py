@@ -5,10 +5,8 @@ import contextlib
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from jax.sharding import NamedSharding, PartitionSpec
 
 from scaling.train import state as state_lib
 from scaling.train.config import TrainConfig
@@ -49,8 +47,7 @@ class TrainStep:
     self.steps = state_lib.build(cfg, mesh)
     self.state = self.steps.init()
     self.batch_BxL1 = jax.make_array_from_process_local_data(self.steps.batch_sharding, batch_BxL1)
-    # On the mesh, as the trainer places it: the step then keeps one compiled version.
-    self.first_bad = jax.device_put(jnp.zeros((), jnp.int32), NamedSharding(mesh, PartitionSpec()))
+    self.first_bad = self.steps.no_bad_step()
     self.dispatch_s = []  # per step: until the call returned, before its results are ready
     jax.block_until_ready((self.state, self.batch_BxL1, self.first_bad))
 

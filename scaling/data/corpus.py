@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import grain
-import numpy as np
 
 from scaling.data import sources, tfds_source
 from scaling.data.batches import Split

@@ -27,6 +27,7 @@ class ByteTokenizer:
 
   vocab_size: int = 256
   eos_id: int = 0  # ends every document; prepend it to a prompt to condition on a document start
+  unk_id: int = -1  # none: every text has bytes
 
   @property
   def identity(self) -> dict:
@@ -65,7 +66,7 @@ class SentencePieceTokenizer:
     self.sha256 = hashlib.sha256(model_proto).hexdigest()
     self.vocab_size = int(self._processor.vocab_size())
     self.eos_id = int(self._processor.eos_id())
-    self.unk_id = int(self._processor.unk_id())  # what text outside the vocabulary encodes to
+    self.unk_id = int(self._processor.unk_id())  # text outside the vocabulary encodes to it (-1: none)
     if self.eos_id < 0:
       raise InputError(f"data.tokenizer: {path} has no eos piece to separate documents; train one "
                        f"with `scaling tokenizer train`, or a model with eos_id >= 0")

@@ -13,7 +13,7 @@ from scaling.models.config import ModelConfig
 CONVENTIONS = ("kaplan", "chinchilla", "6n", "6n_total")
 
 
-def _norm_params(cfg: ModelConfig) -> int:
+def norm_params(cfg: ModelConfig) -> int:
   """One norm layer: LayerNorm has a scale and a bias [D], RMSNorm a scale only."""
   return 2 * cfg.d_model if cfg.norm == "layernorm" else cfg.d_model
 
@@ -38,8 +38,8 @@ def param_counts(cfg: ModelConfig) -> dict[str, int]:
   position = cfg.seq_len * d if cfg.position == "learned" else 0
   output = 0 if cfg.tie_embeddings else d * cfg.vocab_size
   # Per layer: two norms; q, k, v [D, H, h] and out [H, h, D]; the MLP matrices.
-  per_layer = 2 * _norm_params(cfg) + 4 * d * d_attn + _mlp_matrices(cfg) * d * cfg.hidden_dim
-  non_embedding = cfg.n_layers * per_layer + _norm_params(cfg)  # + the final norm
+  per_layer = 2 * norm_params(cfg) + 4 * d * d_attn + _mlp_matrices(cfg) * d * cfg.hidden_dim
+  non_embedding = cfg.n_layers * per_layer + norm_params(cfg)  # + the final norm
   embedding = token + position + output
   return {
       "total": embedding + non_embedding,

@@ -32,25 +32,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from scaling.models import registry
+from scaling.models import accounting, layers, registry
 from scaling.models.config import ModelConfig
 from scaling.parallel.rules import constrain
-
-
-def param(rngs: nnx.Rngs, shape, logical_axes, std: float) -> nnx.Param:
-  """A float32 normal(0, std) parameter that carries its logical axis names."""
-  value = std * jax.random.normal(rngs.params(), shape, jnp.float32)
-  return nnx.Param(value, out_sharding=logical_axes)
-
-
-def _norm(cfg: ModelConfig, rngs: nnx.Rngs) -> nnx.Module:
-  """`cfg.norm` over D, as in the Transformer; `norm_params` counts it."""
-  if cfg.norm == "layernorm":
-    return nnx.LayerNorm(
-        cfg.d_model, epsilon=1e-5, rngs=rngs,
-        scale_metadata={"out_sharding": ("norm",)}, bias_metadata={"out_sharding": ("norm",)})
-  return nnx.RMSNorm(cfg.d_model, epsilon=1e-6, rngs=rngs,
-                     scale_metadata={"out_sharding": ("norm",)})
 
 
 class LstmLayer(nnx.Module):
@@ -61,8 +45,8 @@ class LstmLayer(nnx.Module):
   def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
     D = cfg.d_model
     std = 1.0 / math.sqrt(D)  # fan-in: gate pre-activations O(1) for O(1) inputs
-    self.w_x = param(rngs, (D, 4, D), ("embed", "gate", "recurrent"), std)
-    self.w_h = param(rngs, (D, 4, D), ("embed", "gate", "recurrent"), std)
+    self.w_x = layers.param(rngs, (D, 4, D), ("embed", "gate", "recurrent"), std)
+    self.w_h = layers.param(rngs, (D, 4, D), ("embed", "gate", "recurrent"), std)
     # Forget gate starts open (Gers et al. 2000; Jozefowicz et al. 2015): gradients reach far back.
     bias_4xD = jnp.zeros((4, D), jnp.float32).at[1].set(1.0)
     self.b = nnx.Param(bias_4xD.reshape(4 * D), out_sharding=("gates",))
@@ -100,12 +84,12 @@ class Recurrent(nnx.Module):
   def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
     self.cfg = cfg
     D, V = cfg.d_model, cfg.vocab_size
-    self.embedding = param(rngs, (V, D), ("vocab", "embed"), cfg.init_std)
-    self.input_norm = _norm(cfg, rngs)
+    self.embedding = layers.param(rngs, (V, D), ("vocab", "embed"), cfg.init_std)
+    self.input_norm = layers.norm(cfg, rngs)
     self.layers = nnx.List([self.layer_cls(cfg, rngs=rngs) for _ in range(cfg.n_layers)])
-    self.final_norm = _norm(cfg, rngs)
+    self.final_norm = layers.norm(cfg, rngs)
     if not cfg.tie_embeddings:
-      self.unembedding = param(rngs, (D, V), ("embed", "vocab"), cfg.init_std)
+      self.unembedding = layers.param(rngs, (D, V), ("embed", "vocab"), cfg.init_std)
 
   def __call__(self, tokens_BxL: jax.Array) -> jax.Array:
     logits_BxLxV, _ = self.decode(tokens_BxL, self.init_cache(tokens_BxL.shape[0], 0))
@@ -146,11 +130,6 @@ class Lstm(Recurrent):
   layer_cls = LstmLayer
 
 
-def norm_params(cfg: ModelConfig) -> int:
-  """One norm: LayerNorm has a scale and a bias [D], RMSNorm a scale only."""
-  return 2 * cfg.d_model if cfg.norm == "layernorm" else cfg.d_model
-
-
 def param_counts_for(cfg: ModelConfig, per_layer: int) -> dict[str, int]:
   """{total, embedding, non_embedding} of a `Recurrent` stack whose layers hold `per_layer` each.
 
@@ -159,7 +138,7 @@ def param_counts_for(cfg: ModelConfig, per_layer: int) -> dict[str, int]:
   """
   D, V = cfg.d_model, cfg.vocab_size
   embedding = V * D + (0 if cfg.tie_embeddings else D * V)
-  non_embedding = cfg.n_layers * per_layer + 2 * norm_params(cfg)
+  non_embedding = cfg.n_layers * per_layer + 2 * accounting.norm_params(cfg)
   return {"total": embedding + non_embedding, "embedding": embedding,
           "non_embedding": non_embedding}
 

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from scaling.models import lstm, registry
+from scaling.models import layers, lstm, registry
 from scaling.models.config import ModelConfig
 from scaling.parallel.rules import constrain
 
@@ -33,8 +33,8 @@ class RnnLayer(nnx.Module):
   def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
     D = cfg.d_model
     std = 1.0 / math.sqrt(D)  # fan-in; w_h's spectral radius about 1: h neither dies nor explodes
-    self.w_x = lstm.param(rngs, (D, D), ("embed", "recurrent"), std)
-    self.w_h = lstm.param(rngs, (D, D), ("embed", "recurrent"), std)
+    self.w_x = layers.param(rngs, (D, D), ("embed", "recurrent"), std)
+    self.w_h = layers.param(rngs, (D, D), ("embed", "recurrent"), std)
     self.b = nnx.Param(jnp.zeros((D,), jnp.float32), out_sharding=("recurrent",))
 
   def __call__(self, x_BxLxD: jax.Array, state: tuple) -> tuple[jax.Array, tuple]:

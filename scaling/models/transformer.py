@@ -14,7 +14,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from scaling.models import accounting, registry
+from scaling.models import accounting, layers, registry
+from scaling.errors import InputError
 from scaling.models.config import ModelConfig
 from scaling.parallel.rules import constrain
 
@@ -32,20 +33,6 @@ def attention_implementation(cfg: ModelConfig) -> str:
     return cfg.attention
   fused_ok = cfg.dtype == "bfloat16" and cfg.head_dim <= 128 and cfg.head_dim % 8 == 0
   return "cudnn" if fused_ok and jax.default_backend() == "gpu" else "xla"
-
-
-def _param(rngs: nnx.Rngs, shape, logical_axes, std: float) -> nnx.Param:
-  """A float32 normal(0, std) parameter that carries its logical axis names."""
-  value = std * jax.random.normal(rngs.params(), shape, jnp.float32)
-  return nnx.Param(value, out_sharding=logical_axes)
-
-
-def _norm(cfg: ModelConfig, rngs: nnx.Rngs) -> nnx.Module:
-  if cfg.norm == "layernorm":
-    return nnx.LayerNorm(
-        cfg.d_model, epsilon=1e-5, rngs=rngs,
-        scale_metadata={"out_sharding": ("norm",)}, bias_metadata={"out_sharding": ("norm",)})
-  return nnx.RMSNorm(cfg.d_model, epsilon=1e-6, rngs=rngs, scale_metadata={"out_sharding": ("norm",)})
 
 
 def rotary(x_BxLxHxK: jax.Array, positions_L: jax.Array) -> jax.Array:
@@ -66,10 +53,10 @@ class Attention(nnx.Module):
     self.cfg = cfg
     D, H, K = cfg.d_model, cfg.n_heads, cfg.head_dim
     out_std = cfg.init_std / math.sqrt(2 * cfg.n_layers)  # GPT-2: residual projections scaled by depth
-    self.wq = _param(rngs, (D, H, K), ("embed", "heads", "head_dim"), cfg.init_std)
-    self.wk = _param(rngs, (D, H, K), ("embed", "heads", "head_dim"), cfg.init_std)
-    self.wv = _param(rngs, (D, H, K), ("embed", "heads", "head_dim"), cfg.init_std)
-    self.wo = _param(rngs, (H, K, D), ("heads", "head_dim", "embed"), out_std)
+    self.wq = layers.param(rngs, (D, H, K), ("embed", "heads", "head_dim"), cfg.init_std)
+    self.wk = layers.param(rngs, (D, H, K), ("embed", "heads", "head_dim"), cfg.init_std)
+    self.wv = layers.param(rngs, (D, H, K), ("embed", "heads", "head_dim"), cfg.init_std)
+    self.wo = layers.param(rngs, (H, K, D), ("heads", "head_dim", "embed"), out_std)
 
   def __call__(self, x_BxLxD: jax.Array, positions_L: jax.Array, kv_cache=None):
     """Self-attention over the sequence; with `kv_cache` = (keys_BxMxHxK, values_BxMxHxK, index),
@@ -105,10 +92,10 @@ class Mlp(nnx.Module):
     self.cfg = cfg
     D, F = cfg.d_model, cfg.hidden_dim
     out_std = cfg.init_std / math.sqrt(2 * cfg.n_layers)
-    self.w_in = _param(rngs, (D, F), ("embed", "mlp"), cfg.init_std)
+    self.w_in = layers.param(rngs, (D, F), ("embed", "mlp"), cfg.init_std)
     if cfg.mlp == "swiglu":
-      self.w_gate = _param(rngs, (D, F), ("embed", "mlp"), cfg.init_std)
-    self.w_out = _param(rngs, (F, D), ("mlp", "embed"), out_std)
+      self.w_gate = layers.param(rngs, (D, F), ("embed", "mlp"), cfg.init_std)
+    self.w_out = layers.param(rngs, (F, D), ("mlp", "embed"), out_std)
 
   def __call__(self, x_BxLxD: jax.Array) -> jax.Array:
     dtype = x_BxLxD.dtype
@@ -125,9 +112,9 @@ class Block(nnx.Module):
   """Pre-norm residual block: x + attn(norm(x)), then x + mlp(norm(x))."""
 
   def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
-    self.attn_norm = _norm(cfg, rngs)
+    self.attn_norm = layers.norm(cfg, rngs)
     self.attn = Attention(cfg, rngs=rngs)
-    self.mlp_norm = _norm(cfg, rngs)
+    self.mlp_norm = layers.norm(cfg, rngs)
     self.mlp = Mlp(cfg, rngs=rngs)
 
   def __call__(self, x_BxLxD: jax.Array, positions_L: jax.Array, kv_cache=None):
@@ -146,9 +133,10 @@ class Transformer(nnx.Module):
   def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
     self.cfg = cfg
     D, V = cfg.d_model, cfg.vocab_size
-    self.embedding = _param(rngs, (V, D), ("vocab", "embed"), cfg.init_std)
+    self.embedding = layers.param(rngs, (V, D), ("vocab", "embed"), cfg.init_std)
     if cfg.position == "learned":
-      self.position_embedding = _param(rngs, (cfg.seq_len, D), ("position", "embed"), cfg.init_std)
+      self.position_embedding = layers.param(
+          rngs, (cfg.seq_len, D), ("position", "embed"), cfg.init_std)
     if cfg.scan_layers:
       # One Block whose parameters carry a leading `layers` axis, applied by a scan (below).
       @nnx.split_rngs(splits=cfg.n_layers)
@@ -159,9 +147,9 @@ class Transformer(nnx.Module):
       self.blocks = stacked_blocks(rngs)
     else:
       self.blocks = nnx.List([Block(cfg, rngs=rngs) for _ in range(cfg.n_layers)])
-    self.final_norm = _norm(cfg, rngs)
+    self.final_norm = layers.norm(cfg, rngs)
     if not cfg.tie_embeddings:
-      self.unembedding = _param(rngs, (D, V), ("embed", "vocab"), cfg.init_std)
+      self.unembedding = layers.param(rngs, (D, V), ("embed", "vocab"), cfg.init_std)
 
   def __call__(self, tokens_BxL: jax.Array) -> jax.Array:
     positions_L = jnp.arange(tokens_BxL.shape[1])
@@ -171,6 +159,10 @@ class Transformer(nnx.Module):
   def init_cache(self, batch_size: int, max_len: int) -> dict:
     """Keys and values of every layer for `max_len` positions, and the next position to write."""
     cfg = self.cfg
+    if cfg.position == "learned" and max_len > cfg.seq_len:
+      raise InputError(f"decoding {max_len} positions (prompt and new tokens) exceeds the "
+                       f"model.seq_len={cfg.seq_len} positions this model learned "
+                       "(model.position=learned)")
     shape = (cfg.n_layers, batch_size, max_len, cfg.n_heads, cfg.head_dim)
     zeros = jnp.zeros(shape, jnp.dtype(cfg.dtype))
     return {"keys": zeros, "values": zeros, "index": jnp.zeros((), jnp.int32)}

@@ -74,8 +74,7 @@ def encode_prompt(prompt: str, tokenizer: Tokenizer) -> np.ndarray:
     ids = tokenizer.encode(prompt)
   except UnicodeError as e:
     raise InputError(f"--prompt cannot be encoded ({e.reason})") from None
-  unknown = getattr(tokenizer, "unk_id", None)
-  if unknown is not None and unknown >= 0 and np.any(ids == unknown):
+  if tokenizer.unk_id >= 0 and np.any(ids == tokenizer.unk_id):
     raise InputError("--prompt holds text outside the tokenizer's vocabulary (it encodes to unk)")
   if np.any(ids == tokenizer.eos_id):
     raise InputError(f"--prompt holds the document separator (token {tokenizer.eos_id})")
@@ -119,12 +118,6 @@ def generate(trained: Trained, prompt: str, *, max_tokens: int, temperature: flo
              seed: int) -> str:
   """The prompt's continuation as text, up to the first document separator."""
   prompt_P = encode_prompt(prompt, trained.tokenizer)
-  model_cfg = trained.cfg.model
-  total = len(prompt_P) + max_tokens
-  if model_cfg.arch == "transformer" and model_cfg.position == "learned" and total > model_cfg.seq_len:
-    raise InputError(f"the prompt ({len(prompt_P) - 1} tokens + 1 document start) and --max-tokens "
-                     f"{max_tokens} exceed the {model_cfg.seq_len} positions this model learned "
-                     f"(model.position=learned); ask for at most {model_cfg.seq_len - len(prompt_P)}")
   tokens_N = np.asarray(sample(trained.model, jnp.asarray(prompt_P)[None], jax.random.key(seed),
                                max_tokens=max_tokens, temperature=temperature, top_k=top_k))[0]
   ends = np.flatnonzero(tokens_N == trained.tokenizer.eos_id)

@@ -8,7 +8,6 @@ one `InputError` naming the key, before anything is built or written.
 import dataclasses
 import math
 
-import jax
 import ml_collections
 
 from scaling.errors import InputError
@@ -173,6 +172,8 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
   for key in ("progress", "eval_loss_by_position"):
     if not isinstance(config[key], bool):
       raise InputError(f"{key} must be true or false, got {config[key]!r}")
+  import jax  # here, not at the top: only this check needs a backend, and config stays light
+
   if model.attention == "cudnn" and jax.default_backend() != "gpu":
     raise InputError(f"model.attention=cudnn needs a GPU (this backend is {jax.default_backend()}); "
                      "use auto or xla")

@@ -60,6 +60,7 @@ class Steps:
   batch_sharding: NamedSharding
   init: Callable  # () -> state
   train: Callable  # (state, batch_BxL1, first_bad) -> (state, {"loss", "lr", "grad_norm"}, first_bad)
+  no_bad_step: Callable  # () -> the first `first_bad` (0), laid out as `train` returns it
   eval: Callable  # (state, batch_BxL1) -> loss_L: mean over the batch at each context position
 
 
@@ -120,11 +121,12 @@ def build(cfg: TrainConfig, mesh: Mesh) -> Steps:
       abstract_state=abstract_state,
       batch_sharding=batch_sharding,
       init=under_mesh(jax.jit(init, out_shardings=state_sharding)),
-      # `first_bad` is replicated both ways (the loop places its first one so), so it keeps one
-      # layout across steps and the step compiles once.
       train=under_mesh(jax.jit(
           train, in_shardings=(state_sharding, batch_sharding, replicated),
           out_shardings=(state_sharding, None, replicated), donate_argnums=0)),
+      # Placed replicated on the mesh, as `train` returns it: a first one without the mesh would
+      # differ in type from the later ones, and the step would be traced and compiled twice.
+      no_bad_step=lambda: jax.device_put(jnp.zeros((), jnp.int32), replicated),
       eval=under_mesh(jax.jit(evaluate, in_shardings=(state_sharding, batch_sharding))),
   )
 

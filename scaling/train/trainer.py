@@ -13,11 +13,9 @@ import time
 
 import grain
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
-from jax.sharding import NamedSharding, PartitionSpec
 
 import scaling
 from scaling import data, models
@@ -256,8 +254,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict
 
   preemption = Preemption(checkpoints)
   pending = None  # a log step's (step, device metrics, first_bad), pulled once the next is queued
-  # Placed on the mesh like the ones the step returns, so the step is traced and compiled once.
-  first_bad = jax.device_put(jnp.zeros((), jnp.int32), NamedSharding(mesh, PartitionSpec()))
+  first_bad = steps.no_bad_step()
   try:
     for step in range(start, cfg.train_steps):
       batch = _global_batch(next(batches), steps.batch_sharding)

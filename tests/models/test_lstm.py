@@ -1,7 +1,7 @@
-"""The LSTM family: real parameters match the accounting, chunked decoding matches the full forward,
-and it trains through the real trainer, the same on a (data, fsdp, tensor) mesh as on one device."""
-
-import os
+"""The recurrent stack of `scaling.models.lstm`, for both families that use it (lstm, rnn): real
+parameters match the accounting, chunked decoding matches the full forward, and it trains through
+the real trainer, the same on a (data, fsdp, tensor) mesh as on one device. Then the LSTM's own
+cost, by hand."""
 
 import jax
 import jax.numpy as jnp
@@ -10,35 +10,61 @@ import pytest
 from flax import nnx
 
 from scaling import models
-from scaling.models import ModelConfig, lstm
-from scaling.parallel import mesh as mesh_lib
-from scaling.parallel import rules
+from scaling.models import ModelConfig
 from scaling.train import trainer
-from scaling.train.config import defaults
-from scaling.train.metrics import read_metrics
+from small_runs import build_model, decode_in_chunks, losses, small_config
+
+FAMILIES = ("lstm", "rnn")
+STATE_NAMES = {"lstm": {"h", "c"}, "rnn": {"h"}}  # what each layer carries, [n_layers, B, D] each
 
 
-def build(cfg: ModelConfig):
-  """The model as the trainer builds it: under a one-device mesh and the logical-axis rules."""
-  mesh = mesh_lib.make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, jax.devices()[:1])
-  with jax.set_mesh(mesh), rules.axis_rules():
-    return models.get(cfg.arch).module(cfg, rngs=nnx.Rngs(0))
-
-
+@pytest.mark.parametrize("arch", FAMILIES)
 @pytest.mark.parametrize("values", [
     dict(tie_embeddings=True), dict(tie_embeddings=False),
     dict(tie_embeddings=False, norm="layernorm", n_layers=3, d_model=24, vocab_size=100)])
-def test_param_counts_are_the_real_parameters(values):
-  cfg = ModelConfig(**{"arch": "lstm", "d_model": 32, "n_layers": 2, "seq_len": 16, **values})
-  model = build(cfg)
-  counts = lstm.param_counts(cfg)
+def test_param_counts_are_the_real_parameters(arch, values):
+  cfg = ModelConfig(**{"arch": arch, "d_model": 32, "n_layers": 2, "seq_len": 16, **values})
+  model = build_model(cfg)
+  counts = models.get(arch).param_counts(cfg)
   real = sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
   assert counts["total"] == real
   assert counts["embedding"] == cfg.vocab_size * cfg.d_model * (1 if cfg.tie_embeddings else 2)
   assert counts["non_embedding"] == counts["total"] - counts["embedding"]
 
 
-def test_flops_per_token_by_hand():
+@pytest.mark.parametrize("arch", FAMILIES)
+def test_decoding_in_chunks_gives_the_full_forward_logits(arch):
+  cfg = ModelConfig(arch=arch, d_model=32, n_layers=2, seq_len=16)
+  tokens_BxL = jax.random.randint(jax.random.key(1), (2, 12), 0, cfg.vocab_size)
+  full_BxLxV, chunked_BxLxV, cache = decode_in_chunks(build_model(cfg), tokens_BxL, max_len=16)
+  assert int(cache["index"]) == 12 and set(cache) == {*STATE_NAMES[arch], "index"}
+  assert all(cache[name].shape == (2, 2, 32) for name in STATE_NAMES[arch])
+  np.testing.assert_allclose(chunked_BxLxV, full_BxLxV, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", FAMILIES)
+def test_bfloat16_compute_keeps_float32_params_and_logits(arch):
+  model = build_model(ModelConfig(arch=arch, d_model=32, n_layers=1, seq_len=8, dtype="bfloat16"))
+  logits = nnx.jit(lambda model, tokens: model(tokens))(model, jnp.zeros((1, 8), jnp.int32))
+  assert logits.dtype == jnp.float32 and np.isfinite(logits).all()
+  assert {x.dtype for x in jax.tree.leaves(nnx.state(model, nnx.Param))} == {jnp.dtype("float32")}
+
+
+@pytest.mark.parametrize("arch", FAMILIES)
+def test_trains_and_a_mesh_gives_the_single_device_losses(arch, text_corpus, tmp_path):
+  # One layer: stacking is covered above, and compile time is most of this test.
+  overrides = {"model.arch": arch, "model.n_layers": 1, "train_steps": 8, "learning_rate": 1e-2,
+               "eval_every": 8, "eval_batches": 1, "checkpoint_every": 8}
+  trainer.train(small_config(text_corpus, **overrides), str(tmp_path / "one"),
+                devices=jax.devices()[:1])
+  one = losses(tmp_path / "one")
+  assert len(one) == 8 and one[-1] < one[0] - 0.3
+  mesh = {"mesh.data": 2, "mesh.fsdp": 2, "mesh.tensor": 2}
+  trainer.train(small_config(text_corpus, **overrides, **mesh), str(tmp_path / "mesh"))
+  np.testing.assert_allclose(losses(tmp_path / "mesh"), one, rtol=1e-4)
+
+
+def test_lstm_flops_per_token_by_hand():
   # D=64 N=2 V=256 S=64, rmsnorm, untied. Layer: w_x, w_h 2·4·64·64 = 32_768 + b 256 = 33_024;
   # ×2 = 66_048; + 2 rmsnorms 128 -> non_embedding 66_176; embedding 2·256·64 = 32_768.
   cfg = ModelConfig(arch="lstm", d_model=64, n_layers=2, vocab_size=256, seq_len=64)
@@ -48,61 +74,3 @@ def test_flops_per_token_by_hand():
   # 32_768 = 196_608; ×3 = 589_824. kaplan = 6n = 6·66_176 = 397_056; 6n_total = 6·98_944.
   assert models.get("lstm").flops_per_token(cfg) == {
       "kaplan": 397_056.0, "chinchilla": 589_824.0, "6n": 397_056.0, "6n_total": 593_664.0}
-
-
-def test_decoding_in_chunks_gives_the_full_forward_logits():
-  cfg = ModelConfig(arch="lstm", d_model=32, n_layers=2, seq_len=16)
-  model = build(cfg)
-  tokens_BxL = jax.random.randint(jax.random.key(1), (2, 12), 0, cfg.vocab_size)
-  full_BxLxV = nnx.jit(lambda model, tokens: model(tokens))(model, tokens_BxL)
-  decode = nnx.jit(lambda model, tokens, cache: model.decode(tokens, cache))
-  cache = model.init_cache(2, 16)
-  chunks = []
-  for start, stop in [(0, 5)] + [(t, t + 1) for t in range(5, 12)]:
-    logits_BxTxV, cache = decode(model, tokens_BxL[:, start:stop], cache)
-    chunks.append(logits_BxTxV)
-  assert int(cache["index"]) == 12 and set(cache) == {"h", "c", "index"}
-  assert cache["h"].shape == cache["c"].shape == (2, 2, 32)
-  np.testing.assert_allclose(np.concatenate(chunks, axis=1), full_BxLxV, atol=1e-5)
-
-
-def test_bfloat16_compute_keeps_float32_params_and_logits():
-  model = build(ModelConfig(arch="lstm", d_model=32, n_layers=1, seq_len=8, dtype="bfloat16"))
-  logits = nnx.jit(lambda model, tokens: model(tokens))(model, jnp.zeros((1, 8), jnp.int32))
-  assert logits.dtype == jnp.float32 and np.isfinite(logits).all()
-  assert {x.dtype for x in jax.tree.leaves(nnx.state(model, nnx.Param))} == {jnp.dtype("float32")}
-
-
-def small_config(text_glob: str, **mesh):
-  config = defaults()
-  config.model.arch = "lstm"
-  config.model.d_model = 32
-  config.model.n_layers = 1  # stacking is covered above; compile time is most of this test
-  config.model.seq_len = 32
-  config.batch_size = 16
-  config.train_steps = 8
-  config.warmup_steps = 2
-  config.learning_rate = 1e-2
-  config.log_every = 1
-  config.eval_every = 8
-  config.eval_batches = 1
-  config.checkpoint_every = 8
-  config.progress = False
-  config.data.source = "text"
-  config.data.glob = text_glob
-  config.data.validation_percent = 20
-  for axis, size in mesh.items():
-    config.mesh[axis] = size
-  return config
-
-
-def losses(workdir) -> list[float]:
-  return [row["loss"] for row in read_metrics(os.path.join(workdir, "metrics.jsonl"))]
-
-
-def test_trains_and_a_mesh_gives_the_single_device_losses(text_corpus, tmp_path):
-  trainer.train(small_config(text_corpus), str(tmp_path / "one"), devices=jax.devices()[:1])
-  one = losses(tmp_path / "one")
-  assert len(one) == 8 and one[-1] < one[0] - 0.3
-  trainer.train(small_config(text_corpus, data=2, fsdp=2, tensor=2), str(tmp_path / "mesh"))
-  np.testing.assert_allclose(losses(tmp_path / "mesh"), one, rtol=1e-4)

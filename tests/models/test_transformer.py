@@ -13,6 +13,7 @@ from scaling.errors import InputError
 from scaling.models import ModelConfig
 from scaling.parallel import mesh as mesh_lib
 from scaling.parallel import rules
+from small_runs import build_model, decode_in_chunks
 
 STYLES = {
     "kaplan": dict(norm="layernorm", mlp="gelu", position="learned", tie_embeddings=True),
@@ -27,24 +28,19 @@ STYLES = {
 def test_attention_is_causal(style):
   """Changing tokens after position t leaves the logits at positions ≤ t unchanged."""
   cfg = ModelConfig(d_model=32, n_layers=2, n_heads=4, seq_len=16, **style)
-  mesh = mesh_lib.make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, jax.devices()[:1])
-  with jax.set_mesh(mesh), rules.axis_rules():
-    model = nnx.jit(lambda: models.get(cfg.arch).module(cfg, rngs=nnx.Rngs(0)))()
-    tokens = jax.random.randint(jax.random.key(1), (2, 16), 0, 256)
-    changed = tokens.at[:, 9:].set((tokens[:, 9:] + 7) % 256)
-    forward = nnx.jit(lambda model, tokens: model(tokens))
-    logits, logits_changed = forward(model, tokens), forward(model, changed)
+  model = build_model(cfg)
+  tokens = jax.random.randint(jax.random.key(1), (2, 16), 0, 256)
+  changed = tokens.at[:, 9:].set((tokens[:, 9:] + 7) % 256)
+  forward = nnx.jit(lambda model, tokens: model(tokens))
+  logits, logits_changed = forward(model, tokens), forward(model, changed)
   assert logits.shape == (2, 16, 256) and logits.dtype == jnp.float32
   np.testing.assert_allclose(logits[:, :9], logits_changed[:, :9], atol=1e-6)
   assert not np.allclose(logits[:, 9:], logits_changed[:, 9:])
 
 
 def test_bfloat16_compute_keeps_float32_params_and_logits():
-  cfg = ModelConfig(d_model=32, n_layers=1, n_heads=4, seq_len=8, dtype="bfloat16")
-  mesh = mesh_lib.make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, jax.devices()[:1])
-  with jax.set_mesh(mesh), rules.axis_rules():
-    model = nnx.jit(lambda: models.get(cfg.arch).module(cfg, rngs=nnx.Rngs(0)))()
-    logits = nnx.jit(lambda model, tokens: model(tokens))(model, jnp.zeros((1, 8), jnp.int32))
+  model = build_model(ModelConfig(d_model=32, n_layers=1, n_heads=4, seq_len=8, dtype="bfloat16"))
+  logits = nnx.jit(lambda model, tokens: model(tokens))(model, jnp.zeros((1, 8), jnp.int32))
   assert logits.dtype == jnp.float32
   assert {x.dtype for x in jax.tree.leaves(nnx.state(model, nnx.Param))} == {jnp.dtype("float32")}
 
@@ -99,19 +95,18 @@ def test_scanned_blocks_compute_what_the_loop_computes(remat):
 def test_kv_cached_decoding_gives_the_full_forward_logits(style):
   """A prefix decoded as 5 tokens, then one at a time, matches one full forward pass on it."""
   cfg = ModelConfig(d_model=32, n_layers=2, n_heads=4, seq_len=16, **style)
-  mesh = mesh_lib.make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, jax.devices()[:1])
-  with jax.set_mesh(mesh), rules.axis_rules():
-    model = nnx.jit(lambda: models.get(cfg.arch).module(cfg, rngs=nnx.Rngs(0)))()
-    tokens_BxL = jax.random.randint(jax.random.key(1), (2, 12), 0, 256)
-    full_BxLxV = nnx.jit(lambda model, tokens: model(tokens))(model, tokens_BxL)
-    decode = nnx.jit(lambda model, tokens, cache: model.decode(tokens, cache))
-    cache = model.init_cache(2, 16)
-    chunks = []
-    for start, stop in [(0, 5), *((t, t + 1) for t in range(5, 12))]:
-      logits_BxTxV, cache = decode(model, tokens_BxL[:, start:stop], cache)
-      chunks.append(logits_BxTxV)
-  np.testing.assert_allclose(jnp.concatenate(chunks, axis=1), full_BxLxV, atol=2e-6)
+  tokens_BxL = jax.random.randint(jax.random.key(1), (2, 12), 0, 256)
+  full_BxLxV, chunked_BxLxV, cache = decode_in_chunks(build_model(cfg), tokens_BxL, max_len=16)
+  np.testing.assert_allclose(chunked_BxLxV, full_BxLxV, atol=2e-6)
   assert int(cache["index"]) == 12
+
+
+def test_learned_positions_refuse_to_decode_past_seq_len():
+  model = build_model(ModelConfig(d_model=32, n_layers=1, n_heads=4, seq_len=16, position="learned"))
+  with pytest.raises(InputError, match="model.seq_len=16"):
+    model.init_cache(1, 17)
+  assert build_model(ModelConfig(d_model=32, n_layers=1, n_heads=4, seq_len=16)).init_cache(
+      1, 17)["keys"].shape == (1, 1, 17, 4, 8)  # rotary: any length
 
 
 def test_attention_runs_on_xla_off_gpu_and_as_asked():

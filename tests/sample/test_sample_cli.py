@@ -8,17 +8,16 @@ import pytest
 
 from scaling import cli
 from scaling.train import trainer
-from scaling.train.config import defaults
+from small_runs import small_config
 
 
 @pytest.fixture(scope="module")
 def workdir(text_corpus, tmp_path_factory):
   """A 4-step run of a tiny Transformer with learned positions (so length limits apply)."""
-  config = defaults()
-  config.model.update(d_model=32, n_layers=1, n_heads=4, seq_len=32, position="learned")
-  config.update(batch_size=8, train_steps=4, warmup_steps=1, eval_every=4, eval_batches=1,
-                checkpoint_every=4, progress=False)
-  config.data.update(source="text", glob=text_corpus, validation_percent=20)
+  config = small_config(text_corpus, **{
+      "model.n_layers": 1, "model.position": "learned", "batch_size": 8, "train_steps": 4,
+      "warmup_steps": 1, "log_every": 10, "eval_every": 4, "eval_batches": 1,
+      "checkpoint_every": 4, "keep_checkpoints": 2})
   path = str(tmp_path_factory.mktemp("generate"))
   trainer.train(config, path, devices=jax.devices()[:1])
   return path

@@ -10,17 +10,13 @@ from scaling import models
 from scaling.data.tokenizer import ByteTokenizer
 from scaling.errors import InputError
 from scaling.models import ModelConfig
-from scaling.parallel import mesh as mesh_lib
-from scaling.parallel import rules
 from scaling.sample import sampler
+from small_runs import build_model
 
 
 @pytest.fixture(scope="module", params=models.names())
 def model(request):
-  cfg = ModelConfig(arch=request.param, d_model=32, n_layers=2, n_heads=4, seq_len=32)
-  mesh = mesh_lib.make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, jax.devices()[:1])
-  with jax.set_mesh(mesh), rules.axis_rules():
-    yield nnx.jit(lambda: models.get(cfg.arch).module(cfg, rngs=nnx.Rngs(0)))()
+  return build_model(ModelConfig(arch=request.param, d_model=32, n_layers=2, n_heads=4, seq_len=32))
 
 
 PROMPT_1xP = jnp.asarray([[0, 100, 101, 102, 40]], jnp.int32)

@@ -16,7 +16,7 @@ import pytest
 
 from scaling.train import trainer
 from scaling.train.metrics import read_metrics
-from test_trainer import small_config
+from small_runs import small_config
 
 STEPS = 24
 # Run in a child process so a signal hits a real trainer. One device keeps it quick; every run of a

@@ -9,39 +9,8 @@ import numpy as np
 import pytest
 
 from scaling.train import trainer
-from scaling.train.config import defaults
 from scaling.train.metrics import read_metrics
-
-
-def small_config(text_glob: str, **overrides):
-  config = defaults()
-  config.model.d_model = 32
-  config.model.n_layers = 2
-  config.model.n_heads = 4
-  config.model.seq_len = 32
-  config.batch_size = 16
-  config.train_steps = 10
-  config.warmup_steps = 2
-  config.log_every = 1
-  config.eval_every = 5
-  config.eval_batches = 2
-  config.checkpoint_every = 5
-  config.keep_checkpoints = 3
-  config.progress = False
-  config.data.source = "text"
-  config.data.glob = text_glob
-  config.data.validation_percent = 20
-  for key, value in overrides.items():
-    group = config
-    *parents, leaf = key.split(".")
-    for parent in parents:
-      group = group[parent]
-    group[leaf] = value
-  return config
-
-
-def losses(workdir) -> list[float]:
-  return [row["loss"] for row in read_metrics(os.path.join(workdir, "metrics.jsonl"))]
+from small_runs import losses, small_config
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,26 @@
+"""Building blocks every family shares, so parameters and norms are made (and counted) one way.
+
+Every parameter is float32 and names its logical axes (`scaling.parallel.rules` splits them);
+`accounting.norm_params` counts what `norm` builds.
+"""
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from scaling.models.config import ModelConfig
+
+
+def param(rngs: nnx.Rngs, shape, logical_axes, std: float) -> nnx.Param:
+  """A float32 normal(0, std) parameter that carries its logical axis names."""
+  value = std * jax.random.normal(rngs.params(), shape, jnp.float32)
+  return nnx.Param(value, out_sharding=logical_axes)
+
+
+def norm(cfg: ModelConfig, rngs: nnx.Rngs) -> nnx.Module:
+  """`cfg.norm` over D: LayerNorm (scale and bias) or RMSNorm (scale)."""
+  if cfg.norm == "layernorm":
+    return nnx.LayerNorm(
+        cfg.d_model, epsilon=1e-5, rngs=rngs,
+        scale_metadata={"out_sharding": ("norm",)}, bias_metadata={"out_sharding": ("norm",)})
+  return nnx.RMSNorm(cfg.d_model, epsilon=1e-6, rngs=rngs, scale_metadata={"out_sharding": ("norm",)})
