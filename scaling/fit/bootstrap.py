@@ -17,6 +17,7 @@ import numpy as np
 from scaling.errors import InputError
 from scaling.fit import laws as laws_lib
 from scaling.fit import optimize
+from scaling.fit.intervals import summarize  # noqa: F401  (the summaries of `bootstrap`'s refits)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,16 +54,3 @@ def bootstrap(result: optimize.Fit, inputs: Sequence, loss, *, resamples: int = 
       law, np.tile(result.theta, (resamples, 1)), data, weights_BxP,
       optimize.delta_value(result.delta), max_iterations)
   return Bootstrap(theta_BxT=theta_BxT, converged_B=converged_B, seed=seed)
-
-
-def summarize(samples: dict[str, np.ndarray]) -> tuple[dict[str, float], dict[str, list[float]]]:
-  """Standard errors and 95 % percentile intervals of each quantity's bootstrap samples."""
-  stderr, ci95 = {}, {}
-  for name, values in samples.items():
-    values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    if values.size < 2:
-      continue
-    stderr[name] = float(np.std(values, ddof=1))
-    ci95[name] = [float(v) for v in np.percentile(values, [2.5, 97.5])]
-  return stderr, ci95
