@@ -174,24 +174,30 @@ def _check_identifiable(law, columns: list[str], inputs) -> None:
                        f"not identifiable from them")
 
 
-def _at_bound(law, params: dict, inputs, loss) -> list[str]:
+# Power terms coefficient·x^-exponent of the laws with an irreducible loss, as
+# (name, θ index of log coefficient, θ index of exponent, input column).
+_TERMS = {"chinchilla": (("A", 0, 3, 0), ("B", 1, 4, 1)),
+          "data_constrained": (("A", 0, 3, 0), ("B", 1, 4, 1)),
+          "saturating": (("A", 0, 2, 0),)}
+
+
+def _at_bound(law, theta, params: dict, inputs, loss) -> list[str]:
   """Warnings for fitted terms that vanished: E → 0, an exponent → 0 (its term a constant), a
-  power term below 1e-3 of the smallest loss at every point (A or B → 0)."""
+  power term below 1e-3 of the smallest loss at every point (A or B → 0, or its exponent → ∞)."""
   warnings = []
-  floor = 1e-3 * float(np.min(loss))
-  if "E" in params and params["E"] < floor:
+  log_floor = np.log(1e-3 * float(np.min(loss)))
+  if "E" in params and np.log(params["E"]) < log_floor:
     warnings.append(f"E = {params['E']:.3g} is at its bound 0 (no irreducible loss)")
   for name, value in params.items():
     if name.startswith(("alpha", "beta")) and abs(value) < 1e-3:
       warnings.append(f"{name} = {value:.3g} is at its bound 0: its term is a constant")
-  terms = {"chinchilla": (("A", "alpha", 0), ("B", "beta", 1)),
-           "data_constrained": (("A", "alpha", 0), ("B", "beta", 1)),
-           "saturating": (("A", "alpha", 0),)}.get(law.name, ())
-  for coefficient, exponent, column in terms:
-    largest = params[coefficient] * np.min(inputs[column]) ** -params[exponent]
-    if largest < floor:
-      warnings.append(f"{coefficient} = {params[coefficient]:.3g}: its term is below 1e-3 of the "
-                      f"loss at every point (at its bound 0)")
+  for name, coefficient, exponent, column in _TERMS.get(law.name, ()):
+    log_term_P = theta[coefficient] - theta[exponent] * np.log(inputs[column])
+    if np.max(log_term_P) < log_floor:
+      warnings.append(f"{name}·x^-{law.theta_names[exponent]} (A = e^{theta[coefficient]:.3g}, "
+                      f"{law.theta_names[exponent]} = {theta[exponent]:.3g}) is below 1e-3 of the "
+                      f"loss at every point: the term is at its bound 0"
+                      .replace("A = ", f"{name} = ", 1))
   return warnings
 
 
@@ -223,6 +229,7 @@ def _law_fit(args, law, columns: list[str], table: dict, mask=None) -> dict:
   mask = np.ones(table["loss"].size, bool) if mask is None else mask
   inputs = [table[c][mask] for c in columns]
   loss = table["loss"][mask]
+  optimize.prepare(law, inputs, loss)  # more points than parameters, every value positive
   _check_identifiable(law, columns, inputs)
   flops_per_token, convention = (_flops_per_token(args, table) if budgets
                                  else (allocation.six_n, None))
@@ -237,7 +244,7 @@ def _law_fit(args, law, columns: list[str], table: dict, mask=None) -> dict:
       "params": dict(result.params), "objective": result.objective, "n_points": result.n_points,
       "starts": result.starts, "starts_polished": result.starts_polished,
       "starts_at_best": result.starts_at_best, "converged": result.converged,
-      "warnings": _at_bound(law, result.params, inputs, loss),
+      "warnings": _at_bound(law, result.theta, result.params, inputs, loss),
   }
   if law.exponents is not None:
     report["a"], report["b"] = float(estimate["a"]), float(estimate["b"])
