@@ -88,6 +88,24 @@ def _chinchilla(theta_T, log_x_PxI):
   return logsumexp(a - alpha * log_n, b - beta * log_d, e)
 
 
+def _data_constrained(theta_T, log_x_PxI):
+  """Muennighoff et al. 2023 eqs. 5-7: repeated tokens and parameters beyond what the unique data
+  can use are worth less, saturating at R_D* (R_N*) repetitions' worth."""
+  a, b, e, alpha, beta, log_r_d, log_r_n = theta_T
+  log_n, log_d = log_x_PxI[:, 0], log_x_PxI[:, 1]
+  log_u = jnp.minimum(log_x_PxI[:, 2], log_d)  # U_D: the unique tokens seen (all, if D < U)
+  r_d_star, r_n_star = jnp.exp(log_r_d), jnp.exp(log_r_n)
+  repeats_d = jnp.maximum(jnp.exp(log_d - log_u) - 1.0, 0.0)  # R_D: epochs beyond the first
+  log_d_eff = log_u + jnp.log1p(r_d_star * -jnp.expm1(-repeats_d / r_d_star))
+  # U_N: the compute-optimal size for U_D tokens under the law's own (A, B, α, β) (Hoffmann
+  # eq. 4: N_opt = G·(C/6)^(β/(α+β)), D_opt = (C/6)^(α/(α+β))/G, G = (αA/(βB))^(1/(α+β))).
+  log_g = (jnp.log(alpha) + a - jnp.log(beta) - b) / (alpha + beta)
+  log_u_n = jnp.minimum(log_n, log_g + beta / alpha * (log_g + log_u))
+  repeats_n = jnp.maximum(jnp.exp(log_n - log_u_n) - 1.0, 0.0)
+  log_n_eff = log_u_n + jnp.log1p(r_n_star * -jnp.expm1(-repeats_n / r_n_star))
+  return logsumexp(a - alpha * log_n_eff, b - beta * log_d_eff, e)
+
+
 # Grids. Hoffmann et al. 2022 App. D.2: α, β ∈ {0, 0.5, …, 2}, e ∈ {−1, −0.5, …, 1},
 # a, b ∈ {0, 5, …, 25}: 4,500 starts. The other laws reuse its ranges for the terms they share.
 _EXPONENTS = (0.0, 0.5, 1.0, 1.5, 2.0)
@@ -143,4 +161,21 @@ register(Law(
     exponents=lambda p: (p["beta"] / (p["alpha"] + p["beta"]),
                          p["alpha"] / (p["alpha"] + p["beta"])),
     formula="L(N, D) = E + A/N^α + B/D^β, Hoffmann et al. 2022 eq. 2, fitted in LSE form (App. D.2)",
+))
+
+register(Law(
+    name="data_constrained",
+    inputs=("N", "D", "U"),
+    theta_names=("a", "b", "e", "alpha", "beta", "log_r_d", "log_r_n"),
+    log_loss=_data_constrained,
+    # Hoffmann's grid without exponents of 0 (U_N divides by α), times R* ∈ {e, e^2, e^3}.
+    start_grid=(_LOG_COEFFICIENTS, _LOG_COEFFICIENTS, _LOG_E, _EXPONENTS[1:], _EXPONENTS[1:],
+                (1.0, 2.0, 3.0), (1.0, 2.0, 3.0)),
+    params=lambda t: {"E": np.exp(t[..., 2]), "A": np.exp(t[..., 0]), "B": np.exp(t[..., 1]),
+                      "alpha": t[..., 3], "beta": t[..., 4], "R_D_star": np.exp(t[..., 5]),
+                      "R_N_star": np.exp(t[..., 6])},
+    formula=("L = E + A/N'^α + B/D'^β with D' = U_D + U_D·R_D*·(1 - e^(-R_D/R_D*)), "
+             "N' = U_N + U_N·R_N*·(1 - e^(-R_N/R_N*)), U_D = min(U, D), R_D = D/U_D - 1, "
+             "U_N = min(N, N_opt(U_D)), "
+             "R_N = N/U_N - 1: Muennighoff et al. 2023 eqs. 5-7"),
 ))

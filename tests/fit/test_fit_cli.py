@@ -97,6 +97,8 @@ def test_frontier_power_law(tmp_path):
     (["--flops-per-token", "6"], "--flops-per-token does not apply without --compute"),
     (["--flops-column", "flops_kaplan"], "--flops-column does not apply here"),
     (["--approach", "isoflop", "--window", "-1"], "--window must be >= 0"),
+    (["--law", "data_constrained"], "law data_constrained needs a 'unique_tokens' or an 'epochs' column"),
+    (["--law", "data_constrained", "--x", "params"], "data_constrained is a law of (N, D, U)"),
 ])
 def test_bad_arguments(points_csv, args, match, capsys):
   assert cli.run(cli.main, ["--data", points_csv, *args]) == 2
