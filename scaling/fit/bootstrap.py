@@ -42,11 +42,13 @@ def resample_weights(weights_P: np.ndarray, resamples: int, seed: int) -> np.nda
 
 @optimize.float64
 def bootstrap(result: optimize.Fit, inputs: Sequence, loss, *, resamples: int = 1000, seed: int = 0,
-              weights=None, max_iterations: int = optimize.MAX_ITERATIONS) -> Bootstrap:
-  """Refits `result`'s law on `resamples` resamples of the points it was fitted to."""
+              weights=None, max_iterations: int = optimize.MAX_ITERATIONS,
+              law: laws_lib.Law | None = None) -> Bootstrap:
+  """Refits `result`'s law on `resamples` resamples of the points it was fitted to. Pass `law`
+  when it is not the registry's (e.g. `laws.with_fixed`)."""
   if resamples < 2:
     raise InputError(f"bootstrap needs at least 2 resamples, got {resamples}")
-  law = laws_lib.get(result.law)
+  law = law or laws_lib.get(result.law)
   data = optimize.prepare(law, inputs, loss, weights)
   weights_BxP = resample_weights(data.weights_P[:data.n_points], resamples, seed)
   weights_BxP = np.pad(weights_BxP, ((0, 0), (0, data.weights_P.size - data.n_points)))

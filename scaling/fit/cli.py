@@ -3,6 +3,7 @@
   scaling fit --data POINTS.csv|RUN_DIR|SWEEP_DIR [--approach parametric|isoflop|envelope|frontier]
       [--law chinchilla|kaplan|power|saturating|data_constrained] [--huber-delta 1e-3 | --least-squares]
       [--window K] [--budget-rtol R] [--bootstrap N] [--seed S] [--compute C ... [--flops-per-token K]]
+      [--fix NAME=VALUE ...]
       [--out fit.json]
 
 An option that does not apply to the approach or law asked for is refused, not ignored.
@@ -59,6 +60,9 @@ def _parser() -> ArgumentParser:
   parser.add_argument("--budget-rtol", type=float, metavar="R",
                       help=f"isoflop without a budget column: FLOP values within this relative "
                            f"gap are one budget (default {approaches.BUDGET_RTOL:g})")
+  parser.add_argument("--fix", nargs="+", default=[], metavar="NAME=VALUE",
+                      help="hold quoted parameters of the law at these values and fit the rest "
+                           "(e.g. --fix E=1.87 A=521: a fit in stages)")
   parser.add_argument("--all-starts", action="store_true",
                       help="polish every start of the grid, not only the best screened ones")
   parser.add_argument("--out", help="write the report as JSON here")
@@ -70,6 +74,7 @@ _APPLIES = {
     "--law": ("parametric", "frontier"), "--x": ("parametric", "frontier"),
     "--huber-delta": ("parametric", "frontier"), "--least-squares": ("parametric", "frontier"),
     "--all-starts": ("parametric", "frontier"), "--flops-per-token": ("parametric",),
+    "--fix": ("parametric", "frontier"),
     "--bootstrap": ("parametric", "frontier", "isoflop"), "--window": ("isoflop",),
     "--budget-rtol": ("isoflop",),
 }
@@ -191,7 +196,7 @@ def _at_bound(law, theta, params: dict, inputs, loss) -> list[str]:
   for name, value in params.items():
     if name.startswith(("alpha", "beta")) and abs(value) < 1e-3:
       warnings.append(f"{name} = {value:.3g} is at its bound 0: its term is a constant")
-  for name, coefficient, exponent, column in _TERMS.get(law.name, ()):
+  for name, coefficient, exponent, column in _TERMS.get(law.name, ()) if theta is not None else ():
     log_term_P = theta[coefficient] - theta[exponent] * np.log(inputs[column])
     if np.max(log_term_P) < log_floor:
       warnings.append(f"{name}·x^-{law.theta_names[exponent]} (A = e^{theta[coefficient]:.3g}, "
@@ -216,6 +221,17 @@ def _flops_per_token(args, table: dict):
         f"C in the data's {args.flops_column!r} column: C = f(N)·D with f(N) = {k:.6g}·N^{p:.6g} "
         f"fitted to {args.flops_column}/tokens (largest miss {100 * miss:.2g} %)")
   return allocation.six_n, f"C = 6·N·D FLOPs (the data has no {args.flops_column!r} column)"
+
+
+def _fixed_values(pairs: list[str]) -> dict[str, float]:
+  values = {}
+  for pair in pairs:
+    name, _, value = pair.partition("=")
+    try:
+      values[name.strip()] = float(value)
+    except ValueError:
+      raise InputError(f"--fix {pair!r}: expected NAME=NUMBER") from None
+  return values
 
 
 def _law_fit(args, law, columns: list[str], table: dict, mask=None) -> dict:
@@ -244,8 +260,11 @@ def _law_fit(args, law, columns: list[str], table: dict, mask=None) -> dict:
       "params": dict(result.params), "objective": result.objective, "n_points": result.n_points,
       "starts": result.starts, "starts_polished": result.starts_polished,
       "starts_at_best": result.starts_at_best, "converged": result.converged,
-      "warnings": _at_bound(law, result.theta, result.params, inputs, loss),
+      "warnings": _at_bound(law, None if args.fix else result.theta, result.params, inputs,
+                            loss),
   }
+  if args.fix:
+    report["fixed"] = _fixed_values(args.fix)
   if law.exponents is not None:
     report["a"], report["b"] = float(estimate["a"]), float(estimate["b"])
   if budgets:
@@ -255,7 +274,8 @@ def _law_fit(args, law, columns: list[str], table: dict, mask=None) -> dict:
          "D_opt": float(estimate[f"D_opt@{c:.3g}"]),
          "tokens_per_param": float(estimate[f"tokens_per_param@{c:.3g}"])} for c in budgets]
   if args.bootstrap:
-    refits = bootstrap.bootstrap(result, inputs, loss, resamples=args.bootstrap, seed=args.seed)
+    refits = bootstrap.bootstrap(result, inputs, loss, resamples=args.bootstrap, seed=args.seed,
+                                 law=law)
     samples = allocation.quantities(law, refits.theta_BxT[refits.converged_B], budgets,
                                     flops_per_token)
     report["stderr"], report["ci95"] = bootstrap.summarize(samples)
@@ -428,6 +448,8 @@ def main(argv: list[str]) -> int:
     from scaling.fit import laws  # deferred with the solver: it imports JAX
 
     law = laws.get(args.law)
+    if args.fix:
+      law = laws.with_fixed(law, _fixed_values(args.fix))
     if args.approach == "frontier" and law.inputs != ("x",):
       raise InputError(f"--approach frontier fits a law of one input (--law power or saturating), "
                        f"not {law.name}")

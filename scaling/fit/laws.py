@@ -66,6 +66,60 @@ def get(name: str) -> Law:
   return LAWS[name]
 
 
+def _quoted_to_theta(law: Law) -> dict[str, tuple[int, bool]]:
+  """Each quoted parameter's θ index and whether it is e^θ (else θ itself): every law here
+  quotes each fitted value either as it is or exponentiated, which a probe of `params` finds."""
+  zero = law.params(np.zeros((1, len(law.theta_names))))
+  mapping = {}
+  for t in range(len(law.theta_names)):
+    probe = np.zeros((1, len(law.theta_names)))
+    probe[0, t] = 0.5
+    for name, value in law.params(probe).items():
+      if not np.isclose(value[0], zero[name][0]):
+        mapping[name] = (t, bool(np.isclose(zero[name][0], 1.0)))
+  return mapping
+
+
+def with_fixed(law: Law, values: dict[str, float]) -> Law:
+  """`law` with some quoted parameters held at `values` and the rest fitted: a fit in stages,
+  as Muennighoff et al. 2023 fit R_D* and R_N* with the single-epoch law held fixed. The
+  derived law keeps the name, quotes every parameter (the fixed ones too), and starts from the
+  free parameters' grid."""
+  mapping = _quoted_to_theta(law)
+  unknown = sorted(set(values) - set(mapping))
+  if unknown:
+    raise InputError(f"law {law.name} has no parameter {', '.join(unknown)} to fix; it has "
+                     f"{', '.join(mapping)}")
+  fixed_theta = {}
+  for name, value in values.items():
+    index, exponentiated = mapping[name]
+    if exponentiated and not value > 0:
+      raise InputError(f"fixed {name} must be positive, got {value}")
+    fixed_theta[index] = float(np.log(value)) if exponentiated else float(value)
+  free = tuple(t for t in range(len(law.theta_names)) if t not in fixed_theta)
+  if not free:
+    raise InputError(f"every parameter of law {law.name} is fixed: nothing to fit")
+  fixed_index = tuple(fixed_theta)
+  fixed_value = tuple(fixed_theta.values())
+
+  def full(theta_xT, xp):
+    parts = [None] * len(law.theta_names)
+    for j, t in enumerate(free):
+      parts[t] = theta_xT[..., j]
+    for t, value in zip(fixed_index, fixed_value):
+      parts[t] = xp.full(theta_xT.shape[:-1], value, dtype=theta_xT.dtype)
+    return xp.stack(parts, axis=-1)
+
+  return Law(
+      name=law.name, inputs=law.inputs,
+      theta_names=tuple(law.theta_names[t] for t in free),
+      log_loss=lambda theta_T, log_x_PxI: law.log_loss(full(theta_T, jnp), log_x_PxI),
+      start_grid=tuple(law.start_grid[t] for t in free),
+      params=lambda t: law.params(full(np.asarray(t, dtype=np.float64), np)),
+      exponents=law.exponents, formula=f"{law.formula}; fixed: "
+      + ", ".join(f"{k} = {v:g}" for k, v in values.items()))
+
+
 def _power(theta_T, log_x_PxI):
   a, alpha = theta_T
   return a - alpha * log_x_PxI[:, 0]

@@ -136,3 +136,18 @@ def test_data_constrained_fit_recovers_r_d_and_r_n():
   assert fit.params["R_D_star"] == pytest.approx(15.4, rel=0.25)
   assert fit.params["R_N_star"] == pytest.approx(5.3, rel=0.35)
   assert fit.params["alpha"] == pytest.approx(0.353, abs=0.03)
+
+
+def test_with_fixed_fits_the_free_parameters_only(points_sigma_0001):
+  params, tokens, loss = points_sigma_0001
+  h = optimize.fit("chinchilla", (params, tokens), loss).params
+  staged = laws.with_fixed(laws.get("chinchilla"), {"E": h["E"], "A": h["A"], "B": h["B"]})
+  assert staged.theta_names == ("alpha", "beta") and len(staged.starts()) == 25
+  fit = optimize.fit(staged, (params, tokens), loss)
+  assert fit.params["E"] == pytest.approx(h["E"], rel=1e-12)
+  assert fit.params["alpha"] == pytest.approx(h["alpha"], rel=1e-6)
+  assert fit.params["beta"] == pytest.approx(h["beta"], rel=1e-6)
+  with pytest.raises(InputError, match="law chinchilla has no parameter G to fix"):
+    laws.with_fixed(laws.get("chinchilla"), {"G": 1.0})
+  with pytest.raises(InputError, match="fixed A must be positive"):
+    laws.with_fixed(laws.get("chinchilla"), {"A": -1.0})
