@@ -100,17 +100,17 @@ class IsoflopProfile:
     return self.weights > 0
 
 
-def _weighted_fit(x_P, y_P, weights_BxP, degree: int) -> tuple[np.ndarray, float]:
+def _weighted_fit(x_P, y_P, weights_BxP, degree: int, solvable_B) -> tuple[np.ndarray, float]:
   """(B x (degree+1) coefficients in powers of x - centre, highest first; centre): weighted least
-  squares by the normal equations, batched over resamples. Singular systems give NaN."""
+  squares by the normal equations, batched over resamples. Rows not `solvable_B` (fewer distinct
+  x than coefficients) give NaN."""
   centre = float(np.mean(x_P))
   design_PxK = np.vander(x_P - centre, degree + 1)
   gram_BxKxK = np.einsum("bp,pi,pj->bij", weights_BxP, design_PxK, design_PxK)
   rhs_BxK = np.einsum("bp,pi,p->bi", weights_BxP, design_PxK, y_P)
-  singular_B = np.linalg.matrix_rank(gram_BxKxK) < degree + 1
-  gram_BxKxK[singular_B] = np.eye(degree + 1)
+  gram_BxKxK[~solvable_B] = np.eye(degree + 1)
   coefficients_BxK = np.linalg.solve(gram_BxKxK, rhs_BxK[..., None])[..., 0]
-  coefficients_BxK[singular_B] = np.nan
+  coefficients_BxK[~solvable_B] = np.nan
   return coefficients_BxK, centre
 
 
@@ -144,7 +144,8 @@ def _budget_minima(size_P, log_params_P, log_tokens_P, loss_P, counts_BxP, windo
     else:
       weight_BxS = present_BxS.astype(np.float64)
     weights_BxP = counts_BxP * weight_BxS[:, size_P]
-    parabola_Bx3, centre = _weighted_fit(log_params_P, loss_P, weights_BxP, 2)
+    enough_B = (weight_BxS > 0).sum(axis=1) >= 3
+    parabola_Bx3, centre = _weighted_fit(log_params_P, loss_P, weights_BxP, 2, enough_B)
     c2, c1, c0 = parabola_Bx3.T
     with np.errstate(all="ignore"):
       vertex_B = centre - c1 / (2 * c2)
@@ -160,9 +161,8 @@ def _budget_minima(size_P, log_params_P, log_tokens_P, loss_P, counts_BxP, windo
     fractional_rank_B = np.clip(below_BxS.sum(axis=1) - 1 + np.clip(fraction_B, 0, 1), 0,
                                 drawn_B - 1)
     centre_B = np.where(movable_B, fractional_rank_B, centre_B)
-  line_Bx2, line_centre = _weighted_fit(log_params_P, log_tokens_P, weights_BxP, 1)
+  line_Bx2, line_centre = _weighted_fit(log_params_P, log_tokens_P, weights_BxP, 1, enough_B)
   slope, intercept = line_Bx2.T
-  enough_B = (weight_BxS > 0).sum(axis=1) >= 3
   why_B = np.select([~bracketed_B, ~enough_B, ~(c2 > 0)], [1, 2, 3], 0)
   with np.errstate(all="ignore"):
     loss_B = c0 - c1 * c1 / (4 * c2)

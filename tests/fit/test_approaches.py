@@ -127,12 +127,12 @@ def sweep(rng, sigma, budgets=np.geomspace(1e18, 1e21, 7), sizes=9, step=1.6, se
   return [np.array(x) for x in zip(*rows)]
 
 
-@pytest.mark.parametrize("seeds, sweeps", [(1, 200), (3, 100)])
+@pytest.mark.parametrize("seeds, sweeps", [(1, 200), (3, 200)])
 def test_isoflop_intervals_cover_the_truth(seeds, sweeps):
   """Calibration: on synthetic sweeps with σ = 0.5 % loss noise (the windowed parabolas' residuals
   on Porian et al.'s points are 0.1-0.35 %, with 2 of 5 degrees of freedom left), the 95 %
-  intervals of a and b contain the true exponents in 90-99 % of them. One seed per size (200
-  sweeps, so that the binomial spread is ±2 %) and 3 replicate seeds per size (100 sweeps)."""
+  intervals of a and b contain the true exponents in 90-99 % of them: 200 sweeps (binomial
+  spread ±2 %), one seed per size and 3 replicate seeds per size."""
   rng = np.random.default_rng(0)
   covered = {"a": 0, "b": 0}
   for i in range(sweeps):
