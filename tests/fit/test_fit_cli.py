@@ -62,8 +62,12 @@ def test_envelope_from_a_sweep_directory(tmp_path):
     write_run(sweep / f"run{i}", size, list(np.geomspace(1e8, 3e11, 30)))
   write_csv(sweep / "results.csv", {"params": [1e8], "tokens": [1e9], "loss": [3.0], "flops": [1e18]})
   out = tmp_path / "env.json"
-  assert cli.main(["--data", str(sweep), "--approach", "envelope", "--out", str(out)]) == 0
-  assert json.loads(out.read_text())["a"] == pytest.approx(0.4516, abs=0.03)
+  assert cli.main(["--data", str(sweep), "--approach", "envelope", "--compute", "1e21",
+                   "--out", str(out)]) == 0
+  report = json.loads(out.read_text())
+  assert report["a"] == pytest.approx(0.4516, abs=0.03)
+  assert report["allocation"][0]["N_opt"] == pytest.approx(report["params"]["k_N"]
+                                                           * 1e21 ** report["a"])
 
 
 def test_frontier_power_law(tmp_path):
@@ -217,21 +221,8 @@ def test_parametric_allocation_in_the_datas_flop_convention(tmp_path, points_sig
   own, six = (r["allocation"][0] for r in reports)
   assert own["D_opt"] == pytest.approx(1e21 / (7 * own["N_opt"]), rel=1e-6)
   assert six["D_opt"] == pytest.approx(1e21 / (6 * six["N_opt"]), rel=1e-6)
-  assert "7·N^1" in reports[0]["compute_convention"] or "f(N) = 7" in reports[0]["compute_convention"]
+  assert "f(N) = 7·N^1 fitted to flops/tokens" in reports[0]["compute_convention"]
   assert "--flops-per-token 6" in reports[1]["compute_convention"]
-
-
-def test_envelope_allocation(tmp_path):
-  sweep = tmp_path / "sweep"
-  for i, size in enumerate(np.geomspace(3e7, 3e9, 7)):
-    write_run(sweep / f"run{i}", size, list(np.geomspace(1e8, 3e11, 30)))
-  write_csv(sweep / "results.csv", {"params": [1e8], "tokens": [1e9], "loss": [3.0], "flops": [1e18]})
-  out = tmp_path / "env.json"
-  assert cli.main(["--data", str(sweep), "--approach", "envelope", "--compute", "1e21",
-                   "--out", str(out)]) == 0
-  report = json.loads(out.read_text())
-  row = report["allocation"][0]
-  assert row["N_opt"] == pytest.approx(report["params"]["k_N"] * 1e21 ** report["a"])
 
 
 def test_isoflop_budget_with_too_few_sizes_exits_2(tmp_path):
@@ -257,3 +248,16 @@ def test_a_fit_process_imports_neither_train_nor_scipy(points_csv, tmp_path):
   assert result.returncode == 0, result.stderr
   assert REQUIRED <= set(json.loads(out.read_text()))
   assert os.listdir(tmp_path / "cache")  # the compiled solver was cached for the next run
+
+
+def test_an_isoflop_process_with_bootstrap_never_imports_jax(tmp_path):
+  budgets, params, tokens, loss = isoflop_grid(np.geomspace(1e18, 1e21, 4), sigma=0.002)
+  path = write_csv(tmp_path / "iso.csv", {"params": params, "tokens": tokens, "loss": loss,
+                                         "flops": budgets})
+  script = ("import sys; from scaling.fit import cli; "
+            f"code = cli.run(cli.main, ['--data', {path!r}, '--approach', 'isoflop', "
+            "'--bootstrap', '50', '--compute', '1e22']); "
+            "bad = [m for m in sys.modules if m.startswith(('jax', 'scipy'))]; "
+            "assert not bad, bad[:3]; sys.exit(code)")
+  result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+  assert result.returncode == 0, result.stderr
