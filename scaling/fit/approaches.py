@@ -2,8 +2,9 @@
 
 Approach 1 (envelope, Hoffmann sec. 3.1): at each FLOP value, the run with the lowest loss among
 the training curves gives N_opt(C) and D_opt(C). Approach 2 (IsoFLOP, sec. 3.2): at each budget a
-parabola of loss in log N, whose minimum gives N_opt(C). Both then fit power laws N_opt ∝ C^a,
-D_opt ∝ C^b by least squares in log-log. Approach 3 (the parametric fit) is `optimize.fit`.
+parabola of loss in log N through the sizes near its lowest loss, whose minimum gives N_opt(C);
+its bootstrap resamples the runs within budgets (and replicate seeds). Both then fit power laws
+N_opt ∝ C^a, D_opt ∝ C^b by least squares in log-log. Approach 3 (the parametric fit) is `optimize.fit`.
 Kaplan-style L(N), L(D), L(C) fits are a law (`power`, `saturating`) fitted by `optimize.fit` to
 `frontier_mask`'s points: those that no point with smaller or equal x beats.
 
