@@ -7,14 +7,13 @@ through the minima) for chosen configurations and prints our exponent a next to 
 code reports (Akima-interpolated minima, weighted bootstrap: another estimator, so expect small
 gaps).
 
-Their size grids span up to four decades at a budget, far wider than the region where loss is a
-parabola in log N; Hoffmann et al. fit each parabola near its minimum. So, per budget, only the
-lowest-loss size and its `--window` nearest sizes on each side are fitted (the rest are drawn
-hollow), and a budget whose lowest loss is at the smallest or largest size (no bracketed minimum)
-is left out; `--window 0` fits every point, as `scaling fit --approach isoflop` does.
+The fit is `scaling fit --approach isoflop`'s own (`scaling.fit.approaches.isoflop`): per budget,
+a parabola through the sizes near the lowest loss (`--window`, the fitter's default; the rest are
+drawn hollow), budgets without a bracketed minimum left out. `--csv-dir DIR` also writes each
+configuration as a CSV of params, tokens, flops, loss, for `scaling fit --data`.
 
   python experiments/porian_isoflop/plot_porian.py PATH/derived_isoflop_points.csv \
-      [--exponents PATH/derived_exponents.csv] [--out DIR] [--all]
+      [--exponents PATH/derived_exponents.csv] [--out DIR] [--all] [--window K] [--csv-dir DIR]
 
 Without --all, two RefinedWeb configurations: "Reproducing Kaplan et al." and "Optimizer tuning
 (no decay)", the two ends of their chain of corrections.
@@ -45,23 +44,12 @@ def read_rows(path: str) -> list[dict]:
     return list(csv.DictReader(f))
 
 
-def near_minimum(budget_P, params_P, loss_P, window: int, label: str) -> np.ndarray:
-  """Mask of the points fitted: per budget, the lowest-loss size and `window` sizes each side;
-  budgets whose lowest loss is at an end of their grid get none. window 0: every point."""
-  if window == 0:
-    return np.ones(budget_P.size, bool)
-  keep = np.zeros(budget_P.size, bool)
-  for c in np.unique(budget_P):
-    rows = np.flatnonzero(budget_P == c)
-    rows = rows[np.argsort(params_P[rows])]
-    best = int(np.argmin(loss_P[rows]))
-    if 0 < best < rows.size - 1:
-      keep[rows[max(best - window, 0):best + window + 1]] = True
-    else:
-      print(f"{label}, budget {c:.3g}: lowest loss at the "
-            f"{'smallest' if best == 0 else 'largest'} size; no bracketed minimum, left out",
-            file=sys.stderr)
-  return keep
+def write_points(path: str, chosen: list[dict]) -> None:
+  """One configuration's points as a CSV `scaling fit --data` reads."""
+  with open(path, "w", newline="", encoding="utf-8") as f:
+    writer = csv.writer(f)
+    writer.writerow(["params", "tokens", "flops", "loss"])
+    writer.writerows([r["n"], r["t"], r["flops"], r["loss"]] for r in chosen)
 
 
 def main(argv: list[str]) -> int:
@@ -70,8 +58,9 @@ def main(argv: list[str]) -> int:
   parser.add_argument("--exponents", help="derived_exponents.csv (their a, for comparison)")
   parser.add_argument("--out", default="runs/porian_isoflop", help="where the figures go")
   parser.add_argument("--all", action="store_true", help="every configuration in the file")
-  parser.add_argument("--window", type=int, default=2,
+  parser.add_argument("--window", type=int, default=approaches.WINDOW,
                       help="sizes fitted on each side of a budget's lowest loss (0: all points)")
+  parser.add_argument("--csv-dir", help="also write each configuration's points here as a CSV")
   args = parser.parse_args(argv)
 
   rows = read_rows(args.points)
@@ -90,21 +79,22 @@ def main(argv: list[str]) -> int:
     budget, n, t, loss = (np.array([float(r[c]) for r in chosen]) for c in ("flops", "n", "t",
                                                                            "loss"))
     label = labels.get(key, "/".join(key))
-    fitted = near_minimum(budget, n, loss, args.window, f"{key[1]} {label}")
-    unfitted = (budget[~fitted], n[~fitted], loss[~fitted])
-    budget, n, t, loss = budget[fitted], n[fitted], t[fitted], loss[fitted]
     name = "porian_" + "_".join(key[1:]) + ("" if key[0] == "summary_df" else f"_{key[0]}")
-    optima = approaches.isoflop(budget, n, t, loss)
+    if args.csv_dir:
+      os.makedirs(args.csv_dir, exist_ok=True)
+      write_points(os.path.join(args.csv_dir, f"{name}.csv"), chosen)
+    optima = approaches.isoflop(budget, n, t, loss, window=args.window)
     plots.isoflop_figure(
         budget, n, t, loss, args.out, name=name,
         title=f"Porian et al. 2024 data, {label} ({key[1]}, {key[6]} loss): IsoFLOP profiles, "
               "Approach 2 as Chinchilla Fig. 3",
         flops_label="FLOPs C = 6·N·D (isoFLOP budget)",
-        params_label=f"parameters N ({key[5]} count, Porian et al.)", unfitted=unfitted)
+        params_label=f"parameters N ({key[5]} count, Porian et al.)", window=args.window)
     published = theirs.get(key)
     their_text = (f"{published[0]:.3f} ({published[1]:.3f}-{published[2]:.3f})" if published
                   else "-")
-    print(f"{key[1]:6s}{label[:49]:50s}{np.unique(budget).size:>8d}{budget.size:>7d}"
+    fitted = sum(int(p.fitted.sum()) for p in optima.profiles if not p.skipped)
+    print(f"{key[1]:6s}{label[:49]:50s}{optima.flops_M.size:>8d}{fitted:>7d}"
           f"{optima.a:>8.3f}{their_text:>24s}")
   print(f"figures in {os.path.abspath(args.out)}")
   return 0

@@ -33,6 +33,21 @@ def six_n(n):
   return 6.0 * n
 
 
+def flops_per_token_law(params_P, flops_P, tokens_P) -> tuple[float, float, float]:
+  """(k, p, worst relative miss) of f(N) = k·N^p fitted to runs' flops / tokens (least squares in
+  log-log). It carries a sweep's own FLOP convention (embeddings, attention, logits) to any N;
+  for these models f is close to proportional to N."""
+  per_token_P = np.asarray(flops_P, dtype=np.float64) / np.asarray(tokens_P, dtype=np.float64)
+  params_P = np.asarray(params_P, dtype=np.float64)
+  if np.unique(params_P).size < 2:
+    raise InputError("FLOPs per token need runs of at least 2 sizes to extend to other sizes")
+  p, log_k = np.polyfit(np.log(params_P), np.log(per_token_P), 1)
+  if p <= 0:
+    raise InputError("FLOPs per token do not grow with N in these runs; no C -> D mapping")
+  miss = np.max(np.abs(np.exp(log_k) * params_P**p / per_token_P - 1))
+  return float(np.exp(log_k)), float(p), float(miss)
+
+
 @functools.partial(jax.jit, static_argnums=(0, 3), compiler_options=optimize.COMPILER_OPTIONS)
 def _optimal_log_n(law, theta_QxT, log_flops_Q, flops_per_token):
   """log N_opt of each (θ, budget) pair."""

@@ -2,8 +2,9 @@
 
 Approach 1 (envelope, Hoffmann sec. 3.1): at each FLOP value, the run with the lowest loss among
 the training curves gives N_opt(C) and D_opt(C). Approach 2 (IsoFLOP, sec. 3.2): at each budget a
-parabola of loss in log N, whose minimum gives N_opt(C). Both then fit power laws N_opt ∝ C^a,
-D_opt ∝ C^b by least squares in log-log. Approach 3 (the parametric fit) is `optimize.fit`.
+parabola of loss in log N through the sizes near its lowest loss, whose minimum gives N_opt(C);
+its bootstrap resamples the runs within budgets (and replicate seeds). Both then fit power laws
+N_opt ∝ C^a, D_opt ∝ C^b by least squares in log-log. Approach 3 (the parametric fit) is `optimize.fit`.
 Kaplan-style L(N), L(D), L(C) fits are a law (`power`, `saturating`) fitted by `optimize.fit` to
 `frontier_mask`'s points: those that no point with smaller or equal x beats.
 
@@ -50,86 +51,283 @@ def _optima(flops_M, params_M, tokens_M, loss_M) -> Optima:
 
 # Approach 2: IsoFLOP profiles.
 
+# Sizes fitted on each side of a budget's lowest loss. A parabola is the second-order expansion of
+# the loss about its minimum, so it should see only the neighbourhood of the minimum: 1 each side
+# (3 points) interpolates and leaves nothing to check it; 2 each side (5 points) is the smallest
+# symmetric window that over-determines it. Sizes far from the minimum then cannot bend it (Porian
+# et al. 2024's grids span up to four decades of N per budget).
+WINDOW = 2
+RECENTRE = 2
+# Without a `budget` column, budgets are the FLOP values grouped wherever consecutive sorted values
+# are within this factor - 1 of each other: 6·N·D recomputed from rounded or digitised N and D
+# scatters by a few per cent around its nominal budget, while a sweep's budgets lie a factor
+# >= 1.5 apart.
+BUDGET_RTOL = 0.1
+
+
+def group_budgets(flops_P, rtol: float = BUDGET_RTOL) -> tuple[np.ndarray, np.ndarray]:
+  """(budget index of each point, budget_M): the sorted FLOP values split wherever the next is
+  more than `rtol` (relative) above the previous. A budget is its group's value when the values
+  are equal, else their geometric mean over points."""
+  flops_P = np.asarray(flops_P, dtype=np.float64)
+  values = np.unique(flops_P)
+  new_group = np.concatenate([[True], values[1:] > values[:-1] * (1 + rtol)])
+  group_of_value = np.cumsum(new_group) - 1
+  index_P = group_of_value[np.searchsorted(values, flops_P)]
+  budget_M = []
+  for m in range(int(group_of_value[-1]) + 1):
+    members = flops_P[index_P == m]
+    budget_M.append(members[0] if np.ptp(members) == 0 else np.exp(np.mean(np.log(members))))
+  return index_P, np.array(budget_M)
+
 
 @dataclasses.dataclass(frozen=True)
 class IsoflopProfile:
-  """One budget's points and the parabola loss = c2·u² + c1·u + c0 in u = log N through them."""
+  """One budget: its points, the weight each had in its parabola loss = c2·u² + c1·u + c0 in
+  u = log N (0: not fitted), the minimum, and why the budget has none (`skipped`, else "")."""
 
   flops: float
+  rows: np.ndarray  # the budget's points, as indices into the input arrays
   log_params: np.ndarray
   log_tokens: np.ndarray
   loss: np.ndarray
+  weights: np.ndarray
   coefficients: np.ndarray  # c2, c1, c0
+  minimum: tuple  # (N_opt, D_opt, loss at the vertex)
+  skipped: str = ""
+
+  @property
+  def fitted(self) -> np.ndarray:
+    return self.weights > 0
 
 
-def isoflop_profiles(budget_P, params_P, tokens_P, loss_P) -> list[IsoflopProfile]:
-  """Groups points by budget (equal values) and checks each has a parabola to fit."""
+def _weighted_fit(x_P, y_P, weights_BxP, degree: int, solvable_B) -> tuple[np.ndarray, float]:
+  """(B x (degree+1) coefficients in powers of x - centre, highest first; centre): weighted least
+  squares by the normal equations, batched over resamples. Rows not `solvable_B` (fewer distinct
+  x than coefficients) give NaN."""
+  centre = float(np.mean(x_P))
+  design_PxK = np.vander(x_P - centre, degree + 1)
+  gram_BxKxK = np.einsum("bp,pi,pj->bij", weights_BxP, design_PxK, design_PxK)
+  rhs_BxK = np.einsum("bp,pi,p->bi", weights_BxP, design_PxK, y_P)
+  gram_BxKxK[~solvable_B] = np.eye(degree + 1)
+  coefficients_BxK = np.linalg.solve(gram_BxKxK, rhs_BxK[..., None])[..., 0]
+  coefficients_BxK[~solvable_B] = np.nan
+  return coefficients_BxK, centre
+
+
+def _budget_minima(size_P, log_params_P, log_tokens_P, loss_P, counts_BxP, window: int):
+  """Each resample's parabola vertex (log N, log D, loss) at one budget, and which have one.
+
+  `counts_BxP`: how often each of the budget's points is drawn (ones for the fit itself); size_P
+  indexes the budget's sorted distinct sizes. Per resample: centre on the drawn size of lowest
+  mean loss, fit a weighted parabola to the drawn sizes within `window` ranks of the centre, move
+  the centre to the vertex (its fractional rank among the sizes drawn) and refit, `RECENTRE`
+  times. Weights fall from 1 to 0 over the rank beyond the window, so the fit moves continuously
+  with the data instead of jumping when noise changes which size is lowest (that jump doubled
+  the spread of a on synthetic sweeps). window 0: every point, weight 1. There is no minimum when
+  (window > 0) the lowest loss is at the smallest or largest size drawn, fewer than 3 sizes are
+  fitted, or the parabola opens downward. Returns log_n_B, log_d_B, loss_B, has_minimum_B,
+  weights_BxP (of the last fit), why_B (0: a minimum, else the key of _WHY).
+  """
+  onehot_PxS = np.eye(int(size_P.max()) + 1)[size_P]
+  log_sizes_S = (onehot_PxS * log_params_P[:, None]).max(axis=0)
+  count_BxS = counts_BxP @ onehot_PxS
+  present_BxS = count_BxS > 0
+  with np.errstate(invalid="ignore", divide="ignore"):
+    mean_loss_BxS = np.where(present_BxS, ((counts_BxP * loss_P) @ onehot_PxS) / count_BxS, np.inf)
+  rank_BxS = np.cumsum(present_BxS, axis=1) - 1  # among the sizes drawn
+  drawn_B = present_BxS.sum(axis=1)
+  centre_B = np.take_along_axis(rank_BxS, np.argmin(mean_loss_BxS, axis=1)[:, None], 1)[:, 0] * 1.0
+  bracketed_B = ((centre_B > 0) & (centre_B < drawn_B - 1)) | (window == 0)
+  for _ in range(1 + RECENTRE * (window > 0)):
+    if window > 0:
+      weight_BxS = present_BxS * np.clip(window + 1 - np.abs(rank_BxS - centre_B[:, None]), 0, 1)
+    else:
+      weight_BxS = present_BxS.astype(np.float64)
+    weights_BxP = counts_BxP * weight_BxS[:, size_P]
+    enough_B = (weight_BxS > 0).sum(axis=1) >= 3
+    parabola_Bx3, centre = _weighted_fit(log_params_P, loss_P, weights_BxP, 2, enough_B)
+    c2, c1, c0 = parabola_Bx3.T
+    with np.errstate(all="ignore"):
+      vertex_B = centre - c1 / (2 * c2)
+    # The next window centres on the vertex's fractional rank among the sizes drawn.
+    movable_B = np.isfinite(vertex_B) & (c2 > 0)
+    vertex_B1 = np.where(movable_B, vertex_B, 0.0)[:, None]
+    below_BxS = present_BxS & (log_sizes_S <= vertex_B1)
+    lower_B = np.where(below_BxS, log_sizes_S, -np.inf).max(axis=1)
+    upper_B = np.where(present_BxS & ~below_BxS, log_sizes_S, np.inf).min(axis=1)
+    with np.errstate(all="ignore"):
+      fraction_B = np.nan_to_num((vertex_B1[:, 0] - lower_B) / (upper_B - lower_B), nan=0.0,
+                                 posinf=0.0, neginf=0.0)
+    fractional_rank_B = np.clip(below_BxS.sum(axis=1) - 1 + np.clip(fraction_B, 0, 1), 0,
+                                drawn_B - 1)
+    centre_B = np.where(movable_B, fractional_rank_B, centre_B)
+  line_Bx2, line_centre = _weighted_fit(log_params_P, log_tokens_P, weights_BxP, 1, enough_B)
+  slope, intercept = line_Bx2.T
+  why_B = np.select([~bracketed_B, ~enough_B, ~(c2 > 0)], [1, 2, 3], 0)
+  with np.errstate(all="ignore"):
+    loss_B = c0 - c1 * c1 / (4 * c2)
+  return (vertex_B, slope * (vertex_B - line_centre) + intercept, loss_B, why_B == 0,
+          weights_BxP, why_B)
+
+
+_WHY = {1: "lowest loss at the {end} size, no bracketed minimum",
+        2: "fewer than 3 sizes near the minimum", 3: "loss is not convex in log N"}
+
+
+def _budget_points(budget_P, params_P, rtol: float, grouped: bool):
+  """Per budget: (flops, rows, size index of each row). Every budget needs 3 model sizes."""
+  if grouped:
+    index_P, budget_M = group_budgets(budget_P, rtol)
+  else:
+    budget_M, index_P = np.unique(budget_P, return_inverse=True)
+  budgets = []
+  for m, flops in enumerate(budget_M):
+    rows = np.flatnonzero(index_P == m)
+    sizes, size_P = np.unique(params_P[rows], return_inverse=True)
+    if sizes.size < 3:
+      values = np.unique(budget_P[rows])
+      also = (f" (FLOP values {', '.join(f'{v:.6g}' for v in values)}, grouped within "
+              f"{rtol:g} relative)" if values.size > 1 else "")
+      raise InputError(f"isoFLOP budget {flops:.4g} has {sizes.size} model size"
+                       f"{'s' if sizes.size != 1 else ''}{also}; a parabola needs at least 3")
+    budgets.append((float(flops), rows, size_P))
+  return budgets
+
+
+def isoflop_profiles(budget_P, params_P, tokens_P, loss_P, *, window: int = WINDOW,
+                     rtol: float = BUDGET_RTOL, grouped: bool = True) -> list[IsoflopProfile]:
+  """Every budget's profile. `grouped=False` takes budgets as exact values (a `budget` column)."""
+  budget_P, params_P, tokens_P, loss_P = (np.asarray(x, dtype=np.float64)
+                                          for x in (budget_P, params_P, tokens_P, loss_P))
+  if window < 0:
+    raise InputError(f"the isoFLOP window must be >= 0 sizes on each side, got {window}")
   profiles = []
-  for flops in np.unique(budget_P):
-    rows = budget_P == flops
-    sizes = np.unique(params_P[rows]).size
-    if sizes < 3:
-      raise InputError(f"isoFLOP budget {flops:.4g} has {sizes} model size"
-                       f"{'s' if sizes != 1 else ''}; a parabola needs at least 3")
-    log_params = np.log(params_P[rows])
-    profiles.append(IsoflopProfile(float(flops), log_params, np.log(tokens_P[rows]), loss_P[rows],
-                                   np.polyfit(log_params, loss_P[rows], 2)))
+  for flops, rows, size_P in _budget_points(budget_P, params_P, rtol, grouped):
+    log_n, log_d, loss = np.log(params_P[rows]), np.log(tokens_P[rows]), loss_P[rows]
+    n_B, d_B, loss_B, _, weights_BxP, why_B = _budget_minima(size_P, log_n, log_d, loss,
+                                                              np.ones((1, rows.size)), window)
+    weights = weights_BxP[0]
+    skipped = ""
+    if why_B[0]:
+      end = "smallest" if size_P[np.argmin(loss)] == 0 else "largest"
+      skipped = _WHY[int(why_B[0])].format(end=end)
+    fitted = weights > 0
+    coefficients = (np.polyfit(log_n[fitted], loss[fitted], 2, w=np.sqrt(weights[fitted]))
+                    if np.unique(log_n[fitted]).size >= 3 else np.full(3, np.nan))
+    profiles.append(IsoflopProfile(flops, rows, log_n, log_d, loss, weights, coefficients,
+                                   (float(np.exp(n_B[0])), float(np.exp(d_B[0])), float(loss_B[0])),
+                                   skipped))
   return profiles
 
 
-def _minimum(profile: IsoflopProfile, coefficients) -> tuple[float, float, float]:
-  """(N, D, L) at the parabola's vertex; D from the budget's log D-log N line, exact when
-  C ∝ N·D."""
-  c2, c1, c0 = coefficients
-  u = -c1 / (2 * c2)
-  slope, intercept = np.polyfit(profile.log_params, profile.log_tokens, 1)
-  return float(np.exp(u)), float(np.exp(slope * u + intercept)), float(c0 - c1 * c1 / (4 * c2))
+@dataclasses.dataclass(frozen=True)
+class Isoflop(Optima):
+  """Approach 2's optima, every budget's profile behind them, and the warnings raised."""
+
+  profiles: tuple = ()
+  warnings: tuple = ()
+  window: int = WINDOW
 
 
-def isoflop(budget_P, params_P, tokens_P, loss_P) -> Optima:
+def isoflop(budget_P, params_P, tokens_P, loss_P, *, window: int = WINDOW,
+            rtol: float = BUDGET_RTOL, grouped: bool = True, quiet: bool = False) -> Isoflop:
   """Approach 2: N_opt at each budget from its parabola's minimum, then power laws across budgets.
 
-  A budget whose loss is not convex in log N has no minimum: it is skipped with a warning.
+  A budget without a minimum near its lowest loss (see `_budget_minima`) is left out with a
+  warning naming it; a vertex outside the sizes fitted is kept with a warning, and so are two
+  budgets only (a line through 2 points). Warnings go to stderr unless `quiet`, and into
+  `.warnings` either way.
   """
-  optima = []
-  for profile in isoflop_profiles(budget_P, params_P, tokens_P, loss_P):
-    if profile.coefficients[0] <= 0:
-      warn(f"isoFLOP budget {profile.flops:.4g}: loss is not convex in log N; budget skipped")
+  profiles = isoflop_profiles(budget_P, params_P, tokens_P, loss_P, window=window, rtol=rtol,
+                              grouped=grouped)
+  warnings, optima = [], []
+  for profile in profiles:
+    if profile.skipped:
+      warnings.append(f"isoFLOP budget {profile.flops:.4g}: {profile.skipped}; budget left out")
       continue
-    n_opt, d_opt, loss_opt = _minimum(profile, profile.coefficients)
-    if not profile.log_params.min() <= np.log(n_opt) <= profile.log_params.max():
-      warn(f"isoFLOP budget {profile.flops:.4g}: the minimum N = {n_opt:.3g} lies outside the "
-           f"sizes trained; it is an extrapolation")
-    optima.append((profile.flops, n_opt, d_opt, loss_opt))
+    fitted_log_n = profile.log_params[profile.fitted]
+    n_opt = profile.minimum[0]
+    if not fitted_log_n.min() <= np.log(n_opt) <= fitted_log_n.max():
+      warnings.append(f"isoFLOP budget {profile.flops:.4g}: the minimum N = {n_opt:.3g} lies "
+                      f"outside the sizes fitted; it is an extrapolation")
+    optima.append((profile.flops, *profile.minimum))
   if len(optima) < 2:
+    for message in warnings if not quiet else ():
+      warn(message)
     raise InputError(f"isoFLOP needs at least 2 budgets with a minimum, got {len(optima)}")
-  return _optima(*np.array(optima).T)
+  if len(optima) == 2:
+    warnings.append("isoFLOP: only 2 budgets with a minimum; a and b are a line through 2 points, "
+                    "with no residual to check them")
+  for message in warnings if not quiet else ():
+    warn(message)
+  base = _optima(*np.array(optima).T)
+  return Isoflop(**{f.name: getattr(base, f.name) for f in dataclasses.fields(Optima)},
+                 profiles=tuple(profiles), warnings=tuple(warnings), window=window)
 
 
-def isoflop_bootstrap(budget_P, params_P, tokens_P, loss_P, *, resamples: int,
-                      seed: int) -> dict[str, np.ndarray]:
-  """a, b, k_N, k_D over residual resamples: each budget's parabola residuals are redrawn with
-  replacement and the parabolas refitted. Sizes per budget are a design, not a sample, so they
-  stay fixed; with exactly 3 sizes a parabola interpolates and that budget adds no spread."""
+def _resample_counts(rng, size_P, replicate_P, resamples: int) -> np.ndarray:
+  """B x P multiplicities of one budget's points in a two-level case bootstrap: its sizes are
+  drawn with replacement, then each drawn size's replicate runs (seeds) with replacement. Without
+  replicates (one run per size) that is drawing the runs with replacement."""
+  sizes = int(size_P.max()) + 1
+  size_counts_BxS = rng.multinomial(sizes, np.full(sizes, 1.0 / sizes), size=resamples)
+  counts_BxP = np.zeros((resamples, size_P.size))
+  for s in range(sizes):
+    rows = np.flatnonzero(size_P == s)
+    replicate_R = np.unique(replicate_P[rows], return_inverse=True)[1]  # a size's rows by seed
+    n_replicates = int(replicate_R.max()) + 1
+    # k drawn copies of a size, each drawing its replicates: one multinomial of k·R draws.
+    drawn_BxR = rng.multinomial(size_counts_BxS[:, s] * n_replicates,
+                                np.full(n_replicates, 1.0 / n_replicates))
+    counts_BxP[:, rows] = drawn_BxR[:, replicate_R]
+  return counts_BxP
+
+
+def isoflop_bootstrap(budget_P, params_P, tokens_P, loss_P, *, resamples: int, seed: int,
+                      window: int = WINDOW, rtol: float = BUDGET_RTOL, grouped: bool = True,
+                      replicate_P=None) -> dict[str, np.ndarray]:
+  """a, b, k_N, k_D over case resamples of the runs: within each budget, sizes are drawn with
+  replacement and, where `replicate_P` (a seed per point) marks replicate runs of a size, the
+  replicates of each drawn size too; every resample then goes through the whole estimator
+  (window, parabolas, power laws). A budget without a minimum in a resample is left out of that
+  resample; resamples with fewer than 2 budgets left are dropped (count them by the sample size).
+  """
+  budget_P, params_P, tokens_P, loss_P = (np.asarray(x, dtype=np.float64)
+                                          for x in (budget_P, params_P, tokens_P, loss_P))
+  replicate_P = (np.arange(loss_P.size) if replicate_P is None else np.asarray(replicate_P))
   rng = np.random.default_rng(seed)
-  profiles = [p for p in isoflop_profiles(budget_P, params_P, tokens_P, loss_P)
-              if p.coefficients[0] > 0]
-  samples = {"a": [], "b": [], "k_N": [], "k_D": []}
-  for _ in range(resamples):
-    optima = []
-    for profile in profiles:
-      fitted = np.polyval(profile.coefficients, profile.log_params)
-      redrawn = fitted + rng.choice(profile.loss - fitted, size=fitted.size, replace=True)
-      coefficients = np.polyfit(profile.log_params, redrawn, 2)
-      if coefficients[0] > 0:
-        optima.append((profile.flops, *_minimum(profile, coefficients)))
-    if len(optima) < 2:
-      continue
-    result = _optima(*np.array(optima).T)
-    for name, value in (("a", result.a), ("b", result.b), ("k_N", result.k_n),
-                        ("k_D", result.k_d)):
-      samples[name].append(value)
-  return {name: np.array(values) for name, values in samples.items()}
+  log_c, log_n, log_d, ok = [], [], [], []
+  for flops, rows, size_P in _budget_points(budget_P, params_P, rtol, grouped):
+    counts_BxP = _resample_counts(rng, size_P, replicate_P[rows], resamples)
+    n_B, d_B, _, has_minimum_B, _, _ = _budget_minima(
+        size_P, np.log(params_P[rows]), np.log(tokens_P[rows]), loss_P[rows], counts_BxP, window)
+    log_c.append(np.log(flops))
+    log_n.append(n_B)
+    log_d.append(d_B)
+    ok.append(has_minimum_B)
+  log_c_M = np.array(log_c)
+  ok_BxM = np.array(ok).T
+  keep_B = ok_BxM.sum(axis=1) >= 2
+  samples = {}
+  for name, coefficient, log_values_BxM in (("a", "k_N", np.array(log_n).T),
+                                            ("b", "k_D", np.array(log_d).T)):
+    slope_B, intercept_B = _masked_line(log_c_M, log_values_BxM[keep_B], ok_BxM[keep_B])
+    with np.errstate(over="ignore"):
+      samples[name], samples[coefficient] = slope_B, np.exp(intercept_B)
+  return samples
+
+
+def _masked_line(x_M, y_BxM, mask_BxM) -> tuple[np.ndarray, np.ndarray]:
+  """Least-squares lines y = slope·x + intercept per row, over the masked entries only."""
+  w = mask_BxM.astype(np.float64)
+  y_BxM = np.where(mask_BxM, y_BxM, 0.0)
+  n = w.sum(axis=1)
+  mean_x = (w * x_M).sum(axis=1) / n
+  mean_y = (w * y_BxM).sum(axis=1) / n
+  dx = np.where(mask_BxM, x_M - mean_x[:, None], 0.0)
+  slope = (dx * (y_BxM - mean_y[:, None])).sum(axis=1) / (dx * dx).sum(axis=1)
+  return slope, mean_y - slope * mean_x
 
 
 # Approach 1: the envelope of training curves.

@@ -17,6 +17,7 @@ import numpy as np
 from scaling.errors import InputError
 from scaling.fit import laws as laws_lib
 from scaling.fit import optimize
+from scaling.fit.intervals import summarize  # noqa: F401  (the summaries of `bootstrap`'s refits)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,11 +42,13 @@ def resample_weights(weights_P: np.ndarray, resamples: int, seed: int) -> np.nda
 
 @optimize.float64
 def bootstrap(result: optimize.Fit, inputs: Sequence, loss, *, resamples: int = 1000, seed: int = 0,
-              weights=None, max_iterations: int = optimize.MAX_ITERATIONS) -> Bootstrap:
-  """Refits `result`'s law on `resamples` resamples of the points it was fitted to."""
+              weights=None, max_iterations: int = optimize.MAX_ITERATIONS,
+              law: laws_lib.Law | None = None) -> Bootstrap:
+  """Refits `result`'s law on `resamples` resamples of the points it was fitted to. Pass `law`
+  when it is not the registry's (e.g. `laws.with_fixed`)."""
   if resamples < 2:
     raise InputError(f"bootstrap needs at least 2 resamples, got {resamples}")
-  law = laws_lib.get(result.law)
+  law = law or laws_lib.get(result.law)
   data = optimize.prepare(law, inputs, loss, weights)
   weights_BxP = resample_weights(data.weights_P[:data.n_points], resamples, seed)
   weights_BxP = np.pad(weights_BxP, ((0, 0), (0, data.weights_P.size - data.n_points)))
@@ -53,16 +56,3 @@ def bootstrap(result: optimize.Fit, inputs: Sequence, loss, *, resamples: int = 
       law, np.tile(result.theta, (resamples, 1)), data, weights_BxP,
       optimize.delta_value(result.delta), max_iterations)
   return Bootstrap(theta_BxT=theta_BxT, converged_B=converged_B, seed=seed)
-
-
-def summarize(samples: dict[str, np.ndarray]) -> tuple[dict[str, float], dict[str, list[float]]]:
-  """Standard errors and 95 % percentile intervals of each quantity's bootstrap samples."""
-  stderr, ci95 = {}, {}
-  for name, values in samples.items():
-    values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    if values.size < 2:
-      continue
-    stderr[name] = float(np.std(values, ddof=1))
-    ci95[name] = [float(v) for v in np.percentile(values, [2.5, 97.5])]
-  return stderr, ci95

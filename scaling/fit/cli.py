@@ -1,8 +1,12 @@
 """`scaling fit`: turn (params, tokens, loss) points into a law, a table and a JSON report.
 
-  scaling fit --data POINTS.csv|RUN_DIR|SWEEP_DIR [--law chinchilla|kaplan|power|saturating]
-      [--approach parametric|isoflop|envelope|frontier] [--huber-delta 1e-3 | --least-squares]
-      [--bootstrap N] [--seed S] [--compute C ...] [--out fit.json]
+  scaling fit --data POINTS.csv|RUN_DIR|SWEEP_DIR [--approach parametric|isoflop|envelope|frontier]
+      [--law chinchilla|kaplan|power|saturating|data_constrained] [--huber-delta 1e-3 | --least-squares]
+      [--window K] [--budget-rtol R] [--bootstrap N] [--seed S] [--compute C ... [--flops-per-token K]]
+      [--fix NAME=VALUE ...]
+      [--out fit.json]
+
+An option that does not apply to the approach or law asked for is refused, not ignored.
 
 Bad input raises InputError; `run` turns it into one `error: ...` line on stderr and exit 2.
 """
@@ -20,33 +24,101 @@ _CACHE_ENV = "SCALING_FIT_CACHE"
 
 
 def _parser() -> ArgumentParser:
+  # Options default to None so that one given where it does not apply can be refused.
   parser = ArgumentParser(prog="scaling fit", description=__doc__.split("\n\n")[0])
   parser.add_argument("--data", required=True,
                       help="a CSV of points, a run directory or a sweep directory")
-  parser.add_argument("--law", default="chinchilla",
-                      choices=("chinchilla", "kaplan", "power", "saturating"))
+  parser.add_argument("--law", choices=tuple(LAW_NAMES),
+                      help="the law of parametric and frontier fits (default chinchilla; "
+                           "power or saturating for the frontier)")
   parser.add_argument("--approach", default="parametric",
                       choices=("parametric", "isoflop", "envelope", "frontier"),
                       help="Hoffmann et al. 2022's approaches 3, 2 and 1, or a Kaplan-style law "
                            "through the loss frontier of one input (--x)")
-  parser.add_argument("--x", default="params", choices=("params", "tokens", "flops"),
-                      help="the input of the one-input laws power and saturating")
-  parser.add_argument("--n-column", default="params", choices=("params", "params_non_embedding"),
-                      help="N: all parameters (Hoffmann) or non-embedding ones (Kaplan)")
-  parser.add_argument("--flops-column", default="flops", choices=("flops", "flops_kaplan"),
-                      help="the FLOP convention for C (isoflop, envelope, --x flops)")
-  parser.add_argument("--huber-delta", type=float, default=1e-3)
+  parser.add_argument("--x", choices=("params", "tokens", "flops"),
+                      help="the input of the one-input laws power and saturating (default params)")
+  parser.add_argument("--n-column", choices=("params", "params_non_embedding"),
+                      help="N: all parameters (Hoffmann; the default) or non-embedding ones (Kaplan)")
+  parser.add_argument("--flops-column", choices=("flops", "flops_kaplan"),
+                      help="the FLOP column and so the convention of C (isoflop, envelope, "
+                           "--x flops, --compute); default flops")
+  parser.add_argument("--huber-delta", type=float)
   parser.add_argument("--least-squares", action="store_true",
                       help="fit least squares on log residuals instead of the Huber loss")
   parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
                       help="resamples for standard errors and 95%% intervals (0: none)")
-  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--seed", type=int, help="the bootstrap's random seed (default 0)")
   parser.add_argument("--compute", type=float, nargs="+", default=[], metavar="C",
-                      help="budgets in FLOPs (C = 6ND) for N_opt, D_opt, tokens per parameter")
+                      help="budgets in FLOPs for N_opt, D_opt, tokens per parameter, in the "
+                           "convention of the data's FLOP column (or of --flops-per-token)")
+  parser.add_argument("--flops-per-token", type=float, metavar="K",
+                      help="parametric --compute: budgets are C = K·N·D FLOPs (6: Kaplan's "
+                           "approximation) instead of the data's FLOP column")
+  parser.add_argument("--window", type=int, metavar="K",
+                      help=f"isoflop: sizes fitted on each side of a budget's lowest loss "
+                           f"(default {approaches.WINDOW}; 0: every point)")
+  parser.add_argument("--budget-rtol", type=float, metavar="R",
+                      help=f"isoflop without a budget column: FLOP values within this relative "
+                           f"gap are one budget (default {approaches.BUDGET_RTOL:g})")
+  parser.add_argument("--fix", nargs="+", default=[], metavar="NAME=VALUE",
+                      help="hold quoted parameters of the law at these values and fit the rest "
+                           "(e.g. --fix E=1.87 A=521: a fit in stages)")
   parser.add_argument("--all-starts", action="store_true",
                       help="polish every start of the grid, not only the best screened ones")
   parser.add_argument("--out", help="write the report as JSON here")
   return parser
+
+
+# What each option is for; an option given elsewhere is refused rather than ignored.
+_APPLIES = {
+    "--law": ("parametric", "frontier"), "--x": ("parametric", "frontier"),
+    "--huber-delta": ("parametric", "frontier"), "--least-squares": ("parametric", "frontier"),
+    "--all-starts": ("parametric", "frontier"), "--flops-per-token": ("parametric",),
+    "--fix": ("parametric", "frontier"),
+    "--bootstrap": ("parametric", "frontier", "isoflop"), "--window": ("isoflop",),
+    "--budget-rtol": ("isoflop",),
+}
+LAW_NAMES = ("chinchilla", "kaplan", "power", "saturating", "data_constrained")
+
+
+def _given(args, option: str) -> bool:
+  value = getattr(args, option[2:].replace("-", "_"))
+  return value not in (None, False, 0, [])
+
+
+def _check_options(args) -> None:
+  """One line for the first option that does not apply to what was asked."""
+  for option, approaches_ in _APPLIES.items():
+    if _given(args, option) and args.approach not in approaches_:
+      raise InputError(f"{option} does not apply to --approach {args.approach} (only to "
+                       f"{' and '.join(approaches_)})")
+  if args.bootstrap < 0 or args.bootstrap == 1:
+    raise InputError(f"--bootstrap must be 0 (none) or at least 2, got {args.bootstrap}")
+  if args.seed is not None and not args.bootstrap:
+    raise InputError("--seed does not apply without --bootstrap")
+  if args.least_squares and args.huber_delta is not None:
+    raise InputError("--huber-delta does not apply with --least-squares")
+  if args.flops_per_token is not None and not args.compute:
+    raise InputError("--flops-per-token does not apply without --compute")
+  if args.flops_per_token is not None and not args.flops_per_token > 0:
+    raise InputError(f"--flops-per-token must be positive, got {args.flops_per_token}")
+  if args.window is not None and args.window < 0:
+    raise InputError(f"--window must be >= 0 (0: every point), got {args.window}")
+  if args.budget_rtol is not None and not 0 <= args.budget_rtol < 1:
+    raise InputError(f"--budget-rtol must be in [0, 1), got {args.budget_rtol}")
+  if args.approach in ("parametric", "frontier"):
+    law = args.law or ("power" if args.approach == "frontier" and args.x else "chinchilla")
+    one_input = law in ("power", "saturating")
+    if args.x is not None and not one_input:
+      raise InputError(f"--x picks the input of the one-input laws power and saturating; "
+                       f"{law} is a law of (N, D{', U' if law == 'data_constrained' else ''})")
+    x = args.x or "params"
+    if args.n_column is not None and one_input and x != "params":
+      raise InputError(f"--n-column does not apply to a law of --x {x}")
+    uses_flops = bool(args.compute) and args.flops_per_token is None or (one_input and x == "flops")
+    if args.flops_column is not None and not uses_flops:
+      raise InputError("--flops-column does not apply here (only with --x flops, or --compute "
+                       "without --flops-per-token)")
 
 
 def _use_compilation_cache() -> None:
@@ -63,10 +135,103 @@ def _use_compilation_cache() -> None:
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
+def _resolve_defaults(args) -> None:
+  """Fills the defaults of options left out (after `_check_options` saw what was given)."""
+  if args.law is None:
+    args.law = "power" if args.approach == "frontier" else "chinchilla"
+  args.x = args.x or "params"
+  args.n_column = args.n_column or "params"
+  args.flops_column = args.flops_column or "flops"
+  args.huber_delta = _or_default(args.huber_delta, 1e-3)
+  args.seed = _or_default(args.seed, 0)
+  args.window = _or_default(args.window, approaches.WINDOW)
+  args.budget_rtol_given = args.budget_rtol is not None
+  args.budget_rtol = _or_default(args.budget_rtol, approaches.BUDGET_RTOL)
+
+
+def _or_default(value, default):
+  return default if value is None else value
+
+
 def _x_column(args, name: str) -> str:
-  """The data column behind a law input: N, D, or the one-input laws' x."""
-  return {"N": args.n_column, "D": "tokens",
+  """The data column behind a law input: N, D, U (unique tokens), or the one-input laws' x."""
+  return {"N": args.n_column, "D": "tokens", "U": "unique_tokens",
           "x": {"params": args.n_column, "tokens": "tokens", "flops": args.flops_column}[args.x]}[name]
+
+
+def _read_law_points(args, law, columns: list[str]) -> dict:
+  """The columns a law needs; unique tokens from `unique_tokens`, else tokens / `epochs`."""
+  wanted = [c for c in columns if c != "unique_tokens"]
+  optional = ["budget", args.flops_column] + (["unique_tokens", "epochs"] if "U" in law.inputs else [])
+  table = points.read(args.data, wanted + ["loss"], optional=optional)
+  if "U" in law.inputs and "unique_tokens" not in table:
+    if "epochs" not in table:
+      raise InputError(f"{args.data}: law {law.name} needs a 'unique_tokens' or an 'epochs' column")
+    table["unique_tokens"] = table["tokens"] / table["epochs"]
+  return table
+
+
+def _check_identifiable(law, columns: list[str], inputs) -> None:
+  """A law in an input that every point shares cannot separate that input's term."""
+  for name, column, values in zip(law.inputs, columns, inputs):
+    if np.unique(values).size == 1:
+      raise InputError(f"every point has {column} = {values[0]:.6g}: law {law.name} in {name} is "
+                       f"not identifiable from them")
+
+
+# Power terms coefficient·x^-exponent of the laws with an irreducible loss, as
+# (name, θ index of log coefficient, θ index of exponent, input column).
+_TERMS = {"chinchilla": (("A", 0, 3, 0), ("B", 1, 4, 1)),
+          "data_constrained": (("A", 0, 3, 0), ("B", 1, 4, 1)),
+          "saturating": (("A", 0, 2, 0),)}
+
+
+def _at_bound(law, theta, params: dict, inputs, loss) -> list[str]:
+  """Warnings for fitted terms that vanished: E → 0, an exponent → 0 (its term a constant), a
+  power term below 1e-3 of the smallest loss at every point (A or B → 0, or its exponent → ∞)."""
+  warnings = []
+  log_floor = np.log(1e-3 * float(np.min(loss)))
+  if "E" in params and np.log(params["E"]) < log_floor:
+    warnings.append(f"E = {params['E']:.3g} is at its bound 0 (no irreducible loss)")
+  for name, value in params.items():
+    if name.startswith(("alpha", "beta")) and abs(value) < 1e-3:
+      warnings.append(f"{name} = {value:.3g} is at its bound 0: its term is a constant")
+  for name, coefficient, exponent, column in _TERMS.get(law.name, ()) if theta is not None else ():
+    log_term_P = theta[coefficient] - theta[exponent] * np.log(inputs[column])
+    if np.max(log_term_P) < log_floor:
+      warnings.append(f"{name}·x^-{law.theta_names[exponent]} (A = e^{theta[coefficient]:.3g}, "
+                      f"{law.theta_names[exponent]} = {theta[exponent]:.3g}) is below 1e-3 of the "
+                      f"loss at every point: the term is at its bound 0"
+                      .replace("A = ", f"{name} = ", 1))
+  return warnings
+
+
+def _flops_per_token(args, table: dict):
+  """(f(N) for the allocation, the convention in words): C = K·N·D with --flops-per-token K, else
+  a power law through the data's FLOP column (the runs' own convention), else 6·N·D."""
+  from scaling.fit import allocation
+
+  if args.flops_per_token is not None:
+    k = args.flops_per_token
+    return (lambda n: k * n), f"C = {k:g}·N·D FLOPs (--flops-per-token {k:g})"
+  if args.flops_column in table:
+    k, p, miss = allocation.flops_per_token_law(table[args.n_column], table[args.flops_column],
+                                                table["tokens"])
+    return (lambda n: k * n**p), (
+        f"C in the data's {args.flops_column!r} column: C = f(N)·D with f(N) = {k:.6g}·N^{p:.6g} "
+        f"fitted to {args.flops_column}/tokens (largest miss {100 * miss:.2g} %)")
+  return allocation.six_n, f"C = 6·N·D FLOPs (the data has no {args.flops_column!r} column)"
+
+
+def _fixed_values(pairs: list[str]) -> dict[str, float]:
+  values = {}
+  for pair in pairs:
+    name, _, value = pair.partition("=")
+    try:
+      values[name.strip()] = float(value)
+    except ValueError:
+      raise InputError(f"--fix {pair!r}: expected NAME=NUMBER") from None
+  return values
 
 
 def _law_fit(args, law, columns: list[str], table: dict, mask=None) -> dict:
@@ -80,10 +245,14 @@ def _law_fit(args, law, columns: list[str], table: dict, mask=None) -> dict:
   mask = np.ones(table["loss"].size, bool) if mask is None else mask
   inputs = [table[c][mask] for c in columns]
   loss = table["loss"][mask]
+  optimize.prepare(law, inputs, loss)  # more points than parameters, every value positive
+  _check_identifiable(law, columns, inputs)
+  flops_per_token, convention = (_flops_per_token(args, table) if budgets
+                                 else (allocation.six_n, None))
   delta = None if args.least_squares else args.huber_delta
   result = optimize.fit(law, inputs, loss, delta=delta,
                         polished_starts=None if args.all_starts else optimize.LANES)
-  estimate = allocation.quantities(law, result.theta, budgets)
+  estimate = allocation.quantities(law, result.theta, budgets, flops_per_token)
   report = {
       "law": law.name, "approach": args.approach, "formula": law.formula,
       "inputs": dict(zip(law.inputs, columns)),
@@ -91,27 +260,44 @@ def _law_fit(args, law, columns: list[str], table: dict, mask=None) -> dict:
       "params": dict(result.params), "objective": result.objective, "n_points": result.n_points,
       "starts": result.starts, "starts_polished": result.starts_polished,
       "starts_at_best": result.starts_at_best, "converged": result.converged,
+      "warnings": _at_bound(law, None if args.fix else result.theta, result.params, inputs,
+                            loss),
   }
+  if args.fix:
+    report["fixed"] = _fixed_values(args.fix)
   if law.exponents is not None:
     report["a"], report["b"] = float(estimate["a"]), float(estimate["b"])
   if budgets:
+    report["compute_convention"] = convention
     report["allocation"] = [
         {"flops": c, "N_opt": float(estimate[f"N_opt@{c:.3g}"]),
          "D_opt": float(estimate[f"D_opt@{c:.3g}"]),
          "tokens_per_param": float(estimate[f"tokens_per_param@{c:.3g}"])} for c in budgets]
   if args.bootstrap:
-    refits = bootstrap.bootstrap(result, inputs, loss, resamples=args.bootstrap, seed=args.seed)
-    samples = allocation.quantities(law, refits.theta_BxT[refits.converged_B], budgets)
+    refits = bootstrap.bootstrap(result, inputs, loss, resamples=args.bootstrap, seed=args.seed,
+                                 law=law)
+    samples = allocation.quantities(law, refits.theta_BxT[refits.converged_B], budgets,
+                                    flops_per_token)
     report["stderr"], report["ci95"] = bootstrap.summarize(samples)
     report["bootstrap"] = {"resamples": refits.resamples, "converged": int(refits.converged_B.sum()),
-                           "seed": args.seed}
+                           "seed": args.seed, "kind": "cases: points drawn with replacement",
+                           "interval": "percentile (2.5, 97.5)"}
   return report
 
 
-def _optima_report(args, optima: approaches.Optima, n_points: int) -> dict:
+def _allocation_of_optima(optima, budgets) -> list[dict]:
+  """N_opt = k_N·C^a and D_opt = k_D·C^b at each budget."""
+  rows = []
+  for c in budgets:
+    n, d = optima.k_n * c**optima.a, optima.k_d * c**optima.b
+    rows.append({"flops": c, "N_opt": float(n), "D_opt": float(d), "tokens_per_param": float(d / n)})
+  return rows
+
+
+def _optima_report(args, optima: approaches.Optima, n_points: int, convention: str) -> dict:
   """Approaches 1 and 2: power laws through compute-optimal points. They are closed-form least
   squares, so the multi-start fields of the schema are null."""
-  return {
+  report = {
       "law": "power", "approach": args.approach,
       "params": {"a": optima.a, "b": optima.b, "k_N": optima.k_n, "k_D": optima.k_d},
       "a": optima.a, "b": optima.b, "n_points": n_points,
@@ -119,24 +305,67 @@ def _optima_report(args, optima: approaches.Optima, n_points: int) -> dict:
       "optima": [{"flops": float(c), "N_opt": float(n), "D_opt": float(d), "loss": float(l)}
                  for c, n, d, l in zip(optima.flops_M, optima.params_M, optima.tokens_M,
                                        optima.loss_M)],
+      "compute_convention": convention,
+      "warnings": list(getattr(optima, "warnings", ())),
   }
+  if args.compute:
+    report["allocation"] = _allocation_of_optima(optima, args.compute)
+  return report
 
 
 def _isoflop(args) -> dict:
   columns = [args.n_column, "tokens", args.flops_column, "loss"]
-  table = points.read(args.data, columns, optional=("budget",))
+  table = points.read(args.data, columns, optional=("budget", "seed"))
   # A sweep's nominal budget groups its runs; their real FLOPs differ by step rounding.
-  budget = table["budget"] if "budget" in table else table[args.flops_column]
+  from_column = "budget" in table
+  budget = table["budget"] if from_column else table[args.flops_column]
+  if from_column and args.budget_rtol_given:
+    raise InputError("--budget-rtol does not apply: the data has a budget column")
   point_arrays = (budget, table[args.n_column], table["tokens"], table["loss"])
-  report = _optima_report(args, approaches.isoflop(*point_arrays), table["loss"].size)
+  options = {"window": args.window, "rtol": args.budget_rtol, "grouped": not from_column}
+  optima = approaches.isoflop(*point_arrays, **options)
+  convention = (f"C in the data's {'budget' if from_column else args.flops_column!r} column"
+                + ("" if from_column else f" ({args.flops_column} convention)"))
+  report = _optima_report(args, optima, table["loss"].size, convention)
+  report["window"] = args.window
+  report["budget_grouping"] = (
+      "the data's budget column (exact values)" if from_column else
+      f"{args.flops_column!r} values within {args.budget_rtol:g} (relative) of the next are one budget")
+  report["budgets"] = [_profile_report(p, table[args.n_column]) for p in optima.profiles]
   if args.bootstrap:
-    from scaling.fit.bootstrap import summarize
+    from scaling.fit.intervals import summarize_normal
 
-    samples = approaches.isoflop_bootstrap(*point_arrays, resamples=args.bootstrap, seed=args.seed)
-    report["stderr"], report["ci95"] = summarize(samples)
-    report["bootstrap"] = {"resamples": args.bootstrap, "kept": int(samples["a"].size),
-                           "seed": args.seed, "kind": "residual, within each budget"}
+    replicates = table.get("seed")
+    samples = approaches.isoflop_bootstrap(*point_arrays, resamples=args.bootstrap, seed=args.seed,
+                                           replicate_P=replicates, **options)
+    for c in args.compute:
+      samples[f"N_opt@{c:.3g}"] = samples["k_N"] * c ** samples["a"]
+      samples[f"D_opt@{c:.3g}"] = samples["k_D"] * c ** samples["b"]
+      samples[f"tokens_per_param@{c:.3g}"] = samples[f"D_opt@{c:.3g}"] / samples[f"N_opt@{c:.3g}"]
+    estimates = {**report["params"]}
+    for row in report.get("allocation", []):
+      for key in ("N_opt", "D_opt", "tokens_per_param"):
+        estimates[f"{key}@{row['flops']:.3g}"] = row[key]
+    report["stderr"], report["ci95"] = summarize_normal(samples, estimates,
+                                                        positive=("k_N", "k_D", "@"))
+    report["bootstrap"] = {
+        "resamples": args.bootstrap, "kept": int(samples["a"].size), "seed": args.seed,
+        "kind": ("cases: model sizes within each budget, then seeds (the seed column) within "
+                 "each size" if replicates is not None else "cases: runs within each budget"),
+        "interval": "estimate ± 1.96 bootstrap SD (in log space for k_N, k_D and allocations)"}
   return report
+
+
+def _profile_report(profile: approaches.IsoflopProfile, params_P) -> dict:
+  """Which points of one budget its parabola used, with their weights, or why it has none."""
+  row = {"flops": profile.flops, "n_points": int(profile.rows.size),
+         "status": "fitted" if not profile.skipped else f"left out: {profile.skipped}",
+         "params_fitted": [float(params_P[i]) for i in profile.rows[profile.fitted]],
+         "weights": [round(float(w), 6) for w in profile.weights[profile.fitted]],
+         "params_left_out": [float(params_P[i]) for i in profile.rows[~profile.fitted]]}
+  if not profile.skipped:
+    row["N_opt"], row["D_opt"], row["loss"] = profile.minimum
+  return row
 
 
 def _envelope(args) -> dict:
@@ -144,7 +373,8 @@ def _envelope(args) -> dict:
   table = points.read(args.data, columns, curves=True)
   optima = approaches.envelope(table["run"], table[args.flops_column], table[args.n_column],
                                table["tokens"], table["loss"])
-  return _optima_report(args, optima, table["loss"].size)
+  return _optima_report(args, optima, table["loss"].size,
+                        f"C in the data's {args.flops_column!r} column")
 
 
 def _format(value) -> str:
@@ -182,10 +412,20 @@ def _print_report(report: dict, source: str) -> None:
       if name in stderr:
         line += f"{_format(stderr[name]):>14s}   [{_format(ci95[name][0])}, {_format(ci95[name][1])}]"
       print(line)
+  if "compute_convention" in report:
+    print(f"compute: {report['compute_convention']}")
   if approach == "isoflop":
-    print(f"{'budget (FLOPs)':>16s}{'N_opt':>14s}{'D_opt':>14s}{'loss':>10s}")
-    for row in report["optima"]:
-      print(f"{row['flops']:>16.4g}{row['N_opt']:>14.4g}{row['D_opt']:>14.4g}{row['loss']:>10.4f}")
+    print(f"window: {report['window']} sizes each side of the lowest loss"
+          f"{' (0: every point)' if report['window'] == 0 else ''}; budgets: "
+          f"{report['budget_grouping']}")
+    print(f"{'budget (FLOPs)':>16s}{'fitted':>8s}{'N_opt':>14s}{'D_opt':>14s}{'loss':>10s}")
+    for row in report["budgets"]:
+      fitted = f"{len(row['params_fitted'])}/{row['n_points']}"
+      if row["status"] == "fitted":
+        print(f"{row['flops']:>16.4g}{fitted:>8s}{row['N_opt']:>14.4g}{row['D_opt']:>14.4g}"
+              f"{row['loss']:>10.4f}")
+      else:
+        print(f"{row['flops']:>16.4g}{fitted:>8s}  {row['status']}")
   if approach == "envelope":
     optima = report["optima"]
     print(f"{len(optima)} FLOP values from {optima[0]['flops']:.3g} to {optima[-1]['flops']:.3g}; "
@@ -197,10 +437,8 @@ def _print_report(report: dict, source: str) -> None:
 
 def main(argv: list[str]) -> int:
   args = _parser().parse_args(argv)
-  if args.bootstrap < 0 or args.bootstrap == 1:
-    raise InputError(f"--bootstrap must be 0 (none) or at least 2, got {args.bootstrap}")
-  if args.compute and args.approach != "parametric":
-    raise InputError("--compute needs --approach parametric (a fitted law of N and D)")
+  _check_options(args)
+  _resolve_defaults(args)
   if args.approach == "isoflop":
     report = _isoflop(args)
   elif args.approach == "envelope":
@@ -210,17 +448,21 @@ def main(argv: list[str]) -> int:
     from scaling.fit import laws  # deferred with the solver: it imports JAX
 
     law = laws.get(args.law)
+    if args.fix:
+      law = laws.with_fixed(law, _fixed_values(args.fix))
     if args.approach == "frontier" and law.inputs != ("x",):
       raise InputError(f"--approach frontier fits a law of one input (--law power or saturating), "
                        f"not {law.name}")
     columns = [_x_column(args, name) for name in law.inputs]
-    table = points.read(args.data, columns + ["loss"])
+    table = _read_law_points(args, law, columns)
     mask = None
     if args.approach == "frontier":
       mask = approaches.frontier_mask(table[columns[0]], table["loss"])
     report = _law_fit(args, law, columns, table, mask)
     if mask is not None:
       report["frontier_points"] = int(mask.sum())
+  for message in report["warnings"] if args.approach not in ("isoflop", "envelope") else ():
+    points.warn(message)
   report["data"] = args.data
   _print_report(report, args.data)
   if args.out:

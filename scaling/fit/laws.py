@@ -66,6 +66,60 @@ def get(name: str) -> Law:
   return LAWS[name]
 
 
+def _quoted_to_theta(law: Law) -> dict[str, tuple[int, bool]]:
+  """Each quoted parameter's θ index and whether it is e^θ (else θ itself): every law here
+  quotes each fitted value either as it is or exponentiated, which a probe of `params` finds."""
+  zero = law.params(np.zeros((1, len(law.theta_names))))
+  mapping = {}
+  for t in range(len(law.theta_names)):
+    probe = np.zeros((1, len(law.theta_names)))
+    probe[0, t] = 0.5
+    for name, value in law.params(probe).items():
+      if not np.isclose(value[0], zero[name][0]):
+        mapping[name] = (t, bool(np.isclose(zero[name][0], 1.0)))
+  return mapping
+
+
+def with_fixed(law: Law, values: dict[str, float]) -> Law:
+  """`law` with some quoted parameters held at `values` and the rest fitted: a fit in stages,
+  as Muennighoff et al. 2023 fit R_D* and R_N* with the single-epoch law held fixed. The
+  derived law keeps the name, quotes every parameter (the fixed ones too), and starts from the
+  free parameters' grid."""
+  mapping = _quoted_to_theta(law)
+  unknown = sorted(set(values) - set(mapping))
+  if unknown:
+    raise InputError(f"law {law.name} has no parameter {', '.join(unknown)} to fix; it has "
+                     f"{', '.join(mapping)}")
+  fixed_theta = {}
+  for name, value in values.items():
+    index, exponentiated = mapping[name]
+    if exponentiated and not value > 0:
+      raise InputError(f"fixed {name} must be positive, got {value}")
+    fixed_theta[index] = float(np.log(value)) if exponentiated else float(value)
+  free = tuple(t for t in range(len(law.theta_names)) if t not in fixed_theta)
+  if not free:
+    raise InputError(f"every parameter of law {law.name} is fixed: nothing to fit")
+  fixed_index = tuple(fixed_theta)
+  fixed_value = tuple(fixed_theta.values())
+
+  def full(theta_xT, xp):
+    parts = [None] * len(law.theta_names)
+    for j, t in enumerate(free):
+      parts[t] = theta_xT[..., j]
+    for t, value in zip(fixed_index, fixed_value):
+      parts[t] = xp.full(theta_xT.shape[:-1], value, dtype=theta_xT.dtype)
+    return xp.stack(parts, axis=-1)
+
+  return Law(
+      name=law.name, inputs=law.inputs,
+      theta_names=tuple(law.theta_names[t] for t in free),
+      log_loss=lambda theta_T, log_x_PxI: law.log_loss(full(theta_T, jnp), log_x_PxI),
+      start_grid=tuple(law.start_grid[t] for t in free),
+      params=lambda t: law.params(full(np.asarray(t, dtype=np.float64), np)),
+      exponents=law.exponents, formula=f"{law.formula}; fixed: "
+      + ", ".join(f"{k} = {v:g}" for k, v in values.items()))
+
+
 def _power(theta_T, log_x_PxI):
   a, alpha = theta_T
   return a - alpha * log_x_PxI[:, 0]
@@ -86,6 +140,24 @@ def _chinchilla(theta_T, log_x_PxI):
   a, b, e, alpha, beta = theta_T
   log_n, log_d = log_x_PxI[:, 0], log_x_PxI[:, 1]
   return logsumexp(a - alpha * log_n, b - beta * log_d, e)
+
+
+def _data_constrained(theta_T, log_x_PxI):
+  """Muennighoff et al. 2023 eqs. 5-7: repeated tokens and parameters beyond what the unique data
+  can use are worth less, saturating at R_D* (R_N*) repetitions' worth."""
+  a, b, e, alpha, beta, log_r_d, log_r_n = theta_T
+  log_n, log_d = log_x_PxI[:, 0], log_x_PxI[:, 1]
+  log_u = jnp.minimum(log_x_PxI[:, 2], log_d)  # U_D: the unique tokens seen (all, if D < U)
+  r_d_star, r_n_star = jnp.exp(log_r_d), jnp.exp(log_r_n)
+  repeats_d = jnp.maximum(jnp.exp(log_d - log_u) - 1.0, 0.0)  # R_D: epochs beyond the first
+  log_d_eff = log_u + jnp.log1p(r_d_star * -jnp.expm1(-repeats_d / r_d_star))
+  # U_N: the compute-optimal size for U_D tokens under the law's own (A, B, α, β) (Hoffmann
+  # eq. 4: N_opt = G·(C/6)^(β/(α+β)), D_opt = (C/6)^(α/(α+β))/G, G = (αA/(βB))^(1/(α+β))).
+  log_g = (jnp.log(alpha) + a - jnp.log(beta) - b) / (alpha + beta)
+  log_u_n = jnp.minimum(log_n, log_g + beta / alpha * (log_g + log_u))
+  repeats_n = jnp.maximum(jnp.exp(log_n - log_u_n) - 1.0, 0.0)
+  log_n_eff = log_u_n + jnp.log1p(r_n_star * -jnp.expm1(-repeats_n / r_n_star))
+  return logsumexp(a - alpha * log_n_eff, b - beta * log_d_eff, e)
 
 
 # Grids. Hoffmann et al. 2022 App. D.2: α, β ∈ {0, 0.5, …, 2}, e ∈ {−1, −0.5, …, 1},
@@ -143,4 +215,21 @@ register(Law(
     exponents=lambda p: (p["beta"] / (p["alpha"] + p["beta"]),
                          p["alpha"] / (p["alpha"] + p["beta"])),
     formula="L(N, D) = E + A/N^α + B/D^β, Hoffmann et al. 2022 eq. 2, fitted in LSE form (App. D.2)",
+))
+
+register(Law(
+    name="data_constrained",
+    inputs=("N", "D", "U"),
+    theta_names=("a", "b", "e", "alpha", "beta", "log_r_d", "log_r_n"),
+    log_loss=_data_constrained,
+    # Hoffmann's grid without exponents of 0 (U_N divides by α), times R* ∈ {e, e^2, e^3}.
+    start_grid=(_LOG_COEFFICIENTS, _LOG_COEFFICIENTS, _LOG_E, _EXPONENTS[1:], _EXPONENTS[1:],
+                (1.0, 2.0, 3.0), (1.0, 2.0, 3.0)),
+    params=lambda t: {"E": np.exp(t[..., 2]), "A": np.exp(t[..., 0]), "B": np.exp(t[..., 1]),
+                      "alpha": t[..., 3], "beta": t[..., 4], "R_D_star": np.exp(t[..., 5]),
+                      "R_N_star": np.exp(t[..., 6])},
+    formula=("L = E + A/N'^α + B/D'^β with D' = U_D + U_D·R_D*·(1 - e^(-R_D/R_D*)), "
+             "N' = U_N + U_N·R_N*·(1 - e^(-R_N/R_N*)), U_D = min(U, D), R_D = D/U_D - 1, "
+             "U_N = min(N, N_opt(U_D)), "
+             "R_N = N/U_N - 1: Muennighoff et al. 2023 eqs. 5-7"),
 ))

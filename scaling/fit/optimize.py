@@ -105,9 +105,9 @@ def prepare(law: laws_lib.Law, inputs: Sequence, loss, weights=None) -> Data:
   if not np.all(np.isfinite(weights) & (weights >= 0)):
     raise InputError("weights must be finite and non-negative")
   n_points = int(np.count_nonzero(weights))
-  if n_points < len(law.theta_names):
+  if n_points <= len(law.theta_names):
     raise InputError(f"law {law.name} has {len(law.theta_names)} parameters but only "
-                     f"{n_points} points")
+                     f"{n_points} points; it needs more points than parameters")
   pad = _padded_size(loss.size) - loss.size
   log_x_PxI = np.log(np.stack(columns, axis=1))
   return Data(log_x_PxI=np.concatenate([log_x_PxI, np.repeat(log_x_PxI[:1], pad, axis=0)]),

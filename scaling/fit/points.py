@@ -1,7 +1,8 @@
 """Points to fit, read from a CSV file, a run directory or a sweep directory.
 
-- CSV: a header row; `params`, `tokens`, `loss` (and `flops` for isoflop/envelope); a `budget`
-  column groups isoFLOP rows by nominal budget; other columns are ignored.
+- CSV (.csv, .txt or no suffix): a header row; `params`, `tokens`, `loss` (and `flops` for
+  isoflop/envelope); a `budget` column groups isoFLOP rows by nominal budget; a `seed` column (any
+  labels) marks replicate runs; other columns are ignored.
 - Run directory (written by `scaling train`): run.json and metrics.jsonl. The points are its eval
   rows, a training curve: params from run.json, tokens and flops from the row, loss = eval_loss.
 - Sweep directory (written by `scaling sweep`): results.csv, one row per finished run (its final
@@ -28,6 +29,8 @@ METRICS_FILE = "metrics.jsonl"
 RESULTS_FILE = "results.csv"
 _RUN_KEYS = ("params", "params_non_embedding")  # run.json values, the same for every eval row
 _ROW_KEYS = {"tokens": "tokens", "flops": "flops", "flops_kaplan": "flops_kaplan", "loss": "eval_loss"}
+LABELS = ("seed",)  # columns read as labels (any text), not as positive numbers
+CSV_SUFFIXES = ("", ".csv", ".txt")
 
 
 def warn(message: str) -> None:
@@ -54,6 +57,9 @@ def _read_csv(path: str, columns: Sequence[str], optional: Sequence[str], curves
     if not header:
       raise InputError(f"{path}: empty file")
     header = [name.strip() for name in header]
+    if header[0].startswith(("{", "[")):
+      raise InputError(f"{path}: not a CSV file: it reads as JSON (a metrics.jsonl belongs to a run "
+                       f"directory; pass the directory)")
     reader.fieldnames = header
     missing = [c for c in columns if c not in header]
     if missing:
@@ -64,11 +70,12 @@ def _read_csv(path: str, columns: Sequence[str], optional: Sequence[str], curves
     names = []
     for row in reader:
       for c in wanted:
-        values[c].append(_number(f"{path} line {reader.line_num}", c, row[c]))
+        values[c].append(row[c] if c in LABELS else
+                         _number(f"{path} line {reader.line_num}", c, row[c]))
       names.append(row.get("name"))
   if not names:
     raise InputError(f"{path}: no data rows")
-  table = {c: np.array(v, dtype=np.float64) for c, v in values.items()}
+  table = {c: np.array(v, dtype=object if c in LABELS else np.float64) for c, v in values.items()}
   if curves:
     # A curve is a run: the `name` column when there is one, else the N column (one run per size).
     keys = names if "name" in header else table[columns[0]]
@@ -160,4 +167,13 @@ def read(path: str, columns: Sequence[str], *, optional: Sequence[str] = ("budge
                      f"({RUN_FILE}, {METRICS_FILE})")
   if not os.path.isfile(path):
     raise InputError(f"{path}: no such file or directory")
-  return _read_csv(path, columns, optional, curves)
+  suffix = os.path.splitext(path)[1].lower()
+  if suffix not in CSV_SUFFIXES:
+    hint = (" (a metrics.jsonl belongs to a run directory: pass the directory)"
+            if suffix in (".jsonl", ".json") else "")
+    raise InputError(f"{path}: expected a CSV file, a run directory or a sweep directory, got a "
+                     f"{suffix} file{hint}")
+  try:
+    return _read_csv(path, columns, optional, curves)
+  except UnicodeDecodeError:
+    raise InputError(f"{path}: not a text CSV file (it is not UTF-8)") from None

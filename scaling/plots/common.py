@@ -13,7 +13,7 @@ import PIL.Image
 import numpy as np
 from matplotlib.colors import ListedColormap, LogNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import FormatStrFormatter, FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import Formatter, FuncFormatter, LogLocator, NullFormatter
 
 from scaling.errors import InputError
 
@@ -87,11 +87,27 @@ def interval(report: dict | None, name: str) -> str:
   return f" [{ci[0]:.3g}, {ci[1]:.3g}]" if ci else ""
 
 
+class DistinctDecimals(Formatter):
+  """Plain numbers with the fewest decimals that keep every tick label on the axis distinct: a
+  log axis over a narrow range (losses 3.3-3.5) gets 3.35, 3.40, 3.45, not 3.4, 3.4, 3.4."""
+
+  def __call__(self, value, pos=None) -> str:
+    return f"{value:.4g}"
+
+  def format_ticks(self, values) -> list[str]:
+    for decimals in range(6):
+      labels = [f"{v:.{decimals}f}" for v in values]
+      if len(set(labels)) == len(labels):
+        return labels
+    return [f"{v:.6g}" for v in values]
+
+
 def log_loss_axis(ax) -> None:
-  """A log-scaled loss axis labelled in plain numbers (losses span less than a decade)."""
+  """A log-scaled loss axis labelled in plain numbers (losses span less than a decade). Major
+  and minor ticks are labelled together, so their decimals are chosen together."""
   ax.set_yscale("log")
-  ax.yaxis.set_major_formatter(FormatStrFormatter("%.1f"))
-  ax.yaxis.set_minor_formatter(FormatStrFormatter("%.1f"))
+  ax.yaxis.set_major_formatter(DistinctDecimals())
+  ax.yaxis.set_minor_formatter(DistinctDecimals())
   ax.grid(True, which="both", alpha=0.25)
 
 

@@ -34,41 +34,52 @@ def isoflop_figure(budget_P, params_P, tokens_P, loss_P, out_dir: str, *, report
                    name: str = "isoflop", title: str = "",
                    flops_label: str = common.FLOPS_LABELS["flops"],
                    params_label: str = common.PARAMS_LABELS["params"],
-                   unfitted=None) -> list[str]:
+                   window: int | None = None, grouped: bool = True) -> list[str]:
   """The three panels from arrays of points (any source: a sweep, a published table).
 
-  `budget_P` groups points into profiles (the nominal budget); it is also the C of each optimum.
-  `unfitted`, (budget_Q, params_Q, loss_Q), are points left out of the fit (e.g. far from a
-  profile's minimum): drawn hollow, for context.
+  `budget_P` groups points into profiles (the nominal budget, or FLOP values grouped within a
+  tolerance when `grouped`); it is also the C of each optimum. Points the fit left out (outside
+  a budget's window, or a budget without a bracketed minimum) are drawn hollow, for context.
+  `window` defaults to the report's, else the fitter's.
   """
   report = common.load_report(report)
   budget_P, params_P, tokens_P, loss_P = (np.asarray(x, dtype=np.float64)
                                           for x in (budget_P, params_P, tokens_P, loss_P))
-  profiles = approaches.isoflop_profiles(budget_P, params_P, tokens_P, loss_P)
-  optima = approaches.isoflop(budget_P, params_P, tokens_P, loss_P)
+  if window is None:
+    window = (report or {}).get("window", approaches.WINDOW)
+  optima = approaches.isoflop(budget_P, params_P, tokens_P, loss_P, window=window, grouped=grouped)
+  profiles = [p for p in optima.profiles if not p.skipped]
   if report is not None:
     _check_report(report, optima)
 
   figure = common.new_figure(15.0, 4.8)
   profile_ax, n_ax, d_ax = figure.subplots(1, 3)
-  norm = common.log_norm([p.flops for p in profiles])
+  norm = common.log_norm([p.flops for p in optima.profiles])
   cmap = common.colormap(common.BUDGET_COLORMAP)
-  for profile in profiles:
+  left_out = False
+  for profile in optima.profiles:
     color = cmap(norm(profile.flops))
-    profile_ax.plot(np.exp(profile.log_params), profile.loss, "o", color=color, ms=5)
+    fitted = profile.fitted if not profile.skipped else np.zeros(profile.loss.size, bool)
+    profile_ax.plot(np.exp(profile.log_params[fitted]), profile.loss[fitted], "o", color=color,
+                    ms=5)
+    profile_ax.plot(np.exp(profile.log_params[~fitted]), profile.loss[~fitted], "o", mfc="none",
+                    color=color, ms=5, alpha=0.6)
+    left_out |= bool((~fitted).any())
+    if profile.skipped:
+      continue
     c2 = profile.coefficients[0]
-    margin = 0.15 * np.ptp(profile.log_params)
-    u = np.linspace(profile.log_params.min() - margin, profile.log_params.max() + margin, 100)
+    log_params = profile.log_params[fitted]
+    margin = 0.15 * np.ptp(log_params)
+    u = np.linspace(log_params.min() - margin, log_params.max() + margin, 100)
     profile_ax.plot(np.exp(u), np.polyval(profile.coefficients, u), color=color, lw=1.2,
                     ls="-" if c2 > 0 else ":")
   for c, n, loss in zip(optima.flops_M, optima.params_M, optima.loss_M):
     profile_ax.plot(n, loss, "D", color=cmap(norm(c)), mec="black", ms=7, zorder=3)
-  if unfitted is not None:
-    for c, n, loss in zip(*(np.asarray(x, dtype=np.float64) for x in unfitted)):
-      profile_ax.plot(n, loss, "o", mfc="none", color=cmap(norm(c)), ms=5, alpha=0.6)
+  if left_out:
     profile_ax.plot([], [], "o", mfc="none", color="grey", label="left out of the fit")
-    span = np.ptp(loss_P)
-    profile_ax.set_ylim(loss_P.min() - 0.05 * span, loss_P.max() + 0.1 * span)
+    fitted_loss = np.concatenate([p.loss[p.fitted] for p in profiles])
+    span = np.ptp(fitted_loss)
+    profile_ax.set_ylim(fitted_loss.min() - 0.1 * span, fitted_loss.max() + 0.6 * span)
   profile_ax.plot([], [], "D", color="grey", mec="black", label="parabola minimum (N_opt)")
   profile_ax.plot([], [], "o-", color="grey", label="final loss, parabola in log N")
   profile_ax.set_xscale("log")
@@ -124,6 +135,6 @@ def isoflop(path: str, out_dir: str, fit_report=None, *, flops_column: str = "fl
       keep &= budget != flops
   table = {column: values[keep] for column, values in table.items()}
   return isoflop_figure(budget[keep], table[n_column], table["tokens"], table["loss"], out_dir,
-                        report=fit_report, name=name,
+                        report=fit_report, name=name, grouped="budget" not in table,
                         flops_label=common.FLOPS_LABELS.get(flops_column, flops_column),
                         params_label=common.PARAMS_LABELS.get(n_column, n_column))

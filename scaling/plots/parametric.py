@@ -28,16 +28,6 @@ LAW_FORMULAS = {"chinchilla": "L = E + A/N^α + B/D^β (Hoffmann et al. 2022 eq.
                 "kaplan": "L = [(N_c/N)^(α_N/α_D) + D_c/D]^α_D (Kaplan et al. 2020 eq. 1.5)"}
 
 
-def _flops_per_token_law(params_P, flops_P, tokens_P):
-  """(k, p, worst relative miss) of f(N) = k·N^p fitted to the runs' flops / tokens."""
-  per_token_P = flops_P / tokens_P
-  p, log_k = np.polyfit(np.log(params_P), np.log(per_token_P), 1)
-  if p <= 0:
-    raise InputError("FLOPs per token do not grow with N in these runs; no C -> D mapping")
-  miss = np.max(np.abs(np.exp(log_k) * params_P**p / per_token_P - 1))
-  return float(np.exp(log_k)), float(p), float(miss)
-
-
 def _fitted_law(report, table, n_column):
   """(law name, θ, quoted params): the report's law, or Hoffmann's law fitted here."""
   if report is not None:
@@ -87,7 +77,7 @@ def parametric_contours(path: str, out_dir: str, fit_report=None, *, flops_colum
   table = runs.final_points(path, [n_column, "tokens", flops_column, "loss"])
   law, theta, quoted = _fitted_law(report, table, n_column)
   params_P, flops_P, loss_P = table[n_column], table[flops_column], table["loss"]
-  k, p, miss = _flops_per_token_law(params_P, flops_P, table["tokens"])
+  k, p, miss = allocation.flops_per_token_law(params_P, flops_P, table["tokens"])
 
   def flops_per_token(n):
     return k * n**p

@@ -62,8 +62,12 @@ def test_envelope_from_a_sweep_directory(tmp_path):
     write_run(sweep / f"run{i}", size, list(np.geomspace(1e8, 3e11, 30)))
   write_csv(sweep / "results.csv", {"params": [1e8], "tokens": [1e9], "loss": [3.0], "flops": [1e18]})
   out = tmp_path / "env.json"
-  assert cli.main(["--data", str(sweep), "--approach", "envelope", "--out", str(out)]) == 0
-  assert json.loads(out.read_text())["a"] == pytest.approx(0.4516, abs=0.03)
+  assert cli.main(["--data", str(sweep), "--approach", "envelope", "--compute", "1e21",
+                   "--out", str(out)]) == 0
+  report = json.loads(out.read_text())
+  assert report["a"] == pytest.approx(0.4516, abs=0.03)
+  assert report["allocation"][0]["N_opt"] == pytest.approx(report["params"]["k_N"]
+                                                           * 1e21 ** report["a"])
 
 
 def test_frontier_power_law(tmp_path):
@@ -81,8 +85,24 @@ def test_frontier_power_law(tmp_path):
 @pytest.mark.parametrize("args, match", [
     (["--law", "nope"], "argument --law: invalid choice"),
     (["--bootstrap", "1"], "--bootstrap must be 0"),
-    (["--approach", "frontier"], "fits a law of one input"),
+    (["--approach", "frontier", "--law", "chinchilla"], "fits a law of one input"),
     (["--law", "power", "--compute", "1e20"], "--compute needs a law of"),
+    # Options that do not apply are refused, not ignored.
+    (["--approach", "envelope", "--bootstrap", "10"],
+     "--bootstrap does not apply to --approach envelope"),
+    (["--x", "tokens"], "--x picks the input of the one-input laws power and saturating; "
+                        "chinchilla is a law of (N, D)"),
+    (["--approach", "isoflop", "--law", "chinchilla"], "--law does not apply to --approach isoflop"),
+    (["--approach", "isoflop", "--huber-delta", "0.01"], "--huber-delta does not apply"),
+    (["--window", "3"], "--window does not apply to --approach parametric"),
+    (["--seed", "3"], "--seed does not apply without --bootstrap"),
+    (["--least-squares", "--huber-delta", "0.1"], "--huber-delta does not apply with --least-squares"),
+    (["--compute", "1e20", "--flops-per-token", "0"], "--flops-per-token must be positive"),
+    (["--flops-per-token", "6"], "--flops-per-token does not apply without --compute"),
+    (["--flops-column", "flops_kaplan"], "--flops-column does not apply here"),
+    (["--approach", "isoflop", "--window", "-1"], "--window must be >= 0"),
+    (["--law", "data_constrained"], "law data_constrained needs a 'unique_tokens' or an 'epochs' column"),
+    (["--law", "data_constrained", "--x", "params"], "data_constrained is a law of (N, D, U)"),
 ])
 def test_bad_arguments(points_csv, args, match, capsys):
   assert cli.run(cli.main, ["--data", points_csv, *args]) == 2
@@ -101,6 +121,11 @@ def _run_cli(*args, **env):
     ("params,tokens,loss\n1e8,1e9,nan\n", "loss is nan"),
     ("params,tokens,loss\n-1,1e9,3\n", "params must be positive"),
     ("params,tokens,loss\n1e8,1e9,3\n2e8,1e9,2.9\n", "has 5 parameters but only 2 points"),
+    ("params,tokens,loss\n" + "".join(f"1e8,{d}e9,{3 - d / 10}\n" for d in range(1, 9)),
+     "every point has params = 1e+08: law chinchilla in N is not identifiable"),
+    ("params,tokens,loss\n" + "".join(f"{n}e8,{n + 1}e9,{3 - n / 10}\n" for n in range(1, 6)),
+     "has 5 parameters but only 5 points"),
+    ('{"step": 1, "eval_loss": 3.0}\n', "not a CSV file: it reads as JSON"),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path, csv_body, match):
   path = tmp_path / "bad.csv"
@@ -109,6 +134,95 @@ def test_bad_input_exits_2_with_one_line(tmp_path, csv_body, match):
   assert result.returncode == 2, result.stderr
   assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
   assert match in result.stderr and result.stdout == ""
+
+
+@pytest.mark.parametrize("name, body, match", [
+    ("metrics.jsonl", '{"step": 1}\n', "expected a CSV file, a run directory or a sweep directory, "
+                                       "got a .jsonl file (a metrics.jsonl belongs to a run"),
+    ("points.parquet", "PAR1", "got a .parquet file"),
+    ("points.csv", b"\xff\xfe\x00\x01", "not a text CSV file"),
+])
+def test_data_that_is_not_csv_says_what_it_got(tmp_path, name, body, match):
+  path = tmp_path / name
+  path.write_bytes(body if isinstance(body, bytes) else body.encode())
+  result = _run_cli("--data", str(path))
+  assert result.returncode == 2 and result.stderr.count("\n") == 1 and match in result.stderr
+
+
+def test_a_vanished_term_is_flagged(tmp_path, capsys):
+  """Points from L = 2 + 400/N^0.34 (no data term): B → 0 is reported, not passed off."""
+  rng = np.random.default_rng(0)
+  params, tokens = np.exp(rng.uniform(16, 22, 60)), np.exp(rng.uniform(19, 25, 60))
+  path = write_csv(tmp_path / "nob.csv", {"params": params, "tokens": tokens,
+                                         "loss": 2 + 400 / params**0.34})
+  out = tmp_path / "fit.json"
+  assert cli.main(["--data", path, "--out", str(out)]) == 0
+  warnings = json.loads(out.read_text())["warnings"]
+  assert any(w.startswith("B·x^-beta") and "at its bound 0" in w for w in warnings), warnings
+  assert "at its bound 0" in capsys.readouterr().err
+
+
+def test_isoflop_report_says_which_points_each_budget_used(tmp_path, capsys):
+  budgets, params, tokens, loss = isoflop_grid(np.geomspace(1e18, 1e21, 4), sizes_per_budget=11,
+                                               span=30)
+  cut = (budgets == 1e21) & (params > np.median(params[budgets == 1e21]))  # no bracketed minimum
+  columns = {"params": params[~cut], "tokens": tokens[~cut], "loss": loss[~cut],
+             "flops": budgets[~cut]}
+  path = write_csv(tmp_path / "iso.csv", columns)
+  out = tmp_path / "iso.json"
+  assert cli.main(["--data", path, "--approach", "isoflop", "--compute", "1e22", "--out",
+                   str(out)]) == 0
+  report = json.loads(out.read_text())
+  assert report["window"] == 2 and len(report["optima"]) == 3
+  first, last = report["budgets"][0], report["budgets"][-1]
+  assert first["status"] == "fitted" and 5 <= len(first["params_fitted"]) <= 6
+  assert len(first["params_fitted"]) + len(first["params_left_out"]) == 11
+  assert last["status"].startswith("left out: lowest loss at the largest size")
+  assert "isoFLOP budget 1e+21: lowest loss at the largest size" in capsys.readouterr().err
+  assert any("1e+21" in w for w in report["warnings"])
+  allocation = report["allocation"][0]
+  assert allocation["N_opt"] == pytest.approx(report["params"]["k_N"] * 1e22 ** report["a"])
+  assert report["compute_convention"].startswith("C in the data's 'flops' column")
+  assert cli.main(["--data", path, "--approach", "isoflop", "--window", "0", "--out",
+                   str(out)]) == 0
+  report = json.loads(out.read_text())
+  assert report["budgets"][0]["params_left_out"] == [] and report["window"] == 0
+
+
+def test_isoflop_bootstrap_resamples_seeds(tmp_path):
+  budgets, params, tokens, loss = isoflop_grid(np.geomspace(1e18, 1e21, 4), sigma=0.003)
+  noise = np.exp(0.003 * np.random.default_rng(1).standard_normal((2, loss.size)))
+  path = write_csv(tmp_path / "seeds.csv", {
+      "params": np.tile(params, 3), "tokens": np.tile(tokens, 3), "flops": np.tile(budgets, 3),
+      "loss": np.concatenate([loss, loss * noise[0], loss * noise[1]]),
+      "seed": np.repeat(["0", "1", "2"], loss.size)})
+  out = tmp_path / "seeds.json"
+  assert cli.main(["--data", path, "--approach", "isoflop", "--bootstrap", "100", "--compute",
+                   "1e22", "--out", str(out)]) == 0
+  report = json.loads(out.read_text())
+  assert "seeds (the seed column)" in report["bootstrap"]["kind"]
+  lo, hi = report["ci95"]["a"]
+  assert lo < report["a"] < hi and lo < 0.4516 < hi
+  lo, hi = report["ci95"]["N_opt@1e+22"]
+  assert lo < report["allocation"][0]["N_opt"] < hi
+
+
+def test_parametric_allocation_in_the_datas_flop_convention(tmp_path, points_sigma_001):
+  """Budgets are in the data's FLOP column: with flops = 7·N·D, D_opt = C / (7·N_opt); with
+  --flops-per-token 6, C = 6·N·D."""
+  params, tokens, loss = points_sigma_001
+  path = write_csv(tmp_path / "seven.csv", {"params": params, "tokens": tokens, "loss": loss,
+                                           "flops": 7 * params * tokens})
+  reports = []
+  for extra in ([], ["--flops-per-token", "6"]):
+    out = tmp_path / "fit.json"
+    assert cli.main(["--data", path, "--compute", "1e21", "--out", str(out), *extra]) == 0
+    reports.append(json.loads(out.read_text()))
+  own, six = (r["allocation"][0] for r in reports)
+  assert own["D_opt"] == pytest.approx(1e21 / (7 * own["N_opt"]), rel=1e-6)
+  assert six["D_opt"] == pytest.approx(1e21 / (6 * six["N_opt"]), rel=1e-6)
+  assert "f(N) = 7·N^1 fitted to flops/tokens" in reports[0]["compute_convention"]
+  assert "--flops-per-token 6" in reports[1]["compute_convention"]
 
 
 def test_isoflop_budget_with_too_few_sizes_exits_2(tmp_path):
@@ -134,3 +248,16 @@ def test_a_fit_process_imports_neither_train_nor_scipy(points_csv, tmp_path):
   assert result.returncode == 0, result.stderr
   assert REQUIRED <= set(json.loads(out.read_text()))
   assert os.listdir(tmp_path / "cache")  # the compiled solver was cached for the next run
+
+
+def test_an_isoflop_process_with_bootstrap_never_imports_jax(tmp_path):
+  budgets, params, tokens, loss = isoflop_grid(np.geomspace(1e18, 1e21, 4), sigma=0.002)
+  path = write_csv(tmp_path / "iso.csv", {"params": params, "tokens": tokens, "loss": loss,
+                                         "flops": budgets})
+  script = ("import sys; from scaling.fit import cli; "
+            f"code = cli.run(cli.main, ['--data', {path!r}, '--approach', 'isoflop', "
+            "'--bootstrap', '50', '--compute', '1e22']); "
+            "bad = [m for m in sys.modules if m.startswith(('jax', 'scipy'))]; "
+            "assert not bad, bad[:3]; sys.exit(code)")
+  result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+  assert result.returncode == 0, result.stderr
