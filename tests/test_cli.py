@@ -8,6 +8,7 @@ import pathlib
 from scaling import cli
 
 TINY = str(pathlib.Path(__file__).resolve().parents[1] / "configs" / "tiny.py")
+SWEEP = str(pathlib.Path(__file__).resolve().parents[1] / "configs" / "sweeps" / "isoflop_tiny.py")
 
 BAD_TRAIN_ARGS = {
     "heads_not_dividing_d_model": (["--config.model.n_heads=3"], "model.n_heads"),
@@ -26,6 +27,24 @@ BAD_TRAIN_ARGS = {
     "zero_steps": (["--config.train_steps=0"], "train_steps"),
     "bad_norm": (["--config.model.norm=batchnorm"], "model.norm"),
     "warmup_too_long": (["--config.warmup_steps=1000"], "warmup_steps"),
+    "steps_beyond_int64": (["--config.train_steps=100000000000000000000"], "train_steps"),
+    "tokens_beyond_int32_steps": (["--config.train_tokens=100000000000000000000"], "train_tokens"),
+    "min_lr_ratio_above_1": (["--config.min_lr_ratio=2"], "min_lr_ratio"),
+    "adam_b2_of_1": (["--config.adam_b2=1.0"], "adam_b2"),
+    "warmup_fraction_of_1": (["--config.warmup_fraction=1.0"], "warmup_fraction"),
+    "seed_beyond_int32": (["--config.seed=4294967296"], "seed"),
+    "d_model_beyond_int32": (["--config.model.d_model=4294967296"], "model.d_model"),
+    "infinite_init_std": (["--config.model.init_std=inf"], "model.init_std"),
+    "negative_num_processes": (["--config.distributed.num_processes=-2"],
+                               "distributed.num_processes"),
+    "bad_resume_changes": (["--config.resume_changes=sometimes"], "resume_changes"),
+    "no_validation_data": (["--config.data.validation_percent=0"], "data.validation_percent"),
+    "batch_beyond_the_data": (["--config.batch_size=100000000"], "batch_size"),
+    "state_beyond_memory": (["--config.model.d_model=1000000", "--config.model.n_heads=1"],
+                            "memory"),
+    "sweep_config": ([f"--config={SWEEP}"], "scaling sweep"),
+    "distributed_without_a_cluster": (["--config.distributed.initialize=true"],
+                                      "distributed.initialize"),
     "unknown_data_source": (["--config.data.source=nope"], "data.source"),
     "missing_config_file": (["--config=does/not/exist.py"], "exist.py"),
 }

@@ -143,14 +143,14 @@ def test_a_diverged_run_is_a_failure_and_a_preemption_stops_the_sweep(text_corpu
   def train(config, workdir, devices=None):
     if os.path.basename(workdir) == diverging:
       raise trainer.Diverged("non-finite loss or gradient at step 3; last good checkpoint: none")
-    return {"step": 2, "preempted": True}
+    return {"step": 2, "preempted": True, "signal": "SIGTERM"}
 
   calls = watch_train(monkeypatch, train)
   outcome = runner.run(plan)
   assert calls == [diverging, preempted]
   assert outcome.failed == {diverging: "Diverged: non-finite loss or gradient at step 3; last good "
                                        "checkpoint: none"}
-  assert outcome.preempted == preempted and outcome.finished == ()
+  assert outcome.preempted == preempted and outcome.signal == "SIGTERM" and outcome.finished == ()
   assert results.read(outcome.results_path) == []
 
 
