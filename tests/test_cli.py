@@ -100,3 +100,36 @@ def test_bad_paths_are_one_line_exit_2(case, tmp_path, capsys):
   assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
   assert a_file.read_text() == "keep me"
   assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+@pytest.mark.parametrize("workdir,named", [("", "--workdir is empty"),
+                                           ("/proc/x/run", "cannot create directories in /proc")],
+                         ids=["empty", "under_proc"])
+def test_unusable_workdir_is_one_line_exit_2(workdir, named, tmp_path, monkeypatch, capsys):
+  monkeypatch.chdir(tmp_path)  # an empty --workdir must not train into the current directory
+  code = cli.main(["train", "--config", TINY, "--workdir", workdir])
+  err = capsys.readouterr().err
+  assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+  assert named in err
+  assert list(tmp_path.iterdir()) == []
+
+
+def test_a_config_file_that_raises_shows_its_own_message(tmp_path, capsys):
+  config = tmp_path / "mine.py"
+  config.write_text("def get_config():\n  raise ValueError('batch 512 is too big for this cluster')\n")
+  code = cli.main(["train", "--config", str(config), "--workdir", str(tmp_path / "run")])
+  err = capsys.readouterr().err
+  assert code == 2 and err.count("\n") == 1, err
+  assert "ValueError: batch 512 is too big for this cluster (line 2)" in err and str(config) in err
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.py"]
+
+
+@pytest.mark.parametrize("argv,shows", [
+    (["train", "--help"], "--config.KEY=VALUE"),
+    (["launch", "local", "--help"], "--processes"),
+    (["launch", "tpu", "--help"], "--accelerator-type"),
+], ids=["train", "launch_local", "launch_tpu"])
+def test_help_shows_the_options(argv, shows, capsys):
+  assert cli.main(argv) == 0
+  out = capsys.readouterr().out
+  assert shows in out and "usage:" in out
