@@ -182,3 +182,19 @@ def test_truncated_metrics_line_is_skipped_with_a_warning(tmp_path):
   with pytest.warns(UserWarning, match="incomplete line"):
     rows = read_metrics(str(path))
   assert [row["step"] for row in rows] == [1, 2]
+
+
+@pytest.mark.slow
+def test_a_step_out_of_memory_is_one_line_exit_1_and_nothing_written(tmp_path, capsys):
+  """The state fits (checked up front), the step's attention scores (16 × 4 × 65536² floats, 7.7 TB)
+  cannot: the runtime error becomes one line, and the workdir is never made."""
+  from scaling import cli
+
+  tiny = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "tiny.py")
+  workdir = tmp_path / "run"
+  code = cli.main(["train", "--config", tiny, "--workdir", str(workdir), "--config.progress=false",
+                   "--config.model.seq_len=65536", "--config.train_steps=2",
+                   "--config.eval_batches=1"])
+  err = capsys.readouterr().err
+  assert code == 1 and err.startswith("error: out of memory in step 1") and err.count("\n") == 1
+  assert not workdir.exists()
