@@ -35,7 +35,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.train_steps = 1000  # run length in optimizer steps (ignored when train_tokens is set)
   config.train_tokens = 0  # run length in tokens, rounded up to whole steps; 0 = use train_steps
   config.learning_rate = 3e-3  # peak learning rate
-  config.warmup_steps = 100  # linear warmup from 0, then cosine decay over the planned run
+  config.warmup_steps = -1  # linear warmup from 0, then cosine decay; -1 = warmup_fraction of the run
+  config.warmup_fraction = 0.1  # warmup as a share of the run, in [0, 1), when warmup_steps is -1
   config.min_lr_ratio = 0.1  # cosine decays to this fraction of the peak (Hoffmann et al. 2022)
   config.weight_decay = 0.1  # AdamW decoupled decay, on matrices only (not norms)
   config.adam_b1 = 0.9
@@ -51,6 +52,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.checkpoint_every = 500  # save a checkpoint every this many steps (and at the end)
   config.keep_checkpoints = 2  # how many recent checkpoints orbax keeps
   config.progress = True  # show a progress bar
+  # On resume, a changed key that changes the result (optimizer, schedule, length) is refused:
+  # refuse | allow (run.json's history records what changed at which step)
+  config.resume_changes = "refuse"
 
   config.mesh = ml_collections.ConfigDict()
   config.mesh.data = -1  # data-parallel replicas; -1 = the devices left over

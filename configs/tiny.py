@@ -14,7 +14,6 @@ def get_config():
   config.model.seq_len = 64
   config.batch_size = 16
   config.train_steps = 300
-  config.warmup_steps = 30
   config.learning_rate = 3e-3
   config.log_every = 10
   config.eval_every = 100

@@ -4,6 +4,7 @@ Bad input anywhere raises `InputError`; here it becomes one line on stderr and e
 """
 
 import logging
+import signal
 import sys
 
 from scaling.errors import InputError
@@ -23,19 +24,44 @@ commands:
 """
 
 
+TRAIN_USAGE = """usage: scaling train --config FILE --workdir DIR [--config.KEY=VALUE ...]
+
+  --config FILE        a train config (configs/tiny.py; every key, its default and meaning in
+                       configs/base.py)
+  --workdir DIR        run.json, metrics.jsonl, checkpoints/, tensorboard/; the same DIR resumes
+  --config.KEY=VALUE   override any key, e.g. --config.model.d_model=128 --config.train_steps=500
+
+exit codes: 0 trained (or already finished), 1 diverged or out of memory, 2 bad input (nothing
+written), 130 stopped by SIGINT (Ctrl-C) and 143 by SIGTERM, each after saving a checkpoint from
+which the same command resumes.
+"""
+
+
+def signal_exit_code(name: str) -> int:
+  """128 + the signal's number, as a shell reports a process the signal ended: SIGINT 130, SIGTERM
+  143; so a wrapper tells a run stopped (and saved) from one that finished."""
+  return 128 + signal.Signals[name]
+
+
 def train(argv: list[str]) -> int:
+  if any(a in ("-h", "--help") for a in argv):
+    print(TRAIN_USAGE, end="")
+    return 0
   from scaling import config_file
   from scaling.train import trainer
 
   config, workdir = config_file.load(argv, prog="scaling train", reference="configs/base.py")
+  if "sweep" in config and "base" in config:
+    raise InputError("scaling train: --config is a sweep config (it has sweep.* and base.* keys); "
+                     "run it with scaling sweep")
 
   try:
     last = trainer.train(config, workdir)
-  except trainer.Diverged as e:
+  except (trainer.Diverged, trainer.OutOfMemory) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
   if last.get("preempted"):
-    return 0
+    return signal_exit_code(last["signal"])
   if not last:
     print(f"{workdir}: already trained to its last step; nothing to do")
     return 0
@@ -117,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
   except InputError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
+  except KeyboardInterrupt:  # Ctrl-C outside a training loop (which saves and exits 130 itself)
+    print(f"interrupted: scaling {command} stopped by Ctrl-C", file=sys.stderr)
+    return signal_exit_code("SIGINT")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ def load(argv: list[str], *, prog: str, reference: str):
   try:
     values([prog, *argv])
   except flags.Error as e:
+    if "Error whilst parsing config file" in str(e):  # the file's own code raised
+      raise InputError(f"{prog}: --config {path}: {_raised_in(str(e), path)}") from None
     raise InputError(f"{prog}: {str(e).splitlines()[0]}") from None
   except Exception as e:  # a config file is user code: any failure in it is bad input
     match = re.search(r"'(\w+)", str(e))
@@ -39,7 +41,19 @@ def load(argv: list[str], *, prog: str, reference: str):
     raise InputError(f"{prog}: cannot load --config: {str(e).splitlines()[0]}") from None
   if values.workdir is None:
     raise InputError(f"{prog}: --workdir DIR is required")
+  if not values.workdir.strip():
+    raise InputError(f"{prog}: --workdir is empty; name a directory for the outputs")
   return values.config, values.workdir
+
+
+def _raised_in(traceback_text: str, path: str) -> str:
+  """`ValueError: MESSAGE (line N)` from the traceback ml_collections wraps a config file's error
+  in: the exception line, and the last line of the file itself that it passed through."""
+  lines = [line for line in traceback_text.splitlines() if line.strip()]
+  raised = lines[-1].strip() if lines else "it raised"
+  frames = re.findall(r'File "([^"]+)", line (\d+)', traceback_text)
+  in_file = [line for name, line in frames if os.path.abspath(name) == os.path.abspath(path)]
+  return f"{raised} (line {in_file[-1]})" if in_file else raised
 
 
 def _config_path(argv: list[str]) -> str | None:

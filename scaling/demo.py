@@ -112,8 +112,11 @@ def main(argv: list[str]) -> int:
   print(plan.table(), flush=True)
   outcome = runner.run(plan)
   if outcome.preempted:
-    print(f"preempted during {outcome.preempted}: run the same command again to resume")
-    return 0
+    from scaling.cli import signal_exit_code
+
+    print(f"preempted during {outcome.preempted} ({outcome.signal}): run the same command again "
+          "to resume", file=sys.stderr)
+    return signal_exit_code(outcome.signal)
   if outcome.failed:
     for name, reason in outcome.failed.items():
       print(f"failed: {name}: {reason}", file=sys.stderr)

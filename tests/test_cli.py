@@ -8,6 +8,7 @@ import pathlib
 from scaling import cli
 
 TINY = str(pathlib.Path(__file__).resolve().parents[1] / "configs" / "tiny.py")
+SWEEP = str(pathlib.Path(__file__).resolve().parents[1] / "configs" / "sweeps" / "isoflop_tiny.py")
 
 BAD_TRAIN_ARGS = {
     "heads_not_dividing_d_model": (["--config.model.n_heads=3"], "model.n_heads"),
@@ -26,6 +27,24 @@ BAD_TRAIN_ARGS = {
     "zero_steps": (["--config.train_steps=0"], "train_steps"),
     "bad_norm": (["--config.model.norm=batchnorm"], "model.norm"),
     "warmup_too_long": (["--config.warmup_steps=1000"], "warmup_steps"),
+    "steps_beyond_int64": (["--config.train_steps=100000000000000000000"], "train_steps"),
+    "tokens_beyond_int32_steps": (["--config.train_tokens=100000000000000000000"], "train_tokens"),
+    "min_lr_ratio_above_1": (["--config.min_lr_ratio=2"], "min_lr_ratio"),
+    "adam_b2_of_1": (["--config.adam_b2=1.0"], "adam_b2"),
+    "warmup_fraction_of_1": (["--config.warmup_fraction=1.0"], "warmup_fraction"),
+    "seed_beyond_int32": (["--config.seed=4294967296"], "seed"),
+    "d_model_beyond_int32": (["--config.model.d_model=4294967296"], "model.d_model"),
+    "infinite_init_std": (["--config.model.init_std=inf"], "model.init_std"),
+    "negative_num_processes": (["--config.distributed.num_processes=-2"],
+                               "distributed.num_processes"),
+    "bad_resume_changes": (["--config.resume_changes=sometimes"], "resume_changes"),
+    "no_validation_data": (["--config.data.validation_percent=0"], "data.validation_percent"),
+    "batch_beyond_the_data": (["--config.batch_size=100000000"], "batch_size"),
+    "state_beyond_memory": (["--config.model.d_model=1000000", "--config.model.n_heads=1"],
+                            "memory"),
+    "sweep_config": ([f"--config={SWEEP}"], "scaling sweep"),
+    "distributed_without_a_cluster": (["--config.distributed.initialize=true"],
+                                      "distributed.initialize"),
     "unknown_data_source": (["--config.data.source=nope"], "data.source"),
     "missing_config_file": (["--config=does/not/exist.py"], "exist.py"),
 }
@@ -81,3 +100,36 @@ def test_bad_paths_are_one_line_exit_2(case, tmp_path, capsys):
   assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
   assert a_file.read_text() == "keep me"
   assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+@pytest.mark.parametrize("workdir,named", [("", "--workdir is empty"),
+                                           ("/proc/x/run", "cannot create directories in /proc")],
+                         ids=["empty", "under_proc"])
+def test_unusable_workdir_is_one_line_exit_2(workdir, named, tmp_path, monkeypatch, capsys):
+  monkeypatch.chdir(tmp_path)  # an empty --workdir must not train into the current directory
+  code = cli.main(["train", "--config", TINY, "--workdir", workdir])
+  err = capsys.readouterr().err
+  assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+  assert named in err
+  assert list(tmp_path.iterdir()) == []
+
+
+def test_a_config_file_that_raises_shows_its_own_message(tmp_path, capsys):
+  config = tmp_path / "mine.py"
+  config.write_text("def get_config():\n  raise ValueError('batch 512 is too big for this cluster')\n")
+  code = cli.main(["train", "--config", str(config), "--workdir", str(tmp_path / "run")])
+  err = capsys.readouterr().err
+  assert code == 2 and err.count("\n") == 1, err
+  assert "ValueError: batch 512 is too big for this cluster (line 2)" in err and str(config) in err
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.py"]
+
+
+@pytest.mark.parametrize("argv,shows", [
+    (["train", "--help"], "--config.KEY=VALUE"),
+    (["launch", "local", "--help"], "--processes"),
+    (["launch", "tpu", "--help"], "--accelerator-type"),
+], ids=["train", "launch_local", "launch_tpu"])
+def test_help_shows_the_options(argv, shows, capsys):
+  assert cli.main(argv) == 0
+  out = capsys.readouterr().out
+  assert shows in out and "usage:" in out

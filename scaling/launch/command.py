@@ -28,3 +28,13 @@ def workdir(command: list[str]) -> str | None:
     if arg.startswith("--workdir="):
       return arg.split("=", 1)[1]
   return None
+
+
+def config_index(command: list[str]) -> int | None:
+  """The index of the argument holding the --config FILE (`--config=FILE` or the one after)."""
+  for i, arg in enumerate(command):
+    if arg.startswith("--config="):
+      return i
+    if arg == "--config" and i + 1 < len(command):
+      return i + 1
+  return None

@@ -11,12 +11,28 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from scaling.launch import command as command_lib
 
 DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
 STOP_TIMEOUT_S = 10
+# Gloo (the CPU collectives) prints its connection report on stdout, from C++: not the command's.
+GLOO_LINE = re.compile(rb"^\[Gloo\] ")
+
+
+def copy_output(stream, out) -> threading.Thread:
+  """Copies a child's stdout (bytes) to `out` (text) line by line, without Gloo's lines."""
+  def copy():
+    for line in iter(stream.readline, b""):
+      if not GLOO_LINE.match(line):
+        out.write(line.decode(errors="replace"))
+        out.flush()
+    stream.close()
+  thread = threading.Thread(target=copy, daemon=True)
+  thread.start()
+  return thread
 
 
 def free_port() -> int:
@@ -79,17 +95,23 @@ def launch(command: list[str], processes: int, devices_per_process: int) -> int:
   temporary files and prints the tail of a failed one. Returns the first non-zero exit code."""
   env = child_env(dict(os.environ), devices_per_process)
   logs = [tempfile.TemporaryFile() for _ in range(processes - 1)]
-  children = []
+  children, copier = [], None
   try:
     for i, argv in enumerate(child_commands(command, processes, free_port())):
-      output = None if i == 0 else logs[i - 1]
-      children.append(subprocess.Popen(argv, env=env, stdout=output, stderr=output))
+      if i == 0:  # its stderr (progress bars, errors) as it is; its stdout without Gloo's lines
+        children.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE))
+        copier = copy_output(children[0].stdout, sys.stdout)
+      else:
+        children.append(subprocess.Popen(argv, env=env, stdout=logs[i - 1], stderr=logs[i - 1]))
     code, failed = wait_all(children)
   finally:
     stop(children)
+    if copier is not None:
+      copier.join()
   if failed:
     logs[failed - 1].seek(0)
-    tail = logs[failed - 1].read().decode(errors="replace").splitlines()[-20:]
+    tail = [line for line in logs[failed - 1].read().decode(errors="replace").splitlines()
+            if not GLOO_LINE.match(line.encode())][-20:]
     print("\n".join(f"[process {failed}] {line}" for line in tail), file=sys.stderr)
   if failed is not None:
     print(f"scaling launch local: process {failed} exited with code {code}; stopped the others",

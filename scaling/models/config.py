@@ -8,6 +8,8 @@ import dataclasses
 
 from scaling.errors import InputError
 
+MAX_INT = 2**31 - 1  # integer keys stay within int32: step counters, positions and shapes on device
+
 NORMS = ("layernorm", "rmsnorm")
 MLPS = ("gelu", "swiglu")
 POSITIONS = ("learned", "rotary")
@@ -50,11 +52,11 @@ class ModelConfig:
   def __post_init__(self):
     for key in ("d_model", "n_layers", "n_heads", "vocab_size", "seq_len"):
       value = getattr(self, key)
-      if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise InputError(f"model.{key} must be a positive integer, got {value!r}")
-    if not isinstance(self.d_ff, int) or self.d_ff < 0:
+      if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_INT:
+        raise InputError(f"model.{key} must be a positive integer ≤ {MAX_INT}, got {value!r}")
+    if not isinstance(self.d_ff, int) or not 0 <= self.d_ff <= MAX_INT:
       raise InputError(f"model.d_ff must be a non-negative integer (0 = from mlp_ratio), got {self.d_ff!r}")
-    if self.d_ff == 0 and not self.mlp_ratio > 0:
+    if self.d_ff == 0 and not 0 < self.mlp_ratio < float("inf"):
       raise InputError(f"model.mlp_ratio must be positive, got {self.mlp_ratio!r}")
     if self.d_model % self.n_heads:
       raise InputError(
@@ -68,7 +70,7 @@ class ModelConfig:
     for key in ("tie_embeddings", "scan_layers"):
       if not isinstance(getattr(self, key), bool):
         raise InputError(f"model.{key} must be true or false, got {getattr(self, key)!r}")
-    if not self.init_std > 0:
+    if not 0 < self.init_std < float("inf"):
       raise InputError(f"model.init_std must be positive, got {self.init_std!r}")
 
   @classmethod

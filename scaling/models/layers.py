@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from scaling.models.config import ModelConfig
+from scaling.parallel.rules import constrain
 
 
 def param(rngs: nnx.Rngs, shape, logical_axes, std: float) -> nnx.Param:
@@ -24,3 +25,14 @@ def norm(cfg: ModelConfig, rngs: nnx.Rngs) -> nnx.Module:
         cfg.d_model, epsilon=1e-5, rngs=rngs,
         scale_metadata={"out_sharding": ("norm",)}, bias_metadata={"out_sharding": ("norm",)})
   return nnx.RMSNorm(cfg.d_model, epsilon=1e-6, rngs=rngs, scale_metadata={"out_sharding": ("norm",)})
+
+
+def embed_tokens(table_VxD: jax.Array, tokens_BxL: jax.Array) -> jax.Array:
+  """The rows of an embedding table for `tokens_BxL`, laid out over the batch.
+
+  The table is FSDP-sharded over D; a gather from it would come out split over D, and turning that
+  into the batch-split activation moves the fsdp axis between dimensions, which XLA's SPMD
+  partitioner does by replicating the whole tensor ("involuntary full rematerialization"). So the
+  table is first all-gathered over D, as FSDP does for every weight before use.
+  """
+  return jnp.take(constrain(table_VxD, ("vocab", "act_embed")), tokens_BxL, axis=0)

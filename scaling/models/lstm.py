@@ -106,7 +106,7 @@ class Recurrent(nnx.Module):
     """Logits of the T tokens that continue the cached sequence, and the state after them."""
     cfg = self.cfg
     dtype = jnp.dtype(cfg.dtype)
-    x_BxTxD = self.input_norm(jnp.take(self.embedding[...], tokens_BxT, axis=0))
+    x_BxTxD = self.input_norm(layers.embed_tokens(self.embedding[...], tokens_BxT))
     x_BxTxD = constrain(x_BxTxD.astype(dtype), ("batch", "length", "act_embed"))
     names = self.layer_cls.state_names
     new_states = []

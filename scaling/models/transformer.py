@@ -178,7 +178,7 @@ class Transformer(nnx.Module):
 
   def _embed(self, tokens_BxL, positions_L):
     cfg = self.cfg
-    x_BxLxD = jnp.take(self.embedding[...], tokens_BxL, axis=0)
+    x_BxLxD = layers.embed_tokens(self.embedding[...], tokens_BxL)
     if cfg.position == "learned":
       x_BxLxD = x_BxLxD + jnp.take(self.position_embedding[...], positions_L, axis=0)[None]
     return constrain(x_BxLxD.astype(jnp.dtype(cfg.dtype)), ("batch", "length", "act_embed"))

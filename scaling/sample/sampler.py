@@ -20,6 +20,8 @@ from flax import nnx
 
 from scaling.data.tokenizer import Tokenizer, load_tokenizer
 from scaling.errors import InputError
+from scaling.models.config import MAX_INT
+from scaling.parallel import memory
 from scaling.parallel import mesh as mesh_lib
 from scaling.train import config as config_lib
 from scaling.train import state as state_lib
@@ -51,13 +53,17 @@ def load(workdir: str) -> Trained:
   mesh = mesh_lib.make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, jax.devices()[:1])
   steps = state_lib.build(cfg, mesh)
   checkpoints = ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, CHECKPOINT_DIR)),
+                                      item_handlers={"state": ocp.StandardCheckpointHandler()},
                                       options=ocp.CheckpointManagerOptions(create=False))
-  step = checkpoints.latest_step() if os.path.isdir(checkpoints.directory) else None
-  if step is None:
-    raise InputError(f"--workdir {workdir}: no checkpoint yet in {CHECKPOINT_DIR}/; train first")
   try:
+    step = checkpoints.latest_step() if os.path.isdir(checkpoints.directory) else None
+    if step is None:
+      raise InputError(f"--workdir {workdir}: no checkpoint yet in {CHECKPOINT_DIR}/; train first")
+    _check_matches(checkpoints, step, steps.abstract_state, workdir)
     state = checkpoints.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(steps.abstract_state))).state
+  except InputError:
+    raise
   except Exception as e:  # a complete-looking but unreadable checkpoint
     message = str(e).splitlines()[0] if str(e) else type(e).__name__
     raise InputError(f"checkpoint {step} in {workdir}/{CHECKPOINT_DIR} cannot be restored "
@@ -66,6 +72,30 @@ def load(workdir: str) -> Trained:
     checkpoints.close()
   model, _ = nnx.merge(steps.graphdef, state)
   return Trained(model=model, tokenizer=tokenizer, cfg=cfg, step=step)
+
+
+def _shapes(tree) -> dict:
+  """{"0.blocks.0.attn.wk.value": shape} for a state or a checkpoint's metadata of one."""
+  def name(path):
+    return ".".join(str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) for k in path)
+  return {name(path): tuple(leaf.shape) for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def _check_matches(checkpoints, step: int, abstract_state, workdir: str) -> None:
+  """The checkpoint holds the arrays run.json's model has, shape for shape; else one line naming
+  the first that differ (a run.json edited or copied from another run)."""
+  try:
+    saved = _shapes(checkpoints.item_metadata(step)["state"])
+  except Exception:  # noqa: BLE001  unreadable metadata: the restore below reports it
+    return
+  expected = _shapes(abstract_state)
+  differ = [f"{name} is {saved.get(name)} in the checkpoint, {shape} for run.json's model"
+            for name, shape in expected.items() if saved.get(name) != shape]
+  differ += [f"{name} is in the checkpoint only" for name in saved if name not in expected]
+  if differ:
+    more = f" (and {len(differ) - 2} more)" if len(differ) > 2 else ""
+    raise InputError(f"checkpoint {step} in {workdir}/{CHECKPOINT_DIR} does not match run.json's "
+                     f"model: {'; '.join(differ[:2])}{more}")
 
 
 def encode_prompt(prompt: str, tokenizer: Tokenizer) -> np.ndarray:
@@ -88,6 +118,20 @@ def filter_logits(logits_BxV: jax.Array, temperature: float, top_k: int) -> jax.
     kth_Bx1 = jax.lax.top_k(logits_BxV, top_k)[0][:, -1:]
     logits_BxV = jnp.where(logits_BxV < kth_Bx1, -jnp.inf, logits_BxV)
   return logits_BxV
+
+
+def check_length(model: nnx.Module, prompt_len: int, max_tokens: int) -> None:
+  """Positions must fit in int32 and the cache (prompt + new tokens) in memory, checked before
+  anything is compiled or allocated."""
+  if prompt_len + max_tokens > MAX_INT:
+    raise InputError(f"--max-tokens {max_tokens}: the prompt and new tokens exceed the "
+                     f"{MAX_INT:,} positions a decode can index")
+  cache = jax.eval_shape(lambda: model.init_cache(1, prompt_len + max_tokens))
+  device = jax.devices()[0]
+  placed = jax.tree.map(lambda a: jax.ShapeDtypeStruct(
+      a.shape, a.dtype, sharding=jax.sharding.SingleDeviceSharding(device)), cache)
+  memory.check_fits(memory.bytes_per_device(placed), f"--max-tokens {max_tokens}: the decode cache",
+                    "ask for fewer tokens")
 
 
 @functools.partial(nnx.jit, static_argnames=("max_tokens", "temperature", "top_k"))
@@ -118,6 +162,7 @@ def generate(trained: Trained, prompt: str, *, max_tokens: int, temperature: flo
              seed: int) -> str:
   """The prompt's continuation as text, up to the first document separator."""
   prompt_P = encode_prompt(prompt, trained.tokenizer)
+  check_length(trained.model, prompt_P.size, max_tokens)
   tokens_N = np.asarray(sample(trained.model, jnp.asarray(prompt_P)[None], jax.random.key(seed),
                                max_tokens=max_tokens, temperature=temperature, top_k=top_k))[0]
   ends = np.flatnonzero(tokens_N == trained.tokenizer.eos_id)

@@ -7,6 +7,7 @@ one after another; exit 1 when any run failed (each is listed with its reason).
 import sys
 
 from scaling import config_file
+from scaling.cli import signal_exit_code
 
 PROG = "scaling sweep"
 USAGE = f"""usage: {PROG} --config FILE --workdir DIR [--config.KEY=VALUE ...] [--dry-run]
@@ -14,6 +15,9 @@ USAGE = f"""usage: {PROG} --config FILE --workdir DIR [--config.KEY=VALUE ...] [
   --config FILE   a sweep config (configs/sweeps/*.py; every key in configs/sweeps/base.py)
   --workdir DIR   DIR/plan.json, DIR/results.csv, DIR/runs/NAME (one train workdir per run)
   --dry-run       print the plan and write nothing
+
+exit codes: 0 every run finished, 1 some run failed (each listed), 2 bad input, 130 / 143 stopped
+by SIGINT (Ctrl-C) / SIGTERM after the current run saved a checkpoint (the same command resumes).
 """
 
 
@@ -35,8 +39,10 @@ def main(argv: list[str]) -> int:
   outcome = runner.run(plan)
   print(f"{len(outcome.finished)} of {len(plan.runs)} runs finished; "
         f"results in {outcome.results_path}")
-  if outcome.preempted:
-    print(f"preempted during {outcome.preempted}: run the same command again to resume")
   for name, reason in outcome.failed.items():
     print(f"failed: {name}: {reason}", file=sys.stderr)
+  if outcome.preempted:
+    print(f"preempted during {outcome.preempted} ({outcome.signal}): run the same command again "
+          "to resume", file=sys.stderr)
+    return signal_exit_code(outcome.signal)  # 130 / 143, as `scaling train` gives
   return 1 if outcome.failed else 0

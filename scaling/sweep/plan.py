@@ -84,13 +84,14 @@ class Plan:
 
   def table(self) -> str:
     """The plan as a fixed-width table, one run per line (what `--dry-run` prints)."""
-    header = ("name", "d_model", "n_layers", "n_heads", "params", "N", "steps", "tokens",
-              "tokens/N", "FLOPs", "budget")
+    header = ("name", "d_model", "n_layers", "n_heads", "params", "N", "batch", "lr", "warmup",
+              "steps", "tokens", "tokens/N", "FLOPs", "budget")
     lines = [header]
     for run in self.runs:
       s = run.summary()
       lines.append((run.name, str(s["d_model"]), str(s["n_layers"]), str(s["n_heads"]),
-                    f"{run.params:,}", f"{run.params_non_embedding:,}", f"{run.steps:,}",
+                    f"{run.params:,}", f"{run.params_non_embedding:,}", str(s["batch_size"]),
+                    f"{s['learning_rate']:.3g}", f"{s['warmup_steps']:,}", f"{run.steps:,}",
                     f"{run.tokens:,}", f"{s['tokens_per_param']:.3g}", f"{run.flops:.3e}",
                     f"{run.budget:.3e}"))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]

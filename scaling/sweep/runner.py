@@ -18,6 +18,7 @@ from tqdm import tqdm
 from scaling.errors import InputError
 from scaling.sweep import results
 from scaling.sweep.plan import Plan, Run
+from scaling.train import config as train_config
 from scaling.train import trainer
 from scaling.train.metrics import METRICS_FILE, read_metrics
 
@@ -34,7 +35,8 @@ class Outcome:
   finished: tuple[str, ...]  # runs with a final eval, trained now or before, in plan order
   failed: dict[str, str]  # run name -> one-line reason
   results_path: str
-  preempted: str | None = None  # the run SIGTERM stopped (after a checkpoint); the sweep stopped too
+  preempted: str | None = None  # the run a signal stopped (after a checkpoint); the sweep stopped too
+  signal: str | None = None  # which: "SIGTERM" (preemption) or "SIGINT" (Ctrl-C)
 
 
 def _write_json(path: str, value) -> None:
@@ -71,16 +73,6 @@ def compile_cache(path: str):
     compilation_cache.reset_cache()
 
 
-def _flatten(values: dict, prefix: str = "") -> dict:
-  flat = {}
-  for key, value in values.items():
-    if isinstance(value, dict):
-      flat.update(_flatten(value, f"{prefix}{key}."))
-    else:
-      flat[f"{prefix}{key}"] = value
-  return flat
-
-
 def _config_mismatch(run: Run) -> str | None:
   """Why the run recorded in the run's workdir is not this plan's run; None if it is (or if none).
 
@@ -92,10 +84,11 @@ def _config_mismatch(run: Run) -> str | None:
     return None
   try:
     with open(path, encoding="utf-8") as f:
-      recorded = _flatten(json.load(f)["config"])
+      recorded = trainer.flatten(json.load(f)["config"])
   except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
     return f"{path} is unreadable ({e!r})"
-  planned = _flatten(json.loads(json.dumps(run.config.to_dict())))
+  planned = trainer.flatten(json.loads(json.dumps(run.config.to_dict())))
+  recorded = {**trainer.flatten(train_config.defaults().to_dict()), **recorded}  # keys added since
   for key, value in planned.items():
     if key.split(".")[0] not in PRESENTATION_KEYS and recorded.get(key) != value:
       return (f"{run.workdir} holds a run with {key}={recorded.get(key)!r}, the plan has "
@@ -134,14 +127,15 @@ def _one_line(error: BaseException) -> str:
   return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
-def _train_once(run: Run, devices) -> tuple[dict | None, str | None, bool]:
-  """(results row, failure reason, preempted) of one run, trained unless it already finished."""
+def _train_once(run: Run, devices) -> tuple[dict | None, str | None, str | None]:
+  """(results row, failure reason, the signal that stopped it) of one run, trained unless it
+  already finished."""
   reason = _config_mismatch(run)
   if reason:
-    return None, reason, False
+    return None, reason, None
   row = finished_row(run)
   if row:
-    return row, None, False
+    return row, None, None
   try:
     # Every process gets the same last row back (only process 0 writes metrics.jsonl).
     last = trainer.train(run.config, run.workdir, devices)
@@ -150,13 +144,13 @@ def _train_once(run: Run, devices) -> tuple[dict | None, str | None, bool]:
   except Exception as e:  # noqa: BLE001  one run's failure must not end the sweep
     if not isinstance(e, InputError):
       tqdm.write(traceback.format_exc().rstrip())
-    return None, _one_line(e), False
+    return None, _one_line(e), None
   if last.get("preempted"):  # the machine is going away; the same command resumes this run
-    return None, None, True
+    return None, None, last.get("signal", "SIGTERM")
   if _is_final(run, last):
-    return _row(run, last), None, False
+    return _row(run, last), None, None
   return None, (f"{run.workdir} has a checkpoint at its last step but no final metrics row "
-                "(killed while writing it?); delete it to retrain"), False
+                "(killed while writing it?); delete it to retrain"), None
 
 
 def run(plan: Plan, *, devices=None) -> Outcome:
@@ -173,13 +167,13 @@ def run(plan: Plan, *, devices=None) -> Outcome:
     os.makedirs(plan.workdir, exist_ok=True)
     _write_json(os.path.join(plan.workdir, PLAN_FILE), plan.to_json())
 
-  rows, failed, preempted = {}, {}, None
+  rows, failed, preempted, stopped_by = {}, {}, None, None
   progress = plan.runs[0].config.progress and is_writer
   with compile_cache(os.path.join(plan.workdir, COMPILE_CACHE_DIR)):
     bar = tqdm(plan.runs, unit="run", dynamic_ncols=True, disable=not progress)
     for planned in bar:
       bar.set_description(planned.name)
-      row, reason, was_preempted = _train_once(planned, devices)
+      row, reason, stopped_by = _train_once(planned, devices)
       if reason:
         failed[planned.name] = reason
         tqdm.write(f"{planned.name}: failed: {reason}")
@@ -187,9 +181,10 @@ def run(plan: Plan, *, devices=None) -> Outcome:
         rows[planned.name] = row
       if is_writer:
         results.write(results_path, [rows[r.name] for r in plan.runs if r.name in rows])
-      if was_preempted:
+      if stopped_by:
         preempted = planned.name
         break
     bar.close()
   finished = tuple(r.name for r in plan.runs if r.name in rows)
-  return Outcome(finished=finished, failed=failed, results_path=results_path, preempted=preempted)
+  return Outcome(finished=finished, failed=failed, results_path=results_path, preempted=preempted,
+                 signal=stopped_by)

@@ -11,7 +11,9 @@ import math
 import ml_collections
 
 from scaling.errors import InputError
-from scaling.models.config import ModelConfig
+from scaling.models.config import MAX_INT, ModelConfig
+
+RESUME_CHANGES = ("refuse", "allow")
 
 
 def defaults() -> ml_collections.ConfigDict:
@@ -41,7 +43,8 @@ def defaults() -> ml_collections.ConfigDict:
   config.train_steps = 1000  # run length in optimizer steps (ignored when train_tokens is set)
   config.train_tokens = 0  # run length in tokens, rounded up to whole steps; 0 = use train_steps
   config.learning_rate = 3e-3  # peak learning rate
-  config.warmup_steps = 100  # linear warmup from 0, then cosine decay over the planned run
+  config.warmup_steps = -1  # linear warmup from 0, then cosine decay; -1 = warmup_fraction of the run
+  config.warmup_fraction = 0.1  # warmup as a share of the run, in [0, 1), when warmup_steps is -1
   config.min_lr_ratio = 0.1  # cosine decays to this fraction of the peak (Hoffmann et al. 2022)
   config.weight_decay = 0.1  # AdamW decoupled decay, on matrices only (not norms)
   config.adam_b1 = 0.9
@@ -57,6 +60,9 @@ def defaults() -> ml_collections.ConfigDict:
   config.checkpoint_every = 500  # save a checkpoint every this many steps (and at the end)
   config.keep_checkpoints = 2  # how many recent checkpoints orbax keeps
   config.progress = True  # show a progress bar
+  # On resume, a changed key that changes the result (optimizer, schedule, length) is refused:
+  # refuse | allow (run.json's history records what changed at which step)
+  config.resume_changes = "refuse"
 
   config.mesh = ml_collections.ConfigDict()
   config.mesh.data = -1  # data-parallel replicas; -1 = the devices left over
@@ -89,7 +95,7 @@ class TrainConfig:
   batch_size: int
   train_steps: int  # resolved from train_tokens when that was given
   learning_rate: float
-  warmup_steps: int
+  warmup_steps: int  # resolved from warmup_fraction when warmup_steps is -1
   min_lr_ratio: float
   weight_decay: float
   adam_b1: float
@@ -104,6 +110,7 @@ class TrainConfig:
   keep_checkpoints: int
   progress: bool
   eval_loss_by_position: bool
+  resume_changes: str
   mesh: dict
   data: ml_collections.ConfigDict
   distributed: dict
@@ -124,14 +131,23 @@ def _check_keys(config, reference, prefix=""):
       _check_keys(config[key], reference[key], prefix=f"{prefix}{key}.")
 
 
-def _number(config, key, kind, minimum, *, strict=False):
-  value = config[key]
+def _number(config, key, kind, minimum, *, strict=False, maximum=None, strict_maximum=False):
+  """config[key] as `kind`, within [minimum, maximum] (ends open when strict); integers are at most
+  MAX_INT (the optimizer's step counter and the device's indices are 32-bit)."""
+  value = config
+  for part in key.split("."):  # "distributed.num_processes"
+    value = value[part]
   ok_type = isinstance(value, int) if kind is int else isinstance(value, (int, float))
   if isinstance(value, bool) or not ok_type or not math.isfinite(value):
     raise InputError(f"{key} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
   if value < minimum or (strict and value == minimum):
     relation = ">" if strict else "≥"
     raise InputError(f"{key} must be {relation} {minimum}, got {value!r}")
+  if maximum is None and kind is int:
+    maximum = MAX_INT
+  if maximum is not None and (value > maximum or (strict_maximum and value == maximum)):
+    relation = "<" if strict_maximum else "≤"
+    raise InputError(f"{key} must be {relation} {maximum}, got {value!r}")
   return kind(value)
 
 
@@ -159,16 +175,31 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
   train_tokens = _number(config, "train_tokens", int, 0)
   if train_tokens:
     train_steps = math.ceil(train_tokens / (batch_size * model.seq_len))
+    if train_steps > MAX_INT:
+      raise InputError(f"train_tokens={train_tokens} is {train_steps} steps of {batch_size} × "
+                       f"{model.seq_len} tokens, more than the {MAX_INT} a run can take")
   if train_steps == 0:
     raise InputError("train_steps must be positive (or set train_tokens)")
-  warmup_steps = _number(config, "warmup_steps", int, 0)
-  if warmup_steps >= train_steps:
-    raise InputError(f"warmup_steps={warmup_steps} must be smaller than the run's {train_steps} steps")
+  warmup_steps = _number(config, "warmup_steps", int, -1)
+  warmup_fraction = _number(config, "warmup_fraction", float, 0.0, maximum=1.0, strict_maximum=True)
+  if warmup_steps == -1:
+    warmup_steps = int(warmup_fraction * train_steps)  # < train_steps, so any length works
+  elif warmup_steps >= train_steps:
+    raise InputError(f"warmup_steps={warmup_steps} must be smaller than the run's {train_steps} "
+                     "steps (or -1: warmup_fraction of the run)")
+  if config.resume_changes not in RESUME_CHANGES:
+    raise InputError(f"resume_changes must be one of {', '.join(RESUME_CHANGES)}, "
+                     f"got {config.resume_changes!r}")
 
   mesh = {key: config.mesh[key] for key in ("data", "fsdp", "tensor")}
   distributed = dict(config.distributed.to_dict())
   if not isinstance(distributed["initialize"], bool):
     raise InputError(f"distributed.initialize must be true or false, got {distributed['initialize']!r}")
+  if not isinstance(distributed["coordinator_address"], str):
+    raise InputError("distributed.coordinator_address must be a string (host:port), "
+                     f"got {distributed['coordinator_address']!r}")
+  _number(config, "distributed.num_processes", int, 0)
+  _number(config, "distributed.process_id", int, -1)
   for key in ("progress", "eval_loss_by_position"):
     if not isinstance(config[key], bool):
       raise InputError(f"{key} must be true or false, got {config[key]!r}")
@@ -184,10 +215,10 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
       train_steps=train_steps,
       learning_rate=_number(config, "learning_rate", float, 0.0, strict=True),
       warmup_steps=warmup_steps,
-      min_lr_ratio=_number(config, "min_lr_ratio", float, 0.0),
+      min_lr_ratio=_number(config, "min_lr_ratio", float, 0.0, maximum=1.0),
       weight_decay=_number(config, "weight_decay", float, 0.0),
-      adam_b1=_number(config, "adam_b1", float, 0.0),
-      adam_b2=_number(config, "adam_b2", float, 0.0),
+      adam_b1=_number(config, "adam_b1", float, 0.0, maximum=1.0, strict_maximum=True),
+      adam_b2=_number(config, "adam_b2", float, 0.0, maximum=1.0, strict_maximum=True),
       adam_eps=_number(config, "adam_eps", float, 0.0, strict=True),
       grad_clip=_number(config, "grad_clip", float, 0.0),
       seed=_number(config, "seed", int, 0),
@@ -198,6 +229,7 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
       keep_checkpoints=_number(config, "keep_checkpoints", int, 0, strict=True),
       progress=config.progress,
       eval_loss_by_position=config.eval_loss_by_position,
+      resume_changes=config.resume_changes,
       mesh=mesh,
       data=config.data,
       distributed=distributed,

@@ -4,10 +4,13 @@ Re-running with the same workdir resumes from the latest checkpoint, which holds
 the input iterator's state (grain's, one file per process), so the data position is restored exactly.
 """
 
+import dataclasses
 import json
 import os
 import signal
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 
@@ -20,6 +23,7 @@ import orbax.checkpoint as ocp
 import scaling
 from scaling import data, models
 from scaling.errors import InputError
+from scaling.parallel import memory
 from scaling.parallel import mesh as mesh_lib
 from scaling.train import config as config_lib
 from scaling.train import state as state_lib
@@ -28,8 +32,15 @@ from scaling.train.metrics import MetricsLog, NullLog, read_metrics
 RUN_FILE = "run.json"
 CHECKPOINT_DIR = "checkpoints"
 # Keys that must match between a workdir's recorded run and a resuming one: the checkpoint's shapes
-# and the meaning of `step` depend on them.
-RESUME_KEYS = ("model", "batch_size", "seed", "data")
+# and the meaning of `step` (the data position) depend on them.
+FIXED_KEYS = ("model", "batch_size", "seed", "data")
+# Keys that change how a run reports, saves or where it runs, not what it computes: free on resume.
+# train_tokens and warmup_fraction act through the resolved train_steps and warmup_steps, compared
+# instead. Every other key (optimizer, schedule, length, eval) changes the result: refused on
+# resume unless resume_changes=allow, and then recorded in run.json's history.
+FREE_KEYS = ("log_every", "eval_every", "eval_loss_by_position", "checkpoint_every",
+             "keep_checkpoints", "progress", "mesh", "distributed", "resume_changes",
+             "train_tokens", "warmup_fraction")
 
 
 def _git_commit() -> str | None:
@@ -42,8 +53,26 @@ def _git_commit() -> str | None:
     return None
 
 
-def _prepare_workdir(workdir: str, resolved: dict, corpus_sha256: str) -> None:
-  """Checks the workdir is usable and, if it holds a run, that it is this run; writes nothing."""
+def flatten(values: dict, prefix: str = "") -> dict:
+  """{"model": {"d_model": 64}} -> {"model.d_model": 64}."""
+  flat = {}
+  for key, value in values.items():
+    if isinstance(value, dict):
+      flat.update(flatten(value, f"{prefix}{key}."))
+    else:
+      flat[f"{prefix}{key}"] = value
+  return flat
+
+
+def _describe(changes: dict) -> str:
+  return ", ".join(f"{key} {old!r} → {new!r}" for key, (old, new) in changes.items())
+
+
+def _check_creatable(workdir: str) -> None:
+  """The workdir exists as a writable directory or can be made: probed with an empty directory
+  made and removed at once (permission bits say nothing for root, or on /proc)."""
+  if not workdir:
+    raise InputError("--workdir is empty; name a directory for the run's outputs")
   if "://" in workdir:
     raise InputError(f"--workdir {workdir}: remote workdirs are not supported yet; use a local path "
                      "(on a TPU VM, its disk) and copy the results to the bucket afterwards")
@@ -52,23 +81,45 @@ def _prepare_workdir(workdir: str, resolved: dict, corpus_sha256: str) -> None:
     ancestor = os.path.dirname(ancestor)
   if not os.path.isdir(ancestor):
     raise InputError(f"--workdir {workdir}: {ancestor} exists and is not a directory")
-  if not os.access(ancestor, os.W_OK):
-    raise InputError(f"--workdir {workdir}: {ancestor} is not writable")
+  try:
+    os.rmdir(tempfile.mkdtemp(prefix=".scaling-probe-", dir=ancestor))
+  except OSError as e:
+    raise InputError(f"--workdir {workdir}: cannot create directories in {ancestor} "
+                     f"({e.strerror})") from None
+
+
+def _prepare_workdir(workdir: str, resolved: dict, corpus_sha256: str) -> tuple[list, dict]:
+  """Checks the workdir is usable and, if it holds a run, that this run may continue it; writes
+  nothing. Returns (the run's recorded history, the result-changing keys this resume changes)."""
+  _check_creatable(workdir)
   run_path = os.path.join(workdir, RUN_FILE)
-  if os.path.exists(run_path):
-    try:
-      with open(run_path, encoding="utf-8") as f:
-        previous_run = json.load(f)
-      previous, previous_sha256 = previous_run["config"], previous_run["corpus"]["sha256"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-      raise InputError(f"{run_path} is unreadable ({e!r}); use a fresh --workdir") from None
-    if previous_sha256 != corpus_sha256:
-      raise InputError(f"--workdir {workdir} was trained on a different corpus (sha256 "
-                       f"{previous_sha256[:12]}… vs {corpus_sha256[:12]}…); use a fresh --workdir")
-    for key in RESUME_KEYS:
-      if previous.get(key) != resolved.get(key):
-        raise InputError(f"--workdir {workdir} holds a run with a different {key} "
-                         f"({previous.get(key)} vs {resolved.get(key)}); use a fresh --workdir")
+  if not os.path.exists(run_path):
+    return [], {}
+  try:
+    with open(run_path, encoding="utf-8") as f:
+      previous_run = json.load(f)
+    previous, previous_sha256 = previous_run["config"], previous_run["corpus"]["sha256"]
+    history = list(previous_run.get("history", []))
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise InputError(f"{run_path} is unreadable ({e!r}); use a fresh --workdir") from None
+  if previous_sha256 != corpus_sha256:
+    raise InputError(f"--workdir {workdir} was trained on a different corpus (sha256 "
+                     f"{previous_sha256[:12]}… vs {corpus_sha256[:12]}…); use a fresh --workdir")
+  # A key the recorded run predates had its default then.
+  recorded = {**flatten(config_lib.defaults().to_dict()), **flatten(previous)}
+  current = flatten(resolved)
+  differing = {key: (recorded.get(key), value) for key, value in current.items()
+               if recorded.get(key) != value and key.split(".")[0] not in FREE_KEYS}
+  for group in FIXED_KEYS:
+    fixed = {key: change for key, change in differing.items() if key.split(".")[0] == group}
+    if fixed:
+      raise InputError(f"--workdir {workdir} holds a run with a different {group} "
+                       f"({_describe(fixed)}); use a fresh --workdir")
+  if differing and resolved["resume_changes"] != "allow":
+    raise InputError(f"--workdir {workdir} holds a run with {_describe(differing)}: resuming would "
+                     "change its result part-way; use a fresh --workdir, or add "
+                     "--config.resume_changes=allow to continue (run.json records the change)")
+  return history, differing
 
 
 def _run_metadata(cfg, resolved, corpus, mesh) -> dict:
@@ -112,53 +163,100 @@ def initialize_distributed(settings) -> None:
     kwargs["num_processes"] = settings["num_processes"]
   if settings["process_id"] >= 0:
     kwargs["process_id"] = settings["process_id"]
-  jax.distributed.initialize(**kwargs)
+  try:
+    jax.distributed.initialize(**kwargs)
+  except (ValueError, RuntimeError) as e:  # nothing to join: not a TPU VM / SLURM, no address given
+    reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    raise InputError(f"distributed.initialize=true: jax.distributed.initialize() failed ({reason}); "
+                     "on one machine leave it false, else set distributed.coordinator_address, "
+                     "num_processes and process_id") from None
 
 
-def prepare(config: ml_collections.ConfigDict, workdir: str, devices=None):
-  """Validates everything that can be wrong with the input before a single file is written."""
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+  """A run that passed every check: what `train` builds on, nothing yet written."""
+
+  cfg: config_lib.TrainConfig
+  resolved: dict  # the config as recorded in run.json, run length and warmup resolved
+  corpus: data.Corpus
+  mesh: jax.sharding.Mesh
+  steps: state_lib.Steps
+  train_data: object  # grain dataset of process-local train batches
+  eval_data: object  # grain dataset of process-local eval batches
+  history: list  # run.json's record of earlier resumes that changed result keys
+  changes: dict  # the result keys this resume changes: {key: (recorded, now)}
+
+
+def prepare(config: ml_collections.ConfigDict, workdir: str, devices=None) -> Prepared:
+  """Validates everything that can be wrong with the input before a single file is written: the
+  config, the data (both splits hold a batch), the mesh, the memory the state needs and the
+  workdir (and the run it holds)."""
   corpus = data.load_corpus(config.data)
   cfg = config_lib.validate(config, vocab_size=corpus.tokenizer.vocab_size)
   initialize_distributed(cfg.distributed)
   mesh = mesh_lib.make_mesh(cfg.mesh, devices)
   config_lib.check_fits_mesh(cfg, mesh.devices.shape, jax.process_count())
+  process = dict(process_index=jax.process_index(), process_count=jax.process_count())
+  train_data = data.train_batches(
+      corpus.train, seq_len=cfg.model.seq_len, global_batch_size=cfg.batch_size, seed=cfg.seed,
+      **process)
+  eval_data = data.eval_batches(
+      corpus.validation, seq_len=cfg.model.seq_len, global_batch_size=cfg.batch_size,
+      num_batches=cfg.eval_batches, **process)
+  steps = state_lib.build(cfg, mesh)
+  memory.check_fits(memory.bytes_per_device(steps.abstract_state),
+                    "the train state (parameters and AdamW moments)",
+                    "make the model smaller (model.d_model, model.n_layers) or shard it over "
+                    "more devices (mesh.fsdp)")
   resolved = config.to_dict()
   resolved["model"] = {**resolved["model"], "vocab_size": cfg.model.vocab_size}
   resolved["train_steps"] = cfg.train_steps
-  _prepare_workdir(workdir, resolved, corpus.fingerprint["sha256"])
-  return cfg, resolved, corpus, mesh
+  resolved["warmup_steps"] = cfg.warmup_steps
+  history, changes = _prepare_workdir(workdir, resolved, corpus.fingerprint["sha256"])
+  return Prepared(cfg=cfg, resolved=resolved, corpus=corpus, mesh=mesh, steps=steps,
+                  train_data=train_data, eval_data=eval_data, history=history, changes=changes)
 
 
 class Diverged(RuntimeError):
   """A non-finite loss or gradient: the run stops, its last good checkpoint stays."""
 
 
+class OutOfMemory(RuntimeError):
+  """The device ran out of memory in a step (the state fitted; activations did not)."""
+
+
 class Preemption:
-  """SIGTERM (how TPU VMs are preempted) asks the loop to save and stop after the current step.
+  """SIGTERM (how TPU VMs are preempted) or SIGINT (Ctrl-C) asks the loop to save and stop after
+  the current step; `signal` says which. A second Ctrl-C stops at once (KeyboardInterrupt).
 
   With several processes, all must stop at the same step: orbax's `reached_preemption` agrees on it
-  through the jax.distributed coordination service, which catches the signal itself.
+  through the jax.distributed coordination service, which catches SIGTERM itself.
   """
 
   def __init__(self, checkpoints: ocp.CheckpointManager):
     self._checkpoints = checkpoints
-    self._requested = False
-    self._previous = None
+    self.signal: signal.Signals | None = None
+    self._previous = {}
     if jax.process_count() == 1 and threading.current_thread() is threading.main_thread():
-      self._previous = signal.signal(signal.SIGTERM, self._handle)
+      self._previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, self._handle)
+      if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # ignored: started in background
+        self._previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._handle)
 
   def _handle(self, signum, frame):
-    del signum, frame
-    self._requested = True
+    del frame
+    if signum == signal.SIGINT and self.signal == signal.SIGINT:
+      raise KeyboardInterrupt
+    self.signal = signal.Signals(signum)
 
   def reached(self, step: int) -> bool:
     if jax.process_count() > 1:
-      return self._checkpoints.reached_preemption(step)
-    return self._requested
+      if self._checkpoints.reached_preemption(step):
+        self.signal = signal.SIGTERM
+    return self.signal is not None
 
   def close(self):
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
+    for signum, previous in self._previous.items():
+      signal.signal(signum, previous)
 
 
 def _restore(checkpoints, steps, batches, workdir):
@@ -182,35 +280,37 @@ def _restore(checkpoints, steps, batches, workdir):
 def train(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict:
   """Trains (or resumes) the run described by `config` in `workdir`; returns the last metrics row.
 
-  The returned row has "preempted": True when SIGTERM stopped the run early (after a checkpoint).
+  Nothing is written until the first step has run: a run that fails its checks, or whose first
+  step fails (out of memory), leaves the workdir as it was. The returned row has "preempted": True
+  and "signal": "SIGTERM" | "SIGINT" when a signal stopped the run early (after a checkpoint).
   `devices` defaults to every device of every process; a subset is for side-by-side comparisons.
   """
-  cfg, resolved, corpus, mesh = prepare(config, workdir, devices)
+  run = prepare(config, workdir, devices)
+  cfg, steps = run.cfg, run.steps
   workdir = os.path.abspath(workdir)
   is_writer = jax.process_index() == 0
-  metadata = _run_metadata(cfg, resolved, corpus, mesh)
+  metadata = _run_metadata(cfg, run.resolved, run.corpus, run.mesh)
   flops_per_token = metadata["flops_per_token"]
 
-  process = dict(process_index=jax.process_index(), process_count=jax.process_count())
-  train_data = data.train_batches(
-      corpus.train, seq_len=cfg.model.seq_len, global_batch_size=cfg.batch_size, seed=cfg.seed,
-      **process)
-  batches = data.iterate_from(train_data, 0)  # reads the next batch while a step runs
-
-  steps = state_lib.build(cfg, mesh)
-  checkpoints = ocp.CheckpointManager(
+  batches = data.iterate_from(run.train_data, 0)  # reads the next batch while a step runs
+  checkpoints = ocp.CheckpointManager(  # create=False: the first save makes the directory
       os.path.join(workdir, CHECKPOINT_DIR),
-      options=ocp.CheckpointManagerOptions(max_to_keep=cfg.keep_checkpoints, create=True))
+      options=ocp.CheckpointManagerOptions(max_to_keep=cfg.keep_checkpoints, create=False))
   start, train_state = _restore(checkpoints, steps, batches, workdir)
-  if is_writer:
-    with open(os.path.join(workdir, RUN_FILE), "w", encoding="utf-8") as f:
-      json.dump({**metadata, "resumed_from_step": start}, f, indent=2)
-  log = MetricsLog(workdir, resume_step=start) if is_writer else NullLog()
+  eval_data = [_global_batch(b, steps.batch_sharding) for b in data.iterate_from(run.eval_data, 0)]
+  outputs = {"log": NullLog()}
 
-  eval_data = data.eval_batches(
-      corpus.validation, seq_len=cfg.model.seq_len, global_batch_size=cfg.batch_size,
-      num_batches=cfg.eval_batches, **process)
-  eval_data = [_global_batch(b, steps.batch_sharding) for b in data.iterate_from(eval_data, 0)]
+  def open_outputs():
+    """run.json (with the history of changed keys) and metrics.jsonl, once the first step ran."""
+    if not is_writer:
+      return
+    os.makedirs(workdir, exist_ok=True)
+    history = run.history
+    if run.changes:
+      history = [*history, {"step": start, "changed": {k: list(v) for k, v in run.changes.items()}}]
+    with open(os.path.join(workdir, RUN_FILE), "w", encoding="utf-8") as f:
+      json.dump({**metadata, "resumed_from_step": start, "history": history}, f, indent=2)
+    outputs["log"] = MetricsLog(workdir, resume_step=start)
 
   def evaluate(state):
     """{"eval_loss": mean, "eval_loss_by_position": [L]} on device; pulled with the step's metrics."""
@@ -248,18 +348,22 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict
       row["eval_loss"] = float(host["eval_loss"])
       if cfg.eval_loss_by_position:
         row["eval_loss_by_position"] = [round(float(x), 6) for x in host["eval_loss_by_position"]]
-    log.write(row)
+    outputs["log"].write(row)
     bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_sec']:,.0f}")
     last.update(time=now, step=done, row=row)
 
   preemption = Preemption(checkpoints)
   pending = None  # a log step's (step, device metrics, first_bad), pulled once the next is queued
   first_bad = steps.no_bad_step()
+  stopped = None  # the step a signal stopped the run at
   try:
     for step in range(start, cfg.train_steps):
       batch = _global_batch(next(batches), steps.batch_sharding)
       train_state, step_metrics, first_bad = steps.train(train_state, batch, first_bad)
       done = step + 1
+      if step == start:  # the run has started: it compiled, fitted and ran one step
+        jax.block_until_ready(first_bad)
+        open_outputs()
       if pending is not None:  # one step late: the device already has this step queued
         record(*pending)
         pending = None
@@ -277,17 +381,27 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict
       bar.update(1)
       if preempted:
         checkpoints.wait_until_finished()
-        last["row"] = {**last["row"], "step": done, "preempted": True}
-        print(f"preempted: saved step {done} to {workdir}/{CHECKPOINT_DIR}/{done}; "
-              "run the same command again to resume", flush=True)
+        last["row"] = {**last["row"], "step": done, "preempted": True,
+                       "signal": preemption.signal.name}
+        stopped = done
         break
+  except jax.errors.JaxRuntimeError as e:
+    if "RESOURCE_EXHAUSTED" not in str(e):
+      raise
+    raise OutOfMemory(f"out of memory in step {last['step'] + 1} "
+                      f"({str(e).splitlines()[0][:200]}); lower batch_size or model.seq_len, "
+                      "set model.remat=full, or shard over more devices (mesh.fsdp)") from None
   finally:
     preemption.close()
     checkpoints.wait_until_finished()
     checkpoints.close()
     batches.close()
     bar.close()
-    log.close()
+    outputs["log"].close()
+  if stopped is not None and is_writer:
+    print(f"preempted: saved step {stopped} to {workdir}/{CHECKPOINT_DIR}/{stopped} "
+          f"({preemption.signal.name}); run the same command again to resume",
+          file=sys.stderr, flush=True)
   return last["row"]
 
 

@@ -66,6 +66,20 @@ def test_bad_local_arguments_are_input_errors(argv, named):
     cli.main(argv)
 
 
+@pytest.mark.slow  # two processes compile: ~15 s idle, more on a busy machine
+def test_stdout_is_the_command_s_without_gloo_lines(text_corpus, tmp_path, capfd):
+  """Gloo's C++ connection report ("[Gloo] Rank 0 is connected to 1 peer ranks...") is printed on
+  process 0's stdout; the launcher drops it, and keeps the command's own lines."""
+  keys = {**TINY_TRAIN_KEYS, "data.glob": text_corpus, "train_steps": 2, "warmup_steps": -1,
+          "eval_every": 2, "batch_size": 8, "model.n_layers": 1, "eval_batches": 1}
+  code = cli.main(["local", "--processes", "2", "--devices-per-process", "1", "--",
+                   "scaling", "train", "--config", _base_config(), "--workdir", str(tmp_path / "w"),
+                   *(f"--config.{key}={value}" for key, value in keys.items())])
+  out, err = capfd.readouterr()
+  assert code == 0 and "step 2: loss" in out, err
+  assert "Gloo" not in out
+
+
 @pytest.mark.slow
 def test_two_processes_of_four_devices_equal_one_process_of_eight(text_corpus, tmp_path):
   """Per-step losses of a 10-step run, batch over data=-1: 2 × 4 devices vs 1 × 8 (in-process)."""

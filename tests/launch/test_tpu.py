@@ -1,26 +1,44 @@
 """`scaling launch tpu --dry-run` prints the exact gcloud commands, one per line."""
 
 import importlib.metadata
+import os
 import pathlib
 import shlex
+import signal
+import subprocess
 import sys
+import time
 
 import pytest
 
 from scaling.errors import InputError
 from scaling.launch import cli
+from scaling.launch import tpu as tpu_lib
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 JAX = f"jax[tpu]=={importlib.metadata.version('jax')}"
 SWEEP = ["scaling", "sweep", "--config", "configs/sweeps/isoflop_tiny.py",
          "--workdir", "/mnt/bucket/sweeps/isoflop"]
-INSTALL = (
-    "rm -rf ~/scaling && mkdir -p ~/scaling && tar -xzf ~/scaling.tar.gz -C ~/scaling"
+RELEASE = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+HERE = f"~/scaling-releases/{RELEASE}"  # this commit's own directory on each worker
+INSTALL = (  # nothing is deleted: an earlier launch's relative workdir stays
+    f"mkdir -p {HERE} && tar -xzf ~/scaling-{RELEASE}.tar.gz -C {HERE}"
     " && python3 -m pip install --user --quiet uv"
-    f" && ~/.local/bin/uv venv --quiet --allow-existing --python {PYTHON} ~/scaling-venv"
-    " && cd ~/scaling && ~/.local/bin/uv pip install --quiet --python ~/scaling-venv/bin/python"
+    f" && ~/.local/bin/uv venv --quiet --allow-existing --python {PYTHON} {HERE}.venv"
+    f" && cd {HERE} && ~/.local/bin/uv pip install --quiet --python {HERE}.venv/bin/python"
     f" -e '.[tfds]' '{JAX}' gcsfs google-cloud-storage")
+
+
+def detached(args: str) -> str:
+  """The run step: started under nohup from the release directory, unless one is running."""
+  return ("--command=if [ -f ~/scaling-run.pid ] && kill -0 $(cat ~/scaling-run.pid) 2>/dev/null; "
+          "then echo \"a run is already going (pid $(cat ~/scaling-run.pid)); scaling launch tpu "
+          "--stop ends it\" >&2; exit 1; fi; "
+          f"cd {HERE} && {{ nohup {HERE}.venv/bin/scaling {args} > ~/scaling-run.log 2>&1 "
+          "< /dev/null & echo $! > ~/scaling-run.pid; } && "
+          "echo \"started on $(hostname): log ~/scaling-run.log\"")
 
 
 def dry_run(capsys, *options, command=SWEEP) -> list[list[str]]:
@@ -37,16 +55,15 @@ def test_create_install_and_run_on_every_worker(capsys):
   assert commands == [
       ["gcloud", "compute", "tpus", "tpu-vm", "create", "iso-1", "--accelerator-type=v4-16",
        "--version=tpu-ubuntu2204-base", "--spot", *where],
-      ["git", "-C", str(REPO), "archive", "--format=tar.gz", "--output=/tmp/scaling-iso-1.tar.gz",
-       "HEAD"],
-      ["gcloud", "compute", "tpus", "tpu-vm", "scp", "/tmp/scaling-iso-1.tar.gz",
-       "iso-1:scaling.tar.gz", "--worker=all", *where],
+      ["git", "-C", str(REPO), "archive", "--format=tar.gz",
+       f"--output=/tmp/scaling-iso-1-{RELEASE}.tar.gz", "HEAD"],
+      ["gcloud", "compute", "tpus", "tpu-vm", "scp", f"/tmp/scaling-iso-1-{RELEASE}.tar.gz",
+       f"iso-1:scaling-{RELEASE}.tar.gz", "--worker=all", *where],
       ["gcloud", "compute", "tpus", "tpu-vm", "ssh", "iso-1", "--worker=all",
        f"--command={INSTALL}", *where],
       ["gcloud", "compute", "tpus", "tpu-vm", "ssh", "iso-1", "--worker=all",
-       "--command=cd ~/scaling && ~/scaling-venv/bin/scaling sweep --config "
-       "configs/sweeps/isoflop_tiny.py --workdir /mnt/bucket/sweeps/isoflop "
-       "--config.base.distributed.initialize=true", *where],
+       detached("sweep --config configs/sweeps/isoflop_tiny.py --workdir /mnt/bucket/sweeps/isoflop "
+                "--config.base.distributed.initialize=true"), *where],
   ]
 
 
@@ -56,13 +73,13 @@ def test_existing_vm_train_command_gets_train_level_distributed_flag(capsys):
                      "--accelerator-type", "v6e-8", "--skip-install", command=train)
   assert commands == [[
       "gcloud", "compute", "tpus", "tpu-vm", "ssh", "v6", "--worker=all",
-      "--command=cd ~/scaling && ~/scaling-venv/bin/scaling train --config configs/tiny.py "
-      "--workdir '/mnt/b/run one' --config.distributed.initialize=true",
+      detached("train --config configs/tiny.py --workdir '/mnt/b/run one' "
+               "--config.distributed.initialize=true"),
       "--zone=europe-west4-a"]]
 
 
 @pytest.mark.parametrize("accelerator,runtime", [
-    ("v4-8", "tpu-ubuntu2204-base"), ("v5litepod-16", "v2-alpha-tpuv5-lite"),
+    ("v3-8", "tpu-ubuntu2204-base"), ("v4-8", "tpu-ubuntu2204-base"), ("v5litepod-16", "v2-alpha-tpuv5-lite"),
     ("v5p-8", "v2-alpha-tpuv5"), ("v6e-8", "v2-alpha-tpuv6e")])
 def test_runtime_version_follows_the_generation_unless_given(capsys, accelerator, runtime):
   options = ["--name", "t", "--zone", "z", "--accelerator-type", accelerator, "--create",
@@ -113,3 +130,63 @@ def test_without_gcloud_a_real_launch_is_one_input_error(monkeypatch, tmp_path):
   with pytest.raises(InputError, match="gcloud is not installed"):
     cli.main(["tpu", "--name", "t", "--zone", "z", "--accelerator-type", "v4-8", "--skip-install",
               "--", *SWEEP])
+
+
+def test_logs_and_stop_reach_the_detached_run(capsys):
+  where = ["--zone=z"]
+  for flag, expected in (
+      ("--logs", ["gcloud", "compute", "tpus", "tpu-vm", "ssh", "t", "--worker=0",
+                  "--command=tail -n 100 ~/scaling-run.log", *where]),
+      ("--stop", ["gcloud", "compute", "tpus", "tpu-vm", "ssh", "t", "--worker=all",
+                  "--command=kill -TERM $(cat ~/scaling-run.pid) && echo \"stopping on "
+                  "$(hostname)\"", *where])):
+    capsys.readouterr()
+    assert cli.main(["tpu", "--name", "t", "--zone", "z", flag, "--dry-run"]) == 0
+    assert [shlex.split(line) for line in capsys.readouterr().out.splitlines()] == [expected]
+
+
+def test_an_uncommitted_config_is_refused_before_anything_runs():
+  untracked = REPO / "configs" / f"untracked_{os.getpid()}.py"
+  untracked.write_text("from configs.tiny import get_config\n")
+  try:
+    with pytest.raises(InputError, match="is not committed"):
+      cli.main(["tpu", "--name", "t", "--zone", "z", "--dry-run", "--", "scaling", "train",
+                "--config", str(untracked.relative_to(REPO)), "--workdir", "/mnt/b/run"])
+  finally:
+    untracked.unlink()
+
+
+def test_the_detached_run_outlives_the_ssh_session_and_stops_cleanly(tmp_path):
+  """The worker's side of the run, --stop and a second launch, in a real shell: a stand-in
+  `scaling` that saves on SIGTERM and exits 143, as the trainer does."""
+  release = tmp_path / "scaling-releases" / RELEASE
+  scaling = tmp_path / "scaling-releases" / f"{RELEASE}.venv" / "bin" / "scaling"
+  release.mkdir(parents=True)
+  scaling.parent.mkdir(parents=True)
+  scaling.write_text("#!/bin/bash\ntrap 'echo saved; exit 143' TERM\necho \"running $*\"\n"
+                     "while true; do sleep 0.1; done\n")
+  scaling.chmod(0o755)
+  env = {**os.environ, "HOME": str(tmp_path)}
+  command = ["scaling", "train", "--config", "configs/tiny.py", "--workdir", "/w"]
+  shell = lambda script: subprocess.run(["bash", "-c", script], env=env, capture_output=True,
+                                        text=True, timeout=30)
+  started = shell(tpu_lib.run_script(command, RELEASE))
+  assert started.returncode == 0 and "started on" in started.stdout, started.stderr
+  pid = int((tmp_path / "scaling-run.pid").read_text())
+  try:
+    os.kill(pid, 0)  # alive after the launching shell exited
+    again = shell(tpu_lib.run_script(command, RELEASE))
+    assert again.returncode == 1 and "already going" in again.stderr
+    stop = next(a for a in tpu_lib.stop_command(tpu_lib.TpuVm("t", "z", "v4-8"))
+                if a.startswith("--command="))
+    assert shell(stop.removeprefix("--command=")).returncode == 0
+    deadline = time.time() + 10
+    while time.time() < deadline and "saved" not in (tmp_path / "scaling-run.log").read_text():
+      time.sleep(0.05)
+    log = (tmp_path / "scaling-run.log").read_text()
+    assert "running train --config configs/tiny.py --workdir /w" in log and "saved" in log
+  finally:
+    try:
+      os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+      pass

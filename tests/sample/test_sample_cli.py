@@ -1,5 +1,6 @@
 """`scaling generate` on a trained workdir: prints text, is seeded; bad input is one line, exit 2."""
 
+import json
 import os
 import shutil
 
@@ -37,7 +38,8 @@ def test_prints_the_prompt_and_a_seeded_continuation(workdir, capsys):
 
 
 @pytest.mark.parametrize("case", ["missing", "empty", "no_checkpoint", "separator", "too_long",
-                                  "bad_max_tokens", "bad_top_k"])
+                                  "bad_max_tokens", "max_tokens_overflow", "bad_top_k",
+                                  "checkpoint_of_another_model"])
 def test_bad_input_is_one_line_exit_2(case, workdir, tmp_path, capsys):
   target, prompt, extra = workdir, "x", []
   if case == "missing":
@@ -54,8 +56,20 @@ def test_bad_input_is_one_line_exit_2(case, workdir, tmp_path, capsys):
     extra = ["--max-tokens", "40"]  # + 2 prompt tokens > the 32 learned positions
   elif case == "bad_max_tokens":
     extra = ["--max-tokens", "0"]
+  elif case == "max_tokens_overflow":
+    extra = ["--max-tokens", "100000000000"]
+  elif case == "checkpoint_of_another_model":  # run.json says d_model 64, the checkpoint has 32
+    target = str(tmp_path / "copy")
+    shutil.copytree(workdir, target)
+    with open(os.path.join(target, "run.json")) as f:
+      run = json.load(f)
+    run["config"]["model"]["d_model"] = 64
+    with open(os.path.join(target, "run.json"), "w") as f:
+      json.dump(run, f)
   elif case == "bad_top_k":
     extra = ["--top-k", "-1"]
   code, out, err = generate(capsys, "--workdir", target, "--prompt", prompt, *extra)
   assert code == 2 and out == ""
   assert err.startswith("error: ") and err.count("\n") == 1, err
+  if case == "checkpoint_of_another_model":
+    assert "does not match run.json's model" in err and "(4, 8, 32) in the checkpoint" in err

@@ -155,9 +155,15 @@ def test_plan_json_and_table():
   assert record["runs"][0]["workdir"] == f"runs/{plan.runs[0].name}"
   assert record["runs"][0]["config"]["train_steps"] == plan.runs[0].steps
   lines = plan.table().splitlines()
-  assert lines[0].split() == ["name", "d_model", "n_layers", "n_heads", "params", "N", "steps",
-                              "tokens", "tokens/N", "FLOPs", "budget"]
+  assert lines[0].split() == ["name", "d_model", "n_layers", "n_heads", "params", "N", "batch",
+                              "lr", "warmup", "steps", "tokens", "tokens/N", "FLOPs", "budget"]
   assert len(lines) == 1 + len(plan.runs) + 1
+  # what docs/sweeps.md says the dry-run shows: each run's batch, learning rate and warmup
+  first = dict(zip(lines[0].split(), lines[1].split()))
+  run = plan.runs[0]
+  assert int(first["batch"]) == run.config.batch_size == recipe_lib.get("cpu_tiny").batch_size
+  assert float(first["lr"]) == pytest.approx(run.config.learning_rate, rel=1e-2)
+  assert int(first["warmup"].replace(",", "")) == run.config.warmup_steps > 0
 
 
 def test_base_config_file_equals_defaults():

@@ -143,14 +143,14 @@ def test_a_diverged_run_is_a_failure_and_a_preemption_stops_the_sweep(text_corpu
   def train(config, workdir, devices=None):
     if os.path.basename(workdir) == diverging:
       raise trainer.Diverged("non-finite loss or gradient at step 3; last good checkpoint: none")
-    return {"step": 2, "preempted": True}
+    return {"step": 2, "preempted": True, "signal": "SIGTERM"}
 
   calls = watch_train(monkeypatch, train)
   outcome = runner.run(plan)
   assert calls == [diverging, preempted]
   assert outcome.failed == {diverging: "Diverged: non-finite loss or gradient at step 3; last good "
                                        "checkpoint: none"}
-  assert outcome.preempted == preempted and outcome.finished == ()
+  assert outcome.preempted == preempted and outcome.signal == "SIGTERM" and outcome.finished == ()
   assert results.read(outcome.results_path) == []
 
 
@@ -190,3 +190,36 @@ def test_compile_cache_is_scoped_to_the_sweep(tmp_path):
     assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache")
     assert jax.config.jax_persistent_cache_min_compile_time_secs == 0
   assert jax.config.jax_compilation_cache_dir == before
+
+
+@pytest.mark.slow
+def test_a_signalled_sweep_saves_and_exits_128_plus_the_signal(text_corpus, tmp_path):
+  """`scaling sweep` stopped by SIGTERM mid-run exits 143, as `scaling train` does (130 for
+  SIGINT, the same code path), after the run saved; re-running resumes and finishes it."""
+  import signal
+  import subprocess
+  import sys
+  import time
+
+  workdir = tmp_path / "sweep"
+  argv = [sys.executable, "-m", "scaling.cli", "sweep", "--config", str(TINY_SWEEP),
+          "--workdir", str(workdir), f"--config.base.data.glob={text_corpus}",
+          "--config.base.mesh.fsdp=1", "--config.base.log_every=1",
+          "--config.sweep.tokens=(20480,)"]
+  env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
+  process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+  metrics = workdir / "runs"
+  deadline = time.time() + 240
+  while time.time() < deadline and process.poll() is None:
+    rows = [read_metrics(str(p)) for p in metrics.glob("*/metrics.jsonl")]
+    if any(len(r) >= 3 for r in rows):
+      break
+    time.sleep(0.05)
+  process.send_signal(signal.SIGTERM)
+  out, err = process.communicate(timeout=120)
+  assert process.returncode == 143, err[-2000:]
+  assert "preempted: saved step" in err and "(SIGTERM)" in err and "Traceback" not in err
+  done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert "2 of 2 runs finished" in done.stdout

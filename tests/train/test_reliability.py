@@ -53,10 +53,10 @@ def train_args(text_corpus, workdir):
   return args
 
 
-def start(text_corpus, workdir, kill_at_step=None):
+def start(text_corpus, workdir, kill_at_step=None, stderr=subprocess.STDOUT):
   env = {**ENV, "KILL_AT_STEP": str(kill_at_step or "")}
   return subprocess.Popen([sys.executable, "-c", DRIVER, *train_args(text_corpus, workdir)],
-                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                          env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
 
 
 def wait_for_rows(workdir, n, process, timeout=120):
@@ -91,14 +91,20 @@ def reference(text_corpus, tmp_path_factory):
   return rows
 
 
-def test_sigterm_saves_exits_0_and_resumes_exactly(text_corpus, reference, tmp_path):
-  process = start(text_corpus, tmp_path)
+@pytest.mark.parametrize("signum,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)],
+                         ids=["SIGTERM", "SIGINT"])
+def test_a_signal_saves_exits_128_plus_it_and_resumes_exactly(text_corpus, reference, tmp_path,
+                                                               signum, code):
+  """SIGTERM (preemption) and SIGINT (Ctrl-C) both finish the step, save, print one line on
+  stderr and exit 128 + the signal, so a wrapper tells a stopped run from a finished one."""
+  process = start(text_corpus, tmp_path, stderr=subprocess.PIPE)
   wait_for_rows(tmp_path, 6, process)
-  process.send_signal(signal.SIGTERM)
-  out, _ = process.communicate(timeout=120)
-  assert process.returncode == 0, out[-2000:]
-  assert "preempted: saved step" in out
-  saved = int(out.split("preempted: saved step ")[1].split()[0])
+  process.send_signal(signum)
+  out, err = process.communicate(timeout=120)
+  assert process.returncode == code, err[-2000:]
+  assert err.startswith("preempted: saved step") and err.count("\n") == 1, err
+  assert signum.name in err and "Traceback" not in out + err
+  saved = int(err.split("preempted: saved step ")[1].split()[0])
   assert 6 <= saved < STEPS and os.path.isdir(tmp_path / "checkpoints" / str(saved))
   assert max(row["step"] for row in comparable(tmp_path)) <= saved
   run_to_end(text_corpus, tmp_path)
@@ -155,6 +161,7 @@ def test_corrupt_checkpoint_is_one_line_exit_2_and_nothing_changes(text_corpus, 
   wait_for_rows(workdir, 5, process)
   process.send_signal(signal.SIGTERM)
   process.communicate(timeout=120)
+  assert process.returncode == 143
   latest = max(int(n) for n in os.listdir(workdir / "checkpoints") if n.isdigit())
   for root, _, names in os.walk(workdir / "checkpoints" / str(latest)):
     for name in names:
@@ -175,3 +182,19 @@ def test_truncated_metrics_line_is_skipped_with_a_warning(tmp_path):
   with pytest.warns(UserWarning, match="incomplete line"):
     rows = read_metrics(str(path))
   assert [row["step"] for row in rows] == [1, 2]
+
+
+@pytest.mark.slow
+def test_a_step_out_of_memory_is_one_line_exit_1_and_nothing_written(tmp_path, capsys):
+  """The state fits (checked up front), the step's attention scores (16 × 4 × 65536² floats, 7.7 TB)
+  cannot: the runtime error becomes one line, and the workdir is never made."""
+  from scaling import cli
+
+  tiny = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "tiny.py")
+  workdir = tmp_path / "run"
+  code = cli.main(["train", "--config", tiny, "--workdir", str(workdir), "--config.progress=false",
+                   "--config.model.seq_len=65536", "--config.train_steps=2",
+                   "--config.eval_batches=1"])
+  err = capsys.readouterr().err
+  assert code == 1 and err.startswith("error: out of memory in step 1") and err.count("\n") == 1
+  assert not workdir.exists()

@@ -94,3 +94,60 @@ def test_scanned_rematerialized_model_trains_the_same_on_a_mesh(text_corpus, tmp
   trainer.train(small_config(text_corpus, **overrides, **{"mesh.data": 2, "mesh.fsdp": 2,
                                                            "mesh.tensor": 2}), str(tmp_path / "mesh"))
   np.testing.assert_allclose(losses(tmp_path / "mesh"), losses(tmp_path / "one"), rtol=1e-4)
+
+
+def snapshot(workdir) -> dict:
+  """Every file under workdir with its bytes."""
+  files = {}
+  for root, _, names in os.walk(workdir):
+    for name in names:
+      with open(os.path.join(root, name), "rb") as f:
+        files[os.path.relpath(os.path.join(root, name), workdir)] = f.read()
+  return files
+
+
+@pytest.mark.parametrize("overrides,named", [
+    ({"learning_rate": 0.03}, "learning_rate 0.003 → 0.03"),
+    ({"train_steps": 12}, "train_steps 10 → 12"),  # a finished run made longer: a new schedule
+    ({"model.d_model": 64}, "different model (model.d_model 32 → 64)"),
+], ids=["learning_rate", "longer_finished_run", "model"])
+def test_resume_refuses_a_changed_result_key_and_names_it(baseline, text_corpus, tmp_path,
+                                                          overrides, named):
+  workdir = str(tmp_path / "run")
+  shutil.copytree(baseline, workdir)
+  before = snapshot(workdir)
+  with pytest.raises(trainer.InputError) as refused:
+    trainer.train(small_config(text_corpus, **overrides), workdir, devices=jax.devices()[:1])
+  assert named in str(refused.value) and "\n" not in str(refused.value)
+  assert "{" not in str(refused.value)  # keys, not whole dicts
+  assert snapshot(workdir) == before
+
+
+def test_allowed_resume_changes_are_kept_in_the_run_history(baseline, text_corpus, tmp_path):
+  """resume_changes=allow continues with the new keys; run.json says what changed at which step,
+  and reporting keys (log_every) change freely."""
+  workdir = str(tmp_path / "run")
+  shutil.copytree(baseline, workdir)
+  shutil.rmtree(os.path.join(workdir, "checkpoints", "10"))  # resume from step 5
+  config = small_config(text_corpus, learning_rate=0.01, log_every=2, resume_changes="allow")
+  trainer.train(config, workdir, devices=jax.devices()[:1])
+  with open(os.path.join(workdir, "run.json")) as f:
+    run = json.load(f)
+  assert run["history"] == [{"step": 5, "changed": {"learning_rate": [0.003, 0.01]}}]
+  assert run["config"]["learning_rate"] == 0.01
+  lrs = {row["step"]: row["lr"] for row in read_metrics(os.path.join(workdir, "metrics.jsonl"))}
+  baseline_lrs = {row["step"]: row["lr"] for row in read_metrics(os.path.join(baseline, "metrics.jsonl"))}
+  assert lrs[4] == baseline_lrs[4] and lrs[8] > baseline_lrs[8]
+
+
+def test_a_short_run_warms_up_for_a_share_of_it(text_corpus, tmp_path):
+  """warmup_steps=-1 (the default): warmup_fraction of the run, so a 5-step smoke test needs no
+  second override."""
+  config = small_config(text_corpus, train_steps=5, warmup_steps=-1, warmup_fraction=0.5,
+                        eval_every=5)
+  trainer.train(config, str(tmp_path), devices=jax.devices()[:1])
+  lrs = [row["lr"] for row in read_metrics(os.path.join(tmp_path, "metrics.jsonl"))]
+  peak = config.learning_rate  # row k logs the rate step k used: 0, peak / 2, then the cosine
+  assert lrs[:3] == pytest.approx([0.0, peak / 2, peak], rel=1e-6) and lrs[3] < peak
+  with open(os.path.join(tmp_path, "run.json")) as f:
+    assert json.load(f)["config"]["warmup_steps"] == 2
