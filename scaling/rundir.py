@@ -124,14 +124,11 @@ def parent(path) -> str:
 def create_exclusive(path, text: str) -> None:
   """Creates `path` holding `text` unless something is there already: then FileExistsError.
 
-  Of two processes (or hosts) racing, exactly one succeeds. Locally O_CREAT | O_EXCL; on GCS an
-  upload with the precondition ifGenerationMatch=0 (object must not exist), which GCS answers 412,
-  FileExistsError through gcsfs. The existence check before it keeps the answer right on a store
-  that ignores preconditions (gcp-storage-emulator does); there only the race is unguarded.
+  Of several processes (or hosts) racing to create it, exactly one succeeds: a lock or a claim.
+  Locally O_CREAT | O_EXCL; on GCS one upload with the precondition ifGenerationMatch=0 (the
+  object must not exist), which GCS refuses with 412, FileExistsError through gcsfs.
   """
   if is_remote(path):
-    if exists(path):
-      raise FileExistsError(os.fspath(path))
     _gcs().pipe_file(os.fspath(path), text.encode("utf-8"), mode="create")
     return
   epath.Path(path).parent.mkdir(parents=True, exist_ok=True)

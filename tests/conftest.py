@@ -27,3 +27,21 @@ def text_corpus(tmp_path_factory) -> str:
     for i, path in enumerate(sorted((stdlib / name).glob("*.py"))):
       (root / f"{name}_{i:02d}.py").write_bytes(path.read_bytes())
   return str(root / "*.py")
+
+
+@pytest.fixture(scope="session")
+def gcs():
+  """gs://test on a gcp-storage-emulator this session started (see tests/storage.py)."""
+  import storage
+
+  running = storage.emulator()
+  yield f"gs://{storage.BUCKET}"
+  running.stop()
+
+
+@pytest.fixture
+def gcs_dir(gcs) -> str:
+  """A gs:// directory of its own for one test."""
+  import storage
+
+  return storage.fresh_prefix()
