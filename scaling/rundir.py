@@ -164,6 +164,10 @@ def _check_bucket(path: str, flag: str) -> None:
 
   if not path.startswith("gs://"):
     raise InputError(f"{flag} {path}: only gs:// URLs are supported as remote paths")
+  try:
+    import gcsfs  # noqa: F401  what epath reads and writes gs:// with
+  except ImportError:
+    raise InputError(f"{flag} {path}: gs:// paths need gcsfs: pip install 'scaling[gcs]'") from None
   bucket = path[len("gs://"):].split("/")[0]
   if not bucket:
     raise InputError(f"{flag} {path}: no bucket name")

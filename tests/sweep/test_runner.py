@@ -101,14 +101,16 @@ def test_a_failing_run_does_not_stop_the_sweep_and_finished_runs_are_skipped(
   assert "1 of 2 runs finished" in out
   assert [row["name"] for row in results.read(workdir)] == [good]
 
-  # 3. The same names under another config are not this plan's runs: refused, not retrained.
+  # 3. The same names under another config are not this plan's runs: the plan is refused before
+  # anything is trained or written, and plan.json and results.csv stay as they were.
+  before = {name: rundir.read_text(rundir.join(workdir, name)) for name in ("plan.json",
+                                                                          "results.csv")}
   with monkeypatch.context() as patch:
     calls = watch_train(patch)
-    code = cli.main([*argv, "--config.base.seed=1"])
-  assert code == 1 and calls == [failing]
-  err = capsys.readouterr().err
-  assert f"failed: {good}: " in err and "seed=0, the plan has 1" in err
-  assert results.read(workdir) == []  # results.csv lists this plan's finished runs: none
+    with pytest.raises(InputError, match="holds a run N[^ ]* with seed=0, the plan has 1"):
+      cli.main([*argv, "--config.base.seed=1"])
+  assert calls == []
+  assert {name: rundir.read_text(rundir.join(workdir, name)) for name in before} == before
 
 
 def test_an_interrupted_sweep_keeps_what_finished_and_resumes(text_corpus, tmp_path, monkeypatch):
@@ -191,3 +193,44 @@ def test_compile_cache_is_scoped_to_the_sweep(tmp_path):
     assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache")
     assert jax.config.jax_persistent_cache_min_compile_time_secs == 0
   assert jax.config.jax_compilation_cache_dir == before
+
+
+@pytest.mark.parametrize("where", ["local", "gs"])
+def test_a_subset_rerun_keeps_every_finished_row_and_a_conflict_rewrites_nothing(
+    where, text_corpus, tmp_path, monkeypatch, request):
+  """results.csv lists every finished run of the directory's plans, on a local disk and on GCS."""
+  workdir = str(tmp_path / "sweep") if where == "local" else request.getfixturevalue("gcs_dir")
+  config = tiny_sweep(text_corpus)
+  config.sweep.sizes = (4e3, 5.2e3, 6.4e3)
+  full = plan_lib.build(config, workdir)
+  calls = watch_train(monkeypatch, stand_in_gcs_train)
+  assert runner.run(full).finished == tuple(run.name for run in full.runs)
+  names = [row["name"] for row in results.read(workdir)]
+  assert names == [run.name for run in full.runs] and calls == names
+
+  config.sweep.sizes = (5.2e3,)  # the middle run only: it is finished, nothing trains
+  subset = plan_lib.build(config, workdir)
+  assert runner.run(subset).finished == (subset.runs[0].name,) and calls == names
+  assert [row["name"] for row in results.read(workdir)] == names
+  assert [run["name"] for run in rundir.read_json(rundir.join(workdir, "plan.json"))["runs"]] == names
+
+  config.sweep.sizes = (5.2e3, 8e3)
+  config.base.seed = 1  # conflicts with the recorded run of size 5.2e3
+  before = {name: rundir.read_text(rundir.join(workdir, name)) for name in ("plan.json",
+                                                                          "results.csv")}
+  with pytest.raises(InputError, match="seed=0, the plan has 1"):
+    runner.run(plan_lib.build(config, workdir))
+  assert {name: rundir.read_text(rundir.join(workdir, name)) for name in before} == before
+  assert calls == names
+
+
+def stand_in_gcs_train(config, workdir, devices=None):
+  """stand_in_train through scaling.rundir, so it writes to a gs:// workdir too."""
+  del devices
+  steps, tokens = config.train_steps, config.train_steps * config.batch_size * config.model.seq_len
+  row = {"step": steps, "tokens": tokens, "flops": 2.0 * tokens, "flops_kaplan": 1.0 * tokens,
+         "loss": 3.0, "eval_loss": 3.5}
+  run = rundir.RunDir(workdir)
+  run.write_run({"config": config.to_dict(), "params": 1, "params_non_embedding": 1})
+  rundir.write_text(run.metrics_file, json.dumps(row) + "\n")
+  return row
