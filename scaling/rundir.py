@@ -92,6 +92,10 @@ def read_text(path) -> str:
   return _fresh(path).read_text(encoding="utf-8")
 
 
+def read_bytes(path) -> bytes:
+  return _fresh(path).read_bytes()
+
+
 def write_bytes(path, data: bytes) -> None:
   """Writes a whole file so that readers see the old content or the new, never a part.
 

@@ -84,3 +84,17 @@ def emulator(timeout: float = 30.0) -> Emulator:
 def fresh_prefix(name: str = "t") -> str:
   """A gs:// directory no other test uses."""
   return f"gs://{BUCKET}/{name}-{uuid.uuid4().hex[:8]}"
+
+
+def upload(local_dir, url: str, only=None) -> str:
+  """Copies a local directory tree (`only`: just these top-level names) to gs:// `url`, one object
+  per file; returns `url`."""
+  from scaling import rundir
+
+  for parent, _, names in os.walk(local_dir):
+    for name in names:
+      relative = os.path.relpath(os.path.join(parent, name), local_dir).split(os.sep)
+      if only is None or relative[0] in only:
+        with open(os.path.join(parent, name), "rb") as f:
+          rundir.write_bytes(rundir.join(url, *relative), f.read())
+  return url

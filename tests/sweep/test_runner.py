@@ -234,3 +234,25 @@ def stand_in_gcs_train(config, workdir, devices=None):
   run.write_run({"config": config.to_dict(), "params": 1, "params_non_embedding": 1})
   rundir.write_text(run.metrics_file, json.dumps(row) + "\n")
   return row
+
+
+@pytest.mark.slow
+def test_a_tiny_sweep_trains_into_a_bucket_and_fit_and_plot_read_it(text_corpus, gcs_dir, capsys):
+  from scaling.fit import cli as fit_cli
+  from scaling.plots import cli as plots_cli
+
+  config = tiny_sweep(text_corpus)
+  config.base.mesh.fsdp = 1  # every run trains
+  config.sweep.sizes = (4e3, 5.2e3, 6.4e3)
+  plan = plan_lib.build(config, gcs_dir)
+  outcome = runner.run(plan)
+  assert outcome.finished == tuple(run.name for run in plan.runs) and not outcome.failed
+  rows = results.read(gcs_dir)
+  assert [row["name"] for row in rows] == list(outcome.finished)
+  for run, row in zip(plan.runs, rows):
+    assert row["loss"] == read_metrics(run.workdir)[-1]["eval_loss"]
+    assert rundir.list_names(rundir.join(run.workdir, "checkpoints")) == [str(run.steps)]
+  capsys.readouterr()
+  assert fit_cli.main(["--data", gcs_dir, "--approach", "frontier", "--law", "power"]) == 0
+  assert plots_cli.main([gcs_dir]) == 0
+  assert rundir.join(gcs_dir, "figures", "training_curves.png") in capsys.readouterr().out
