@@ -66,7 +66,7 @@ def test_metrics_of_a_live_run_a_finished_run_and_a_resumed_run(root):
   writer.close()
   assert run.read_metrics() == rows(1, 2, 3, 4)
   assert rundir.list_names(run.metrics_chunks) == []  # folded into metrics.jsonl
-  assert rundir.read_text(run.metrics_file) == "".join(json.dumps(r) + "\n" for r in rows(1, 2, 3, 4))
+  assert rundir.read_text(run.metrics_file) == rundir.rows_text(rows(1, 2, 3, 4))
 
   # Killed after step 4's rows (a chunk still there on GCS), resumed from the checkpoint of step 2:
   # rows 3 and 4 are recomputed, so the old ones go, and nothing is listed twice.
@@ -80,6 +80,17 @@ def test_metrics_of_a_live_run_a_finished_run_and_a_resumed_run(root):
     writer.write(row)
   writer.close()
   assert run.read_metrics() == rows(1, 2) + rows(3, 4, 5, 6, loss=2.0)
+
+
+def test_a_resumed_local_run_appends_after_a_cut_off_line_is_dropped(tmp_path):
+  run = rundir.RunDir(tmp_path)
+  rundir.write_text(run.metrics_file, '{"step": 1, "loss": 2.0}\n{"step": 2, "lo')
+  with pytest.warns(UserWarning, match="cut-off"):
+    writer = run.metrics_writer(resume_step=1)
+  writer.write(rows(2)[0])
+  writer.close()
+  expected = '{"step": 1, "loss": 2.0}\n' + json.dumps(rows(2)[0]) + "\n"
+  assert rundir.read_text(run.metrics_file) == expected
 
 
 def test_readers_skip_a_cut_off_last_line_and_strict_ones_refuse_garbage(tmp_path):

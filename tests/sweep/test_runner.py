@@ -212,7 +212,8 @@ def test_a_subset_rerun_keeps_every_finished_row_and_a_conflict_rewrites_nothing
   subset = plan_lib.build(config, workdir)
   assert runner.run(subset).finished == (subset.runs[0].name,) and calls == names
   assert [row["name"] for row in results.read(workdir)] == names
-  assert [run["name"] for run in rundir.read_json(rundir.join(workdir, "plan.json"))["runs"]] == names
+  planned = rundir.read_json(rundir.join(workdir, "plan.json"))["runs"]
+  assert [run["name"] for run in planned] == names
 
   config.sweep.sizes = (5.2e3, 8e3)
   config.base.seed = 1  # conflicts with the recorded run of size 5.2e3
