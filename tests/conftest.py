@@ -1,4 +1,5 @@
-"""Test session set-up: 8 simulated CPU devices, so sharded meshes run on one machine.
+"""Test session set-up: 8 simulated CPU devices, so sharded meshes run on one machine; a local GCS
+API (fixtures `gcs`, `gcs_dir`; tests/storage.py) started by the first test that asks for it.
 
 The flag must be set before JAX initializes its backend, i.e. before any test module imports jax.
 """

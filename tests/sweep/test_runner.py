@@ -41,16 +41,15 @@ def watch_train(monkeypatch, train=None) -> list[str]:
 
 
 def stand_in_train(config, workdir, devices=None):
-  """Writes what a finished run leaves behind (run.json, a final metrics row), instantly."""
+  """Writes what a finished run leaves behind (run.json, a final metrics row), instantly, through
+  scaling.rundir (so to a gs:// workdir too)."""
   del devices
-  os.makedirs(workdir)
   steps, tokens = config.train_steps, config.train_steps * config.batch_size * config.model.seq_len
   row = {"step": steps, "tokens": tokens, "flops": 2.0 * tokens, "flops_kaplan": 1.0 * tokens,
          "loss": 3.0, "eval_loss": 3.5}
-  with open(os.path.join(workdir, "run.json"), "w") as f:
-    json.dump({"config": config.to_dict(), "params": 1, "params_non_embedding": 1}, f)
-  with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
-    f.write(json.dumps(row) + "\n")
+  run = rundir.RunDir(workdir)
+  run.write_run({"config": config.to_dict(), "params": 1, "params_non_embedding": 1})
+  rundir.write_text(run.metrics_file, json.dumps(row) + "\n")
   return row
 
 
@@ -203,7 +202,7 @@ def test_a_subset_rerun_keeps_every_finished_row_and_a_conflict_rewrites_nothing
   config = tiny_sweep(text_corpus)
   config.sweep.sizes = (4e3, 5.2e3, 6.4e3)
   full = plan_lib.build(config, workdir)
-  calls = watch_train(monkeypatch, stand_in_gcs_train)
+  calls = watch_train(monkeypatch, stand_in_train)
   assert runner.run(full).finished == tuple(run.name for run in full.runs)
   names = [row["name"] for row in results.read(workdir)]
   assert names == [run.name for run in full.runs] and calls == names
@@ -224,17 +223,6 @@ def test_a_subset_rerun_keeps_every_finished_row_and_a_conflict_rewrites_nothing
   assert {name: rundir.read_text(rundir.join(workdir, name)) for name in before} == before
   assert calls == names
 
-
-def stand_in_gcs_train(config, workdir, devices=None):
-  """stand_in_train through scaling.rundir, so it writes to a gs:// workdir too."""
-  del devices
-  steps, tokens = config.train_steps, config.train_steps * config.batch_size * config.model.seq_len
-  row = {"step": steps, "tokens": tokens, "flops": 2.0 * tokens, "flops_kaplan": 1.0 * tokens,
-         "loss": 3.0, "eval_loss": 3.5}
-  run = rundir.RunDir(workdir)
-  run.write_run({"config": config.to_dict(), "params": 1, "params_non_embedding": 1})
-  rundir.write_text(run.metrics_file, json.dumps(row) + "\n")
-  return row
 
 
 @pytest.mark.slow
