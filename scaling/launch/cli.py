@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 
+from scaling import rundir
 from scaling.errors import ArgumentParser, InputError
 from scaling.launch import command as command_lib
 
@@ -87,7 +88,7 @@ def tpu(argv: list[str]) -> int:
     if args.create and not args.accelerator_type:
       raise InputError(f"{prog}: --create needs --accelerator-type")
     steps = tpu_lib.commands(vm, command, create=args.create, install=not args.skip_install)
-    _check_workdir(command, prog)
+    _warn_local_workdir(command)
   if args.dry_run:
     print("\n".join(shlex.join(step) for step in steps))
     return 0
@@ -103,16 +104,14 @@ def tpu(argv: list[str]) -> int:
   return 0
 
 
-def _check_workdir(command: list[str], prog: str) -> None:
+def _warn_local_workdir(command: list[str]) -> None:
   workdir = command_lib.workdir(command)
-  if workdir is not None and "://" in workdir:
-    raise InputError(f"{prog}: --workdir {workdir}: the trainer writes to local paths only; mount "
-                     "the bucket with gcsfuse at the same path on every worker (docs/sweeps.md)")
-  if workdir is not None and not os.path.isabs(workdir):
-    print(f"warning: --workdir {workdir} is on each worker's own disk, inside this commit's "
-          "release directory (a later commit's launch will not resume it); a multi-host slice "
-          "needs one directory shared by every worker, e.g. a gs:// bucket mounted with gcsfuse at "
-          "the same absolute path (docs/sweeps.md)", file=sys.stderr)
+  if workdir is not None and not rundir.is_remote(workdir):
+    relative = "" if os.path.isabs(workdir) else (
+        ", inside this commit's release directory (a later commit's launch will not resume it)")
+    print(f"warning: --workdir {workdir} is on each worker's own disk{relative}; a multi-host slice "
+          "needs one directory shared by every worker: give a gs://BUCKET/... workdir "
+          "(docs/sweeps.md)", file=sys.stderr)
 
 
 def local(argv: list[str]) -> int:

@@ -3,6 +3,11 @@
 A re-run skips the runs that finished (it still lists them) and resumes a run cut off mid-way from
 its checkpoint; a run that fails is recorded with a one-line reason and the sweep goes on. Compiled
 steps are reused through JAX's persistent compilation cache under the sweep directory.
+
+Results are never lost to a re-run: a plan whose runs conflict with those already in the directory
+(same name, another config) is refused before anything is written, and a plan that names only some
+of the directory's runs adds to plan.json instead of replacing it, so results.csv keeps listing
+every finished run of every plan run there.
 """
 
 import contextlib
@@ -12,18 +17,17 @@ import os
 import traceback
 
 import jax
+import ml_collections
 from jax.experimental.compilation_cache import compilation_cache
 from tqdm import tqdm
 
+from scaling import rundir
 from scaling.errors import InputError
+from scaling.rundir import COMPILE_CACHE_DIR, PLAN_FILE
 from scaling.sweep import results
 from scaling.sweep.plan import Plan, Run
 from scaling.train import config as train_config
 from scaling.train import trainer
-from scaling.train.metrics import METRICS_FILE, read_metrics
-
-PLAN_FILE = "plan.json"
-COMPILE_CACHE_DIR = "compile_cache"
 # Keys that change how a run reports or where it runs, not its result: a finished run whose
 # recorded config differs from the plan only in these still counts as this plan's run.
 PRESENTATION_KEYS = ("progress", "log_every", "eval_every", "checkpoint_every", "keep_checkpoints",
@@ -37,13 +41,6 @@ class Outcome:
   results_path: str
   preempted: str | None = None  # the run a signal stopped (after a checkpoint); the sweep stopped too
   signal: str | None = None  # which: "SIGTERM" (preemption) or "SIGINT" (Ctrl-C)
-
-
-def _write_json(path: str, value) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(value, f, indent=2)
-  os.replace(tmp, path)
 
 
 @contextlib.contextmanager
@@ -73,33 +70,72 @@ def compile_cache(path: str):
     compilation_cache.reset_cache()
 
 
+def _difference(where: str, recorded: dict, run: Run) -> str | None:
+  """The first config key (presentation aside) on which `recorded` is not `run`'s config; a key
+  the recorded run predates had its default then."""
+  recorded = {**trainer.flatten(train_config.defaults().to_dict()), **trainer.flatten(recorded)}
+  planned = trainer.flatten(json.loads(json.dumps(run.config.to_dict())))
+  for key, value in planned.items():
+    if key.split(".")[0] not in PRESENTATION_KEYS and recorded.get(key) != value:
+      return (f"{where} holds a run {run.name} with {key}={recorded.get(key)!r}, the plan has "
+              f"{value!r}; use a fresh --workdir or delete that run")
+  return None
+
+
 def _config_mismatch(run: Run) -> str | None:
   """Why the run recorded in the run's workdir is not this plan's run; None if it is (or if none).
 
   Run names encode only budget, size and horizon: a sweep edited and re-run in the same directory
   (another recipe, seq_len, ...) must not count the old runs as its own.
   """
-  path = os.path.join(run.workdir, trainer.RUN_FILE)
-  if not os.path.exists(path):
+  path = rundir.RunDir(run.workdir).run_file
+  if not rundir.exists(path):
     return None
   try:
-    with open(path, encoding="utf-8") as f:
-      recorded = trainer.flatten(json.load(f)["config"])
+    recorded = rundir.read_json(path)["config"]
   except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
     return f"{path} is unreadable ({e!r})"
-  planned = trainer.flatten(json.loads(json.dumps(run.config.to_dict())))
-  recorded = {**trainer.flatten(train_config.defaults().to_dict()), **recorded}  # keys added since
-  for key, value in planned.items():
-    if key.split(".")[0] not in PRESENTATION_KEYS and recorded.get(key) != value:
-      return (f"{run.workdir} holds a run with {key}={recorded.get(key)!r}, the plan has "
-              f"{value!r}; use a fresh --workdir or delete that run")
-  return None
+  return _difference(run.workdir, recorded, run)
+
+
+def _recorded_runs(sweep: rundir.SweepDir) -> dict[str, tuple[dict, Run]]:
+  """Run name -> (its plan.json entry, the Run) of the plan already in the sweep directory."""
+  if not rundir.exists(sweep.plan_file):
+    return {}
+  try:
+    entries = rundir.read_json(sweep.plan_file)["runs"]
+    return {entry["name"]: (entry, Run(
+        name=entry["name"], workdir=rundir.join(sweep.root, entry["workdir"]),
+        config=ml_collections.ConfigDict(entry["config"]),
+        **{key: entry[key] for key in ("budget", "target_params", "params",
+                                       "params_non_embedding", "steps", "tokens", "flops")}))
+            for entry in entries}
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise InputError(f"{sweep.plan_file} is unreadable ({e!r}); use a fresh --workdir") from None
+
+
+def _merge(plan: Plan, sweep: rundir.SweepDir) -> tuple[list[Run], dict]:
+  """(every run of the directory, the plan.json that lists them): the runs planned there before,
+  in their order, this plan's replacing those of the same name, this plan's new ones after.
+  A planned run that conflicts with a recorded one (plan.json or its run.json) is an InputError."""
+  recorded = _recorded_runs(sweep)
+  for run in plan.runs:
+    reason = _config_mismatch(run)
+    if reason is None and run.name in recorded:
+      reason = _difference(sweep.plan_file, recorded[run.name][0]["config"], run)
+    if reason:
+      raise InputError(f"--workdir {plan.workdir}: {reason}")
+  planned = {run.name: run for run in plan.runs}
+  plan_json = plan.to_json()
+  new_entries = {entry["name"]: entry for entry in plan_json["runs"]}
+  names = list(recorded) + [name for name in planned if name not in recorded]
+  plan_json["runs"] = [new_entries.get(name) or recorded[name][0] for name in names]
+  return [planned.get(name) or recorded[name][1] for name in names], plan_json
 
 
 def _row(run: Run, last: dict) -> dict:
   """A results.csv row from the run's metadata and its last metrics row."""
-  with open(os.path.join(run.workdir, trainer.RUN_FILE), encoding="utf-8") as f:
-    recorded = json.load(f)
+  recorded = rundir.RunDir(run.workdir).read_run()
   return {"name": run.name, "params": recorded["params"],
           "params_non_embedding": recorded["params_non_embedding"], "tokens": last["tokens"],
           "flops": last["flops"], "flops_kaplan": last["flops_kaplan"], "loss": last["eval_loss"],
@@ -112,11 +148,10 @@ def _is_final(run: Run, last: dict) -> bool:
 
 def finished_row(run: Run) -> dict | None:
   """The results row of a run whose metrics reached its last step with an eval loss; else None."""
-  metrics_path = os.path.join(run.workdir, METRICS_FILE)
-  run_path = os.path.join(run.workdir, trainer.RUN_FILE)
-  if not (os.path.exists(metrics_path) and os.path.exists(run_path)):
+  run_files = rundir.RunDir(run.workdir)
+  if not (run_files.has_run() and run_files.has_metrics()):
     return None
-  rows = read_metrics(metrics_path)
+  rows = run_files.read_metrics()
   return _row(run, rows[-1]) if rows and _is_final(run, rows[-1]) else None
 
 
@@ -130,9 +165,6 @@ def _one_line(error: BaseException) -> str:
 def _train_once(run: Run, devices) -> tuple[dict | None, str | None, str | None]:
   """(results row, failure reason, the signal that stopped it) of one run, trained unless it
   already finished."""
-  reason = _config_mismatch(run)
-  if reason:
-    return None, reason, None
   row = finished_row(run)
   if row:
     return row, None, None
@@ -157,19 +189,25 @@ def run(plan: Plan, *, devices=None) -> Outcome:
   """Trains every run of `plan` not yet finished; writes plan.json and, after each run, results.csv.
 
   `devices` (default: all) is handed to `trainer.train`. KeyboardInterrupt stops the sweep, and so
-  does a preemption (SIGTERM); any other exception fails only the run it came from.
+  does a preemption (SIGTERM); any other exception fails only the run it came from. A plan that
+  conflicts with the runs in its directory is an InputError, raised before anything is written.
   """
   settings = plan.runs[0].config.distributed
   trainer.initialize_distributed(settings)  # before the first run: process 0 writes plan.json
   is_writer = jax.process_index() == 0
-  results_path = os.path.join(plan.workdir, results.RESULTS_FILE)
+  sweep = rundir.SweepDir(plan.workdir)
+  results_path = sweep.results_file
+  rundir.check_writable(plan.workdir)
+  every_run, plan_json = _merge(plan, sweep)
   if is_writer:
-    os.makedirs(plan.workdir, exist_ok=True)
-    _write_json(os.path.join(plan.workdir, PLAN_FILE), plan.to_json())
+    rundir.write_json(sweep.plan_file, plan_json)
 
-  rows, failed, preempted, stopped_by = {}, {}, None, None
+  # Runs of earlier plans in this directory keep their rows; this plan's are (re)trained below.
+  rows = {run.name: row for run in every_run if run.name not in {r.name for r in plan.runs}
+          and (row := finished_row(run))}
+  failed, preempted, stopped_by = {}, None, None
   progress = plan.runs[0].config.progress and is_writer
-  with compile_cache(os.path.join(plan.workdir, COMPILE_CACHE_DIR)):
+  with compile_cache(sweep.compile_cache):
     bar = tqdm(plan.runs, unit="run", dynamic_ncols=True, disable=not progress)
     for planned in bar:
       bar.set_description(planned.name)
@@ -180,7 +218,7 @@ def run(plan: Plan, *, devices=None) -> Outcome:
       elif row:
         rows[planned.name] = row
       if is_writer:
-        results.write(results_path, [rows[r.name] for r in plan.runs if r.name in rows])
+        results.write(results_path, [rows[r.name] for r in every_run if r.name in rows])
       if stopped_by:
         preempted = planned.name
         break

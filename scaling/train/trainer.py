@@ -5,12 +5,10 @@ the input iterator's state (grain's, one file per process), so the data position
 """
 
 import dataclasses
-import json
 import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -21,16 +19,14 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 import scaling
-from scaling import data, models
+from scaling import data, models, rundir
 from scaling.errors import InputError
 from scaling.parallel import memory
 from scaling.parallel import mesh as mesh_lib
 from scaling.train import config as config_lib
 from scaling.train import state as state_lib
-from scaling.train.metrics import MetricsLog, NullLog, read_metrics
+from scaling.train.metrics import MetricsLog, NullLog
 
-RUN_FILE = "run.json"
-CHECKPOINT_DIR = "checkpoints"
 # Keys that must match between a workdir's recorded run and a resuming one: the checkpoint's shapes
 # and the meaning of `step` (the data position) depend on them.
 FIXED_KEYS = ("model", "batch_size", "seed", "data")
@@ -68,36 +64,16 @@ def _describe(changes: dict) -> str:
   return ", ".join(f"{key} {old!r} → {new!r}" for key, (old, new) in changes.items())
 
 
-def _check_creatable(workdir: str) -> None:
-  """The workdir exists as a writable directory or can be made: probed with an empty directory
-  made and removed at once (permission bits say nothing for root, or on /proc)."""
-  if not workdir:
-    raise InputError("--workdir is empty; name a directory for the run's outputs")
-  if "://" in workdir:
-    raise InputError(f"--workdir {workdir}: remote workdirs are not supported yet; use a local path "
-                     "(on a TPU VM, its disk) and copy the results to the bucket afterwards")
-  ancestor = os.path.abspath(workdir)
-  while not os.path.exists(ancestor):
-    ancestor = os.path.dirname(ancestor)
-  if not os.path.isdir(ancestor):
-    raise InputError(f"--workdir {workdir}: {ancestor} exists and is not a directory")
-  try:
-    os.rmdir(tempfile.mkdtemp(prefix=".scaling-probe-", dir=ancestor))
-  except OSError as e:
-    raise InputError(f"--workdir {workdir}: cannot create directories in {ancestor} "
-                     f"({e.strerror})") from None
-
-
 def _prepare_workdir(workdir: str, resolved: dict, corpus_sha256: str) -> tuple[list, dict]:
   """Checks the workdir is usable and, if it holds a run, that this run may continue it; writes
   nothing. Returns (the run's recorded history, the result-changing keys this resume changes)."""
-  _check_creatable(workdir)
-  run_path = os.path.join(workdir, RUN_FILE)
-  if not os.path.exists(run_path):
+  rundir.check_writable(workdir)
+  run = rundir.RunDir(workdir)
+  run_path = run.run_file
+  if not run.has_run():
     return [], {}
   try:
-    with open(run_path, encoding="utf-8") as f:
-      previous_run = json.load(f)
+    previous_run = rundir.read_json(run_path)
     previous, previous_sha256 = previous_run["config"], previous_run["corpus"]["sha256"]
     history = list(previous_run.get("history", []))
   except (OSError, ValueError, KeyError, TypeError) as e:
@@ -259,7 +235,7 @@ class Preemption:
       signal.signal(signum, previous)
 
 
-def _restore(checkpoints, steps, batches, workdir):
+def _restore(checkpoints, steps, batches, run: rundir.RunDir):
   """The latest complete checkpoint (orbax never lists a half-written one), or a fresh state.
 
   The checkpoint also sets `batches`, the input iterator, to the position it had when it was saved.
@@ -273,7 +249,7 @@ def _restore(checkpoints, steps, batches, workdir):
         data=grain.checkpoint.CheckpointRestore(batches))).state
   except Exception as e:  # a complete-looking but unreadable checkpoint: say so, change nothing
     message = str(e).splitlines()[0] if str(e) else type(e).__name__
-    raise InputError(f"checkpoint {start} in {workdir}/{CHECKPOINT_DIR} cannot be restored "
+    raise InputError(f"checkpoint {start} in {run.checkpoints} cannot be restored "
                      f"({message[:200]}); move it away to resume from an earlier one") from None
 
 
@@ -285,32 +261,32 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict
   and "signal": "SIGTERM" | "SIGINT" when a signal stopped the run early (after a checkpoint).
   `devices` defaults to every device of every process; a subset is for side-by-side comparisons.
   """
-  run = prepare(config, workdir, devices)
-  cfg, steps = run.cfg, run.steps
-  workdir = os.path.abspath(workdir)
+  prepared = prepare(config, workdir, devices)
+  cfg, steps = prepared.cfg, prepared.steps
+  run = rundir.RunDir(rundir.absolute(workdir))
   is_writer = jax.process_index() == 0
-  metadata = _run_metadata(cfg, run.resolved, run.corpus, run.mesh)
+  metadata = _run_metadata(cfg, prepared.resolved, prepared.corpus, prepared.mesh)
   flops_per_token = metadata["flops_per_token"]
 
-  batches = data.iterate_from(run.train_data, 0)  # reads the next batch while a step runs
+  batches = data.iterate_from(prepared.train_data, 0)  # reads the next batch while a step runs
   checkpoints = ocp.CheckpointManager(  # create=False: the first save makes the directory
-      os.path.join(workdir, CHECKPOINT_DIR),
+      run.checkpoints,
       options=ocp.CheckpointManagerOptions(max_to_keep=cfg.keep_checkpoints, create=False))
-  start, train_state = _restore(checkpoints, steps, batches, workdir)
-  eval_data = [_global_batch(b, steps.batch_sharding) for b in data.iterate_from(run.eval_data, 0)]
+  start, train_state = _restore(checkpoints, steps, batches, run)
+  eval_data = [_global_batch(b, steps.batch_sharding)
+               for b in data.iterate_from(prepared.eval_data, 0)]
   outputs = {"log": NullLog()}
 
   def open_outputs():
     """run.json (with the history of changed keys) and metrics.jsonl, once the first step ran."""
     if not is_writer:
       return
-    os.makedirs(workdir, exist_ok=True)
-    history = run.history
-    if run.changes:
-      history = [*history, {"step": start, "changed": {k: list(v) for k, v in run.changes.items()}}]
-    with open(os.path.join(workdir, RUN_FILE), "w", encoding="utf-8") as f:
-      json.dump({**metadata, "resumed_from_step": start, "history": history}, f, indent=2)
-    outputs["log"] = MetricsLog(workdir, resume_step=start)
+    history = prepared.history
+    if prepared.changes:
+      changed = {k: list(v) for k, v in prepared.changes.items()}
+      history = [*history, {"step": start, "changed": changed}]
+    run.write_run({**metadata, "resumed_from_step": start, "history": history})
+    outputs["log"] = MetricsLog(run, resume_step=start)
 
   def evaluate(state):
     """{"eval_loss": mean, "eval_loss_by_position": [L]} on device; pulled with the step's metrics."""
@@ -332,7 +308,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict
     bad_eval = "eval_loss" in host and not np.isfinite(host["eval_loss"])
     if first_bad or bad_eval:
       kept = checkpoints.latest_step()
-      kept = f"step {kept} in {workdir}/{CHECKPOINT_DIR}" if kept else "none (no checkpoint yet)"
+      kept = f"step {kept} in {run.checkpoints}" if kept else "none (no checkpoint yet)"
       what = f"loss or gradient at step {first_bad}" if first_bad else f"eval loss at step {done}"
       raise Diverged(f"non-finite {what}; last good checkpoint: {kept}")
     if not needs_row(done):
@@ -375,6 +351,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict
       if done % cfg.checkpoint_every == 0 or done == cfg.train_steps or preempted:
         record(done, step_metrics, first_bad)  # never checkpoint a state that went non-finite
         pending = None
+        outputs["log"].flush()  # the rows up to this checkpoint, readable before it is
         checkpoints.save(done, args=ocp.args.Composite(
             state=ocp.args.StandardSave(train_state), data=grain.checkpoint.CheckpointSave(batches)),
                          force=preempted)
@@ -399,7 +376,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict
     bar.close()
     outputs["log"].close()
   if stopped is not None and is_writer:
-    print(f"preempted: saved step {stopped} to {workdir}/{CHECKPOINT_DIR}/{stopped} "
+    print(f"preempted: saved step {stopped} to {rundir.join(run.checkpoints, str(stopped))} "
           f"({preemption.signal.name}); run the same command again to resume",
           file=sys.stderr, flush=True)
   return last["row"]
@@ -407,10 +384,10 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict
 
 def throughput(workdir: str) -> dict | None:
   """Median tokens/s and model FLOP/s over the logged intervals, the first (compilation) excluded."""
-  rows = read_metrics(os.path.join(workdir, "metrics.jsonl"))[1:]
+  run = rundir.RunDir(workdir)
+  rows = run.read_metrics()[1:]
   if not rows:
     return None
-  with open(os.path.join(workdir, RUN_FILE), encoding="utf-8") as f:
-    flops_per_token = json.load(f)["flops_per_token"]["chinchilla"]
+  flops_per_token = run.read_run()["flops_per_token"]["chinchilla"]
   tokens_per_sec = float(np.median([row["tokens_per_sec"] for row in rows]))
   return {"tokens_per_sec": tokens_per_sec, "flops_per_sec": tokens_per_sec * flops_per_token}

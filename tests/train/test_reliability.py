@@ -14,8 +14,9 @@ import time
 import jax
 import pytest
 
+from scaling import rundir
 from scaling.train import trainer
-from scaling.train.metrics import read_metrics
+from scaling.rundir import read_metrics
 from small_runs import small_config
 
 STEPS = 24
@@ -54,24 +55,23 @@ def train_args(text_corpus, workdir):
 
 
 def start(text_corpus, workdir, kill_at_step=None, stderr=subprocess.STDOUT):
-  env = {**ENV, "KILL_AT_STEP": str(kill_at_step or "")}
+  env = {**os.environ, **ENV, "KILL_AT_STEP": str(kill_at_step or "")}  # now + the GCS emulator's
   return subprocess.Popen([sys.executable, "-c", DRIVER, *train_args(text_corpus, workdir)],
                           env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
 
 
 def wait_for_rows(workdir, n, process, timeout=120):
-  path = os.path.join(workdir, "metrics.jsonl")
   deadline = time.time() + timeout
   while time.time() < deadline and process.poll() is None:
-    if os.path.exists(path) and len(read_metrics(path)) >= n:
+    if len(read_metrics(workdir)) >= n:
       return
-    time.sleep(0.02)
+    time.sleep(0.25 if rundir.is_remote(workdir) else 0.02)
   raise AssertionError(f"run ended or stalled before {n} rows: {process.communicate()[0][-2000:]}")
 
 
 def comparable(workdir):
   """Every row with its values, except the wall-clock throughput."""
-  rows = read_metrics(os.path.join(workdir, "metrics.jsonl"))
+  rows = read_metrics(workdir)
   return [{k: v for k, v in row.items() if k != "tokens_per_sec"} for row in rows]
 
 
@@ -131,6 +131,21 @@ def test_sigkill_at_five_points_including_mid_checkpoint(text_corpus, reference,
   assert comparable(tmp_path) == reference
 
 
+@pytest.mark.slow
+def test_sigkill_on_gcs_resumes_to_the_rows_of_a_local_run(text_corpus, reference, gcs_dir):
+  """On gs:// (the emulator): killed once rows past step 8 are readable (so mid-run, with chunks
+  and checkpoints in the bucket), resumed: bitwise the uninterrupted local run, no row doubled."""
+  process = start(text_corpus, gcs_dir)
+  wait_for_rows(gcs_dir, 9, process)
+  process.kill()
+  process.communicate(timeout=60)
+  assert process.returncode == -signal.SIGKILL
+  assert rundir.list_names(rundir.join(gcs_dir, "metrics"))  # the chunks of a run cut off
+  run_to_end(text_corpus, gcs_dir)
+  assert comparable(gcs_dir) == reference
+  assert rundir.list_names(rundir.join(gcs_dir, "metrics")) == []
+
+
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(text_corpus, tmp_path):
   config = small_config(text_corpus, learning_rate=1e9, train_steps=30, eval_every=30,
                         checkpoint_every=2)
@@ -139,7 +154,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(text_corpus, t
   bad_step = int(str(failure.value).split(" at step ")[1].split(";")[0])
   good = sorted(int(n) for n in os.listdir(tmp_path / "checkpoints") if n.isdigit())
   assert good and good[-1] < bad_step and f"step {good[-1]} in" in str(failure.value)
-  rows = read_metrics(str(tmp_path / "metrics.jsonl"))
+  rows = read_metrics(tmp_path)
   assert all(row["step"] < bad_step for row in rows)
   assert all(json.dumps(row).count("NaN") == 0 for row in rows)
 
@@ -180,7 +195,7 @@ def test_truncated_metrics_line_is_skipped_with_a_warning(tmp_path):
   path = tmp_path / "metrics.jsonl"
   path.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.9}\n{"step": 3, "lo')
   with pytest.warns(UserWarning, match="incomplete line"):
-    rows = read_metrics(str(path))
+    rows = read_metrics(tmp_path)
   assert [row["step"] for row in rows] == [1, 2]
 
 

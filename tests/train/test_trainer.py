@@ -8,8 +8,9 @@ import jax
 import numpy as np
 import pytest
 
+from scaling import rundir
 from scaling.train import trainer
-from scaling.train.metrics import read_metrics
+from scaling.rundir import read_metrics
 from small_runs import losses, small_config
 
 
@@ -22,7 +23,7 @@ def baseline(text_corpus, tmp_path_factory):
 
 
 def test_metrics_rows_log_loss_against_compute(baseline):
-  rows = read_metrics(os.path.join(baseline, "metrics.jsonl"))
+  rows = read_metrics(baseline)
   with open(os.path.join(baseline, "run.json")) as f:
     run = json.load(f)
   assert [row["step"] for row in rows] == list(range(1, 11))
@@ -42,10 +43,10 @@ def test_metrics_rows_log_loss_against_compute(baseline):
 def test_eval_loss_by_position_is_logged_when_asked(baseline, text_corpus, tmp_path):
   """Kaplan et al. 2020 Fig. 7 (right): one mean per context position, averaging to the eval loss."""
   assert not any("eval_loss_by_position" in row
-                 for row in read_metrics(os.path.join(baseline, "metrics.jsonl")))
+                 for row in read_metrics(baseline))
   config = small_config(text_corpus, train_steps=5, eval_loss_by_position=True)
   trainer.train(config, str(tmp_path), devices=jax.devices()[:1])
-  evals = [row for row in read_metrics(os.path.join(tmp_path, "metrics.jsonl")) if "eval_loss" in row]
+  evals = [row for row in read_metrics(tmp_path) if "eval_loss" in row]
   assert [row["step"] for row in evals] == [5]
   by_position = evals[0]["eval_loss_by_position"]
   assert len(by_position) == config.model.seq_len
@@ -69,9 +70,9 @@ def test_resume_continues_the_same_loss_sequence(baseline, text_corpus, tmp_path
   workdir = str(tmp_path / "run")
   shutil.copytree(baseline, workdir)
   shutil.rmtree(os.path.join(workdir, "checkpoints", "10"))
-  before = read_metrics(os.path.join(workdir, "metrics.jsonl"))
+  before = read_metrics(workdir)
   trainer.train(small_config(text_corpus), workdir, devices=jax.devices()[:1])
-  after = read_metrics(os.path.join(workdir, "metrics.jsonl"))
+  after = read_metrics(workdir)
   assert [r["step"] for r in after] == [r["step"] for r in before]
   np.testing.assert_allclose([r["loss"] for r in after], [r["loss"] for r in before], rtol=1e-6)
   assert after[-1]["eval_loss"] == pytest.approx(before[-1]["eval_loss"], rel=1e-6)
@@ -135,8 +136,8 @@ def test_allowed_resume_changes_are_kept_in_the_run_history(baseline, text_corpu
     run = json.load(f)
   assert run["history"] == [{"step": 5, "changed": {"learning_rate": [0.003, 0.01]}}]
   assert run["config"]["learning_rate"] == 0.01
-  lrs = {row["step"]: row["lr"] for row in read_metrics(os.path.join(workdir, "metrics.jsonl"))}
-  baseline_lrs = {row["step"]: row["lr"] for row in read_metrics(os.path.join(baseline, "metrics.jsonl"))}
+  lrs = {row["step"]: row["lr"] for row in read_metrics(workdir)}
+  baseline_lrs = {row["step"]: row["lr"] for row in read_metrics(baseline)}
   assert lrs[4] == baseline_lrs[4] and lrs[8] > baseline_lrs[8]
 
 
@@ -146,8 +147,37 @@ def test_a_short_run_warms_up_for_a_share_of_it(text_corpus, tmp_path):
   config = small_config(text_corpus, train_steps=5, warmup_steps=-1, warmup_fraction=0.5,
                         eval_every=5)
   trainer.train(config, str(tmp_path), devices=jax.devices()[:1])
-  lrs = [row["lr"] for row in read_metrics(os.path.join(tmp_path, "metrics.jsonl"))]
+  lrs = [row["lr"] for row in read_metrics(str(tmp_path))]
   peak = config.learning_rate  # row k logs the rate step k used: 0, peak / 2, then the cosine
   assert lrs[:3] == pytest.approx([0.0, peak / 2, peak], rel=1e-6) and lrs[3] < peak
   with open(os.path.join(tmp_path, "run.json")) as f:
     assert json.load(f)["config"]["warmup_steps"] == 2
+
+
+def test_a_gs_workdir_trains_and_resumes_as_a_local_one(baseline, text_corpus, gcs_dir):
+  """On GCS (the emulator): the same rows as on a local disk, checkpoints and TensorBoard in the
+  bucket; killed after step 8's rows were written but resumed from step 5: no row doubled."""
+  config = small_config(text_corpus)
+  trainer.train(config, gcs_dir, devices=jax.devices()[:1])
+  local, remote = read_metrics(baseline), read_metrics(gcs_dir)
+  drop_time = lambda rows: [{k: v for k, v in r.items() if k != "tokens_per_sec"} for r in rows]
+  assert drop_time(remote) == drop_time(local)
+  assert rundir.list_names(rundir.join(gcs_dir, "checkpoints")) == ["10", "5"]
+  assert rundir.list_names(rundir.join(gcs_dir, "tensorboard"))
+  assert rundir.list_names(rundir.join(gcs_dir, "metrics")) == []  # folded into metrics.jsonl
+
+  # A run that died after writing rows 6..8 but before checkpoint 10 existed.
+  rundir.RunDir(gcs_dir).metrics_writer(resume_step=5)  # rows 6.. dropped, as a resume does
+  for step in (6, 7, 8):
+    rundir.write_text(rundir.join(gcs_dir, "metrics", f"{step:010d}-{step:010d}.jsonl"),
+                      json.dumps({"step": step, "loss": -1.0}) + "\n")
+  _gcs_rmtree(rundir.join(gcs_dir, "checkpoints", "10"))
+  trainer.train(config, gcs_dir, devices=jax.devices()[:1])
+  assert drop_time(read_metrics(gcs_dir)) == drop_time(local)
+  assert rundir.read_json(rundir.join(gcs_dir, "run.json"))["resumed_from_step"] == 5
+
+
+def _gcs_rmtree(path):
+  from etils import epath
+
+  epath.Path(path).rmtree()
