@@ -17,6 +17,7 @@ anything else is an InputError naming the file, the line and the column. Paths a
 
 import csv
 import io
+import os
 import sys
 import warnings
 from collections.abc import Sequence
