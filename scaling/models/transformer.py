@@ -98,6 +98,52 @@ def project(x_BxLxI: jax.Array, w_IxO: jax.Array, out_dtype=None) -> jax.Array:
   return out_NxO.reshape(B, L, *w_IxO.shape[1:])
 
 
+@jax.custom_vjp
+def causal_attention(q_BxLxHxK: jax.Array, k_BxLxHxK: jax.Array, v_BxLxHxK: jax.Array) -> jax.Array:
+  """softmax(q·kᵀ/√K, causal)·v, as `jax.nn.dot_product_attention(..., implementation="xla")`
+  computes it, with a backward pass that copies no [L, L] matrix.
+
+  The gradients of v and k contract the query positions, the major dimension of the probabilities;
+  computing them transposed (dvᵀ = doᵀ·p, dkᵀ = qᵀ·ds) lets XLA:CPU transpose the [L, K] operand
+  rather than the [L, L] one, and Σ p·dp is taken as Σ o·do, a reduction over K not over L.
+  """
+  return _attention_fwd(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK)[0]
+
+
+def _attention_fwd(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK):
+  dtype = q_BxLxHxK.dtype
+  q_BxHxLxK, k_BxHxMxK, v_BxHxMxK = (x.transpose(0, 2, 1, 3) for x in (q_BxLxHxK, k_BxLxHxK, v_BxLxHxK))
+  scale = 1.0 / math.sqrt(q_BxLxHxK.shape[-1])
+  logits_BxHxLxM = jnp.einsum("BHLK,BHMK->BHLM", q_BxHxLxK, k_BxHxMxK,
+                              preferred_element_type=jnp.float32) * scale
+  L = logits_BxHxLxM.shape[-1]
+  causal_LxM = jnp.tril(jnp.ones((L, L), bool))
+  logits_BxHxLxM = jnp.where(causal_LxM, logits_BxHxLxM, -0.7 * jnp.finfo(jnp.float32).max)
+  probs_BxHxLxM = jax.nn.softmax(logits_BxHxLxM, axis=-1).astype(dtype)
+  out_BxHxLxK = jnp.einsum("BHLM,BHMK->BHLK", probs_BxHxLxM, v_BxHxMxK)
+  residuals = (q_BxHxLxK, k_BxHxMxK, v_BxHxMxK, probs_BxHxLxM, out_BxHxLxK)
+  return out_BxHxLxK.transpose(0, 2, 1, 3), residuals
+
+
+def _attention_bwd(residuals, g_out_BxLxHxK):
+  q_BxHxLxK, k_BxHxMxK, v_BxHxMxK, probs_BxHxLxM, out_BxHxLxK = residuals
+  dtype = q_BxHxLxK.dtype
+  scale = 1.0 / math.sqrt(q_BxHxLxK.shape[-1])
+  g_out_BxHxLxK = g_out_BxLxHxK.astype(dtype).transpose(0, 2, 1, 3)
+  g_v_BxHxKxM = jnp.einsum("BHLK,BHLM->BHKM", g_out_BxHxLxK, probs_BxHxLxM)
+  g_probs_BxHxLxM = jnp.einsum("BHLK,BHMK->BHLM", g_out_BxHxLxK, v_BxHxMxK,
+                               preferred_element_type=jnp.float32)
+  row_BxHxLx1 = jnp.sum((g_out_BxHxLxK * out_BxHxLxK).astype(jnp.float32), -1, keepdims=True)
+  g_logits_BxHxLxM = (probs_BxHxLxM * (g_probs_BxHxLxM - row_BxHxLx1) * scale).astype(dtype)
+  g_q_BxHxLxK = jnp.einsum("BHLM,BHMK->BHLK", g_logits_BxHxLxM, k_BxHxMxK)
+  g_k_BxHxKxM = jnp.einsum("BHLK,BHLM->BHKM", q_BxHxLxK, g_logits_BxHxLxM)
+  return (g_q_BxHxLxK.transpose(0, 2, 1, 3), g_k_BxHxKxM.transpose(0, 3, 1, 2),
+          g_v_BxHxKxM.transpose(0, 3, 1, 2))
+
+
+causal_attention.defvjp(_attention_fwd, _attention_bwd)
+
+
 class Attention(nnx.Module):
   """Causal multi-head self-attention through `jax.nn.dot_product_attention`."""
 
@@ -123,9 +169,12 @@ class Attention(nnx.Module):
       q_BxLxHxK = rotary(q_BxLxHxK, rope)
       k_BxLxHxK = rotary(k_BxLxHxK, rope)
     if kv_cache is None:
-      out_BxLxHxK = jax.nn.dot_product_attention(
-          q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, is_causal=True,
-          implementation=attention_implementation(self.cfg))
+      implementation = attention_implementation(self.cfg)
+      if implementation == "xla":
+        out_BxLxHxK = causal_attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK)
+      else:
+        out_BxLxHxK = jax.nn.dot_product_attention(
+            q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, is_causal=True, implementation=implementation)
       return self._out(out_BxLxHxK)
     keys_BxMxHxK, values_BxMxHxK, index = kv_cache
     keys_BxMxHxK = jax.lax.dynamic_update_slice(keys_BxMxHxK, k_BxLxHxK, (0, index, 0, 0))
