@@ -11,8 +11,9 @@ No linear layer has a bias, so `scaling.models.accounting` counts exactly these 
 Speed on XLA:CPU (docs/benchmarks.md): projections run on the tokens flattened to [N, D], so every
 weight gradient is one dot contracting N, which XLA runs without writing a transposed copy of the
 activations (contracting B and L as two dims made it transpose the largest one); q, k, v come from
-one [D, 3, H, K] weight and SwiGLU's gate and up from one [D, 2, F], so each is one larger dot; the
-rotary sin/cos tables are computed once per call, not in every layer's forward and backward.
+one [D, 3, H, K] weight and SwiGLU's gate and up from one [D, 2, F], so each is one larger dot;
+attention's backward pass transposes no [L, L] matrix (`causal_attention`); the rotary sin/cos
+tables are computed once per call, not in every layer's forward and backward.
 """
 
 import functools
@@ -21,6 +22,7 @@ import math
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from jax.ad_checkpoint import checkpoint_name
 
 from scaling.models import accounting, layers, registry
 from scaling.errors import InputError
@@ -30,7 +32,10 @@ from scaling.parallel.rules import constrain
 
 REMAT_POLICIES = {
     "full": jax.checkpoint_policies.nothing_saveable,
-    "dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+    # `dense` hides its dot inside a custom VJP, so its outputs are saved by name.
+    "dots": jax.checkpoint_policies.save_from_both_policies(
+        jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+        jax.checkpoint_policies.save_only_these_names("dense")),
 }
 
 
@@ -67,7 +72,7 @@ def dense(x_NxI: jax.Array, w_IxO: jax.Array, out_dtype=None) -> jax.Array:
   A weight gradient contracts the N tokens, the major dimension of both operands, so XLA:CPU's dot
   needs one of them transposed in memory; left to itself it transposed the output gradient even
   when that is the larger (SwiGLU's [N, 2F] against x's [N, D]). Ordering the dot's operands here
-  picks the cheaper copy.
+  picks the cheaper copy, which XLA then fuses into the dot (no copy is left in the optimized HLO).
   """
   return jnp.matmul(x_NxI, w_IxO, preferred_element_type=out_dtype)
 
@@ -95,6 +100,7 @@ def project(x_BxLxI: jax.Array, w_IxO: jax.Array, out_dtype=None) -> jax.Array:
   """x [B, L, I] times a weight [I, *out] -> [B, L, *out], as one `dense` over the N = B·L tokens."""
   B, L, I = x_BxLxI.shape
   out_NxO = dense(x_BxLxI.reshape(B * L, I), w_IxO.astype(x_BxLxI.dtype).reshape(I, -1), out_dtype)
+  out_NxO = checkpoint_name(out_NxO, "dense")
   return out_NxO.reshape(B, L, *w_IxO.shape[1:])
 
 
