@@ -135,7 +135,8 @@ class Transformer(nn.Module):
 def load_params(twin: Transformer, params: dict) -> None:
   """Copies our parameters (`nnx.to_pure_dict(state[0])` on the host, looped or scanned) into the twin.
 
-  Our kernels are [in, out] (attention [D, H, K] and [H, K, D]); torch's Linear weights are [out, in].
+  Our kernels are [in, out] (attention [D, 3, H, K] and [H, K, D], SwiGLU [D, 2, F]); torch's Linear
+  weights are [out, in], one per projection.
   """
   cfg = twin.cfg
 
@@ -158,11 +159,15 @@ def load_params(twin: Transformer, params: dict) -> None:
   for i, block in enumerate(twin.blocks):
     ours = _index(params["blocks"], i) if stacked else params["blocks"][i]
     d, d_attn = cfg.d_model, cfg.n_heads * cfg.head_dim
-    for name in ("wq", "wk", "wv"):
-      put(getattr(block.attn, name).weight, ours["attn"][name].reshape(d, d_attn).T)
+    for i, name in enumerate(("wq", "wk", "wv")):  # ours: one [D, 3, H, K] weight
+      put(getattr(block.attn, name).weight, ours["attn"]["wqkv"][:, i].reshape(d, d_attn).T)
     put(block.attn.wo.weight, ours["attn"]["wo"].reshape(d_attn, d).T)
-    for name in ("w_in", "w_gate", "w_out") if cfg.mlp == "swiglu" else ("w_in", "w_out"):
-      put(getattr(block.mlp, name).weight, ours["mlp"][name].T)
+    if cfg.mlp == "swiglu":  # ours: gate and up stacked in one [D, 2, F] weight
+      put(block.mlp.w_gate.weight, ours["mlp"]["w_gate_up"][:, 0].T)
+      put(block.mlp.w_in.weight, ours["mlp"]["w_gate_up"][:, 1].T)
+    else:
+      put(block.mlp.w_in.weight, ours["mlp"]["w_in"].T)
+    put(block.mlp.w_out.weight, ours["mlp"]["w_out"].T)
     put_norm(block.attn_norm, ours["attn_norm"])
     put_norm(block.mlp_norm, ours["mlp_norm"])
 

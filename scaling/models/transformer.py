@@ -1,18 +1,28 @@
 """Decoder-only Transformer family, from Kaplan/GPT-2 style to a modern (Llama-like) style.
 
-Shape letters: B batch, L sequence length, D d_model, H heads, K head dim, F MLP hidden, V vocab.
+Shape letters: B batch, L sequence length, N = B·L tokens, D d_model, H heads, K head dim,
+F MLP hidden, V vocab, C the stacked projections of one fused weight (q/k/v, or gate/up).
 
 Options span what scaling papers trained: LayerNorm + GELU MLP + learned positions + tied embeddings
 (GPT-2, Kaplan et al. 2020) or RMSNorm + SwiGLU + rotary positions + untied embeddings (modern).
 Every parameter names its logical axes; `scaling.parallel.rules` decides how they are split.
 No linear layer has a bias, so `scaling.models.accounting` counts exactly these parameters.
+
+Speed on XLA:CPU (docs/benchmarks.md): projections run on the tokens flattened to [N, D], so every
+weight gradient is one dot contracting N, which XLA runs without writing a transposed copy of the
+activations (contracting B and L as two dims made it transpose the largest one); q, k, v come from
+one [D, 3, H, K] weight and SwiGLU's gate and up from one [D, 2, F], so each is one larger dot;
+attention's backward pass transposes no [L, L] matrix (`causal_attention`); the rotary sin/cos
+tables are computed once per call, not in every layer's forward and backward.
 """
 
+import functools
 import math
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from jax.ad_checkpoint import checkpoint_name
 
 from scaling.models import accounting, layers, registry
 from scaling.errors import InputError
@@ -22,7 +32,10 @@ from scaling.parallel.rules import constrain
 
 REMAT_POLICIES = {
     "full": jax.checkpoint_policies.nothing_saveable,
-    "dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+    # `dense` hides its dot inside a custom VJP, so its outputs are saved by name.
+    "dots": jax.checkpoint_policies.save_from_both_policies(
+        jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+        jax.checkpoint_policies.save_only_these_names("dense")),
 }
 
 
@@ -35,15 +48,106 @@ def attention_implementation(cfg: ModelConfig) -> str:
   return "cudnn" if fused_ok and jax.default_backend() == "gpu" else "xla"
 
 
-def rotary(x_BxLxHxK: jax.Array, positions_L: jax.Array) -> jax.Array:
-  """Rotary position embedding (Su et al. 2021), rotating the two halves of each head."""
-  half = x_BxLxHxK.shape[-1] // 2
+def rotary_tables(positions_L: jax.Array, head_dim: int) -> tuple[jax.Array, jax.Array]:
+  """sin and cos [L, K/2] of the rotary angles at `positions_L`: computed once, shared by every layer."""
+  half = head_dim // 2
   inv_freq = 1.0 / (10_000.0 ** (jnp.arange(half, dtype=jnp.float32) / half))
   angle_LxK = positions_L.astype(jnp.float32)[:, None] * inv_freq[None, :]
-  sin, cos = jnp.sin(angle_LxK)[None, :, None, :], jnp.cos(angle_LxK)[None, :, None, :]
+  return jnp.sin(angle_LxK), jnp.cos(angle_LxK)
+
+
+def rotary(x_BxLxHxK: jax.Array, tables) -> jax.Array:
+  """Rotary position embedding (Su et al. 2021), rotating the two halves of each head."""
+  sin, cos = (t[None, :, None, :] for t in tables)
   x1, x2 = jnp.split(x_BxLxHxK.astype(jnp.float32), 2, axis=-1)
   rotated = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
   return rotated.astype(x_BxLxHxK.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def dense(x_NxI: jax.Array, w_IxO: jax.Array, out_dtype=None) -> jax.Array:
+  """x @ w (in `out_dtype`, default x's), whose weight gradient transposes the smaller of x and the
+  output gradient.
+
+  A weight gradient contracts the N tokens, the major dimension of both operands, so XLA:CPU's dot
+  needs one of them transposed in memory; left to itself it transposed the output gradient even
+  when that is the larger (SwiGLU's [N, 2F] against x's [N, D]). Ordering the dot's operands here
+  picks the cheaper copy, which XLA then fuses into the dot (no copy is left in the optimized HLO).
+  """
+  return jnp.matmul(x_NxI, w_IxO, preferred_element_type=out_dtype)
+
+
+def _dense_fwd(x_NxI, w_IxO, out_dtype):
+  return dense(x_NxI, w_IxO, out_dtype), (x_NxI, w_IxO)
+
+
+def _dense_bwd(out_dtype, residuals, g_NxO):
+  del out_dtype
+  x_NxI, w_IxO = residuals
+  g_NxO = g_NxO.astype(x_NxI.dtype)
+  g_x_NxI = jnp.einsum("NO,IO->NI", g_NxO, w_IxO)
+  if x_NxI.shape[1] <= g_NxO.shape[1]:
+    g_w_IxO = jnp.einsum("NI,NO->IO", x_NxI, g_NxO)
+  else:
+    g_w_IxO = jnp.einsum("NO,NI->OI", g_NxO, x_NxI).T
+  return g_x_NxI, g_w_IxO
+
+
+dense.defvjp(_dense_fwd, _dense_bwd)
+
+
+def project(x_BxLxI: jax.Array, w_IxO: jax.Array, out_dtype=None) -> jax.Array:
+  """x [B, L, I] times a weight [I, *out] -> [B, L, *out], as one `dense` over the N = B·L tokens."""
+  B, L, I = x_BxLxI.shape
+  out_NxO = dense(x_BxLxI.reshape(B * L, I), w_IxO.astype(x_BxLxI.dtype).reshape(I, -1), out_dtype)
+  out_NxO = checkpoint_name(out_NxO, "dense")
+  return out_NxO.reshape(B, L, *w_IxO.shape[1:])
+
+
+@jax.custom_vjp
+def causal_attention(q_BxLxHxK: jax.Array, k_BxLxHxK: jax.Array, v_BxLxHxK: jax.Array) -> jax.Array:
+  """softmax(q·kᵀ/√K, causal)·v, as `jax.nn.dot_product_attention(..., implementation="xla")`
+  computes it, with a backward pass that copies no [L, L] matrix.
+
+  The gradients of v and k contract the query positions, the major dimension of the probabilities;
+  computing them transposed (dvᵀ = doᵀ·p, dkᵀ = qᵀ·ds) lets XLA:CPU transpose the [L, K] operand
+  rather than the [L, L] one, and Σ p·dp is taken as Σ o·do, a reduction over K not over L.
+  """
+  return _attention_fwd(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK)[0]
+
+
+def _attention_fwd(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK):
+  dtype = q_BxLxHxK.dtype
+  q_BxHxLxK, k_BxHxMxK, v_BxHxMxK = (x.transpose(0, 2, 1, 3) for x in (q_BxLxHxK, k_BxLxHxK, v_BxLxHxK))
+  scale = 1.0 / math.sqrt(q_BxLxHxK.shape[-1])
+  logits_BxHxLxM = jnp.einsum("BHLK,BHMK->BHLM", q_BxHxLxK, k_BxHxMxK,
+                              preferred_element_type=jnp.float32) * scale
+  L = logits_BxHxLxM.shape[-1]
+  causal_LxM = jnp.tril(jnp.ones((L, L), bool))
+  logits_BxHxLxM = jnp.where(causal_LxM, logits_BxHxLxM, -0.7 * jnp.finfo(jnp.float32).max)
+  probs_BxHxLxM = jax.nn.softmax(logits_BxHxLxM, axis=-1).astype(dtype)
+  out_BxHxLxK = jnp.einsum("BHLM,BHMK->BHLK", probs_BxHxLxM, v_BxHxMxK)
+  residuals = (q_BxHxLxK, k_BxHxMxK, v_BxHxMxK, probs_BxHxLxM, out_BxHxLxK)
+  return out_BxHxLxK.transpose(0, 2, 1, 3), residuals
+
+
+def _attention_bwd(residuals, g_out_BxLxHxK):
+  q_BxHxLxK, k_BxHxMxK, v_BxHxMxK, probs_BxHxLxM, out_BxHxLxK = residuals
+  dtype = q_BxHxLxK.dtype
+  scale = 1.0 / math.sqrt(q_BxHxLxK.shape[-1])
+  g_out_BxHxLxK = g_out_BxLxHxK.astype(dtype).transpose(0, 2, 1, 3)
+  g_v_BxHxKxM = jnp.einsum("BHLK,BHLM->BHKM", g_out_BxHxLxK, probs_BxHxLxM)
+  g_probs_BxHxLxM = jnp.einsum("BHLK,BHMK->BHLM", g_out_BxHxLxK, v_BxHxMxK,
+                               preferred_element_type=jnp.float32)
+  row_BxHxLx1 = jnp.sum((g_out_BxHxLxK * out_BxHxLxK).astype(jnp.float32), -1, keepdims=True)
+  g_logits_BxHxLxM = (probs_BxHxLxM * (g_probs_BxHxLxM - row_BxHxLx1) * scale).astype(dtype)
+  g_q_BxHxLxK = jnp.einsum("BHLM,BHMK->BHLK", g_logits_BxHxLxM, k_BxHxMxK)
+  g_k_BxHxKxM = jnp.einsum("BHLK,BHLM->BHKM", q_BxHxLxK, g_logits_BxHxLxM)
+  return (g_q_BxHxLxK.transpose(0, 2, 1, 3), g_k_BxHxKxM.transpose(0, 3, 1, 2),
+          g_v_BxHxKxM.transpose(0, 3, 1, 2))
+
+
+causal_attention.defvjp(_attention_fwd, _attention_bwd)
 
 
 class Attention(nnx.Module):
@@ -53,27 +157,31 @@ class Attention(nnx.Module):
     self.cfg = cfg
     D, H, K = cfg.d_model, cfg.n_heads, cfg.head_dim
     out_std = cfg.init_std / math.sqrt(2 * cfg.n_layers)  # GPT-2: residual projections scaled by depth
-    self.wq = layers.param(rngs, (D, H, K), ("embed", "heads", "head_dim"), cfg.init_std)
-    self.wk = layers.param(rngs, (D, H, K), ("embed", "heads", "head_dim"), cfg.init_std)
-    self.wv = layers.param(rngs, (D, H, K), ("embed", "heads", "head_dim"), cfg.init_std)
+    # q, k and v stacked on `qkv` (C = 3): one dot, each of them still split over heads.
+    self.wqkv = layers.param(
+        rngs, (D, 3, H, K), ("embed", "qkv", "heads", "head_dim"), cfg.init_std)
     self.wo = layers.param(rngs, (H, K, D), ("heads", "head_dim", "embed"), out_std)
 
-  def __call__(self, x_BxLxD: jax.Array, positions_L: jax.Array, kv_cache=None):
-    """Self-attention over the sequence; with `kv_cache` = (keys_BxMxHxK, values_BxMxHxK, index),
-    x holds the tokens at positions index.. of a sequence whose earlier keys and values are cached,
-    and the call returns (output, (keys, values)) with this chunk's written in."""
-    dtype = x_BxLxD.dtype
-    q_BxLxHxK = jnp.einsum("BLD,DHK->BLHK", x_BxLxD, self.wq[...].astype(dtype))
-    k_BxLxHxK = jnp.einsum("BLD,DHK->BLHK", x_BxLxD, self.wk[...].astype(dtype))
-    v_BxLxHxK = jnp.einsum("BLD,DHK->BLHK", x_BxLxD, self.wv[...].astype(dtype))
-    if self.cfg.position == "rotary":
-      q_BxLxHxK = rotary(q_BxLxHxK, positions_L)
-      k_BxLxHxK = rotary(k_BxLxHxK, positions_L)
+  def __call__(self, x_BxLxD: jax.Array, positions_L: jax.Array, rope, kv_cache=None):
+    """Self-attention over the sequence, `rope` the rotary tables of `positions_L` (or None); with
+    `kv_cache` = (keys_BxMxHxK, values_BxMxHxK, index), x holds the tokens at positions index.. of
+    a sequence whose earlier keys and values are cached, and the call returns (output, (keys,
+    values)) with this chunk's written in."""
+    qkv_BxLxCxHxK = project(x_BxLxD, self.wqkv[...])
+    # A split, whose gradient is one concatenation (indexing's would be three padded copies, summed).
+    q_BxLxHxK, k_BxLxHxK, v_BxLxHxK = (
+        x[:, :, 0] for x in jnp.split(qkv_BxLxCxHxK, 3, axis=2))
+    if rope is not None:
+      q_BxLxHxK = rotary(q_BxLxHxK, rope)
+      k_BxLxHxK = rotary(k_BxLxHxK, rope)
     if kv_cache is None:
-      out_BxLxHxK = jax.nn.dot_product_attention(
-          q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, is_causal=True,
-          implementation=attention_implementation(self.cfg))
-      return jnp.einsum("BLHK,HKD->BLD", out_BxLxHxK, self.wo[...].astype(dtype))
+      implementation = attention_implementation(self.cfg)
+      if implementation == "xla":
+        out_BxLxHxK = causal_attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK)
+      else:
+        out_BxLxHxK = jax.nn.dot_product_attention(
+            q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, is_causal=True, implementation=implementation)
+      return self._out(out_BxLxHxK)
     keys_BxMxHxK, values_BxMxHxK, index = kv_cache
     keys_BxMxHxK = jax.lax.dynamic_update_slice(keys_BxMxHxK, k_BxLxHxK, (0, index, 0, 0))
     values_BxMxHxK = jax.lax.dynamic_update_slice(values_BxMxHxK, v_BxLxHxK, (0, index, 0, 0))
@@ -81,8 +189,11 @@ class Attention(nnx.Module):
     visible_LxM = jnp.arange(keys_BxMxHxK.shape[1])[None, :] <= positions_L[:, None]
     out_BxLxHxK = jax.nn.dot_product_attention(
         q_BxLxHxK, keys_BxMxHxK, values_BxMxHxK, mask=visible_LxM[None, None], implementation="xla")
-    out_BxLxD = jnp.einsum("BLHK,HKD->BLD", out_BxLxHxK, self.wo[...].astype(dtype))
-    return out_BxLxD, (keys_BxMxHxK, values_BxMxHxK)
+    return self._out(out_BxLxHxK), (keys_BxMxHxK, values_BxMxHxK)
+
+  def _out(self, out_BxLxHxK):
+    B, L, H, K = out_BxLxHxK.shape
+    return project(out_BxLxHxK.reshape(B, L, H * K), self.wo[...].reshape(H * K, -1))
 
 
 class Mlp(nnx.Module):
@@ -92,20 +203,20 @@ class Mlp(nnx.Module):
     self.cfg = cfg
     D, F = cfg.d_model, cfg.hidden_dim
     out_std = cfg.init_std / math.sqrt(2 * cfg.n_layers)
-    self.w_in = layers.param(rngs, (D, F), ("embed", "mlp"), cfg.init_std)
-    if cfg.mlp == "swiglu":
-      self.w_gate = layers.param(rngs, (D, F), ("embed", "mlp"), cfg.init_std)
+    if cfg.mlp == "swiglu":  # gate and up stacked on `gate` (C = 2): one dot
+      self.w_gate_up = layers.param(rngs, (D, 2, F), ("embed", "gate", "mlp"), cfg.init_std)
+    else:
+      self.w_in = layers.param(rngs, (D, F), ("embed", "mlp"), cfg.init_std)
     self.w_out = layers.param(rngs, (F, D), ("mlp", "embed"), out_std)
 
   def __call__(self, x_BxLxD: jax.Array) -> jax.Array:
-    dtype = x_BxLxD.dtype
-    h_BxLxF = jnp.einsum("BLD,DF->BLF", x_BxLxD, self.w_in[...].astype(dtype))
     if self.cfg.mlp == "swiglu":
-      gate_BxLxF = jnp.einsum("BLD,DF->BLF", x_BxLxD, self.w_gate[...].astype(dtype))
-      h_BxLxF = jax.nn.silu(gate_BxLxF) * h_BxLxF
+      gate_up_BxLxCxF = project(x_BxLxD, self.w_gate_up[...])
+      gate_BxLx1xF, up_BxLx1xF = jnp.split(gate_up_BxLxCxF, 2, axis=2)
+      h_BxLxF = (jax.nn.silu(gate_BxLx1xF) * up_BxLx1xF)[:, :, 0]
     else:
-      h_BxLxF = jax.nn.gelu(h_BxLxF)
-    return jnp.einsum("BLF,FD->BLD", h_BxLxF, self.w_out[...].astype(dtype))
+      h_BxLxF = jax.nn.gelu(project(x_BxLxD, self.w_in[...]))
+    return project(h_BxLxF, self.w_out[...])
 
 
 class Block(nnx.Module):
@@ -117,9 +228,9 @@ class Block(nnx.Module):
     self.mlp_norm = layers.norm(cfg, rngs)
     self.mlp = Mlp(cfg, rngs=rngs)
 
-  def __call__(self, x_BxLxD: jax.Array, positions_L: jax.Array, kv_cache=None):
+  def __call__(self, x_BxLxD: jax.Array, positions_L: jax.Array, rope, kv_cache=None):
     """x -> x, or with `kv_cache` (see `Attention`) x -> (x, (keys, values))."""
-    attended = self.attn(self.attn_norm(x_BxLxD).astype(x_BxLxD.dtype), positions_L, kv_cache)
+    attended = self.attn(self.attn_norm(x_BxLxD).astype(x_BxLxD.dtype), positions_L, rope, kv_cache)
     attn_out_BxLxD, new_kv = attended if kv_cache is not None else (attended, None)
     x_BxLxD = x_BxLxD + attn_out_BxLxD
     x_BxLxD = x_BxLxD + self.mlp(self.mlp_norm(x_BxLxD).astype(x_BxLxD.dtype))
@@ -153,7 +264,8 @@ class Transformer(nnx.Module):
 
   def __call__(self, tokens_BxL: jax.Array) -> jax.Array:
     positions_L = jnp.arange(tokens_BxL.shape[1])
-    x_BxLxD = self._apply_blocks(self._embed(tokens_BxL, positions_L), positions_L)
+    x_BxLxD = self._apply_blocks(self._embed(tokens_BxL, positions_L), positions_L,
+                                 self._rope(positions_L))
     return self._logits(x_BxLxD)
 
   def init_cache(self, batch_size: int, max_len: int) -> dict:
@@ -172,9 +284,13 @@ class Transformer(nnx.Module):
     index = cache["index"]
     positions_T = index + jnp.arange(tokens_BxT.shape[1])
     x_BxTxD = self._embed(tokens_BxT, positions_T)
-    x_BxTxD, keys, values = self._decode_blocks(x_BxTxD, positions_T, cache)
+    x_BxTxD, keys, values = self._decode_blocks(x_BxTxD, positions_T, self._rope(positions_T), cache)
     new_cache = {"keys": keys, "values": values, "index": index + tokens_BxT.shape[1]}
     return self._logits(x_BxTxD), new_cache
+
+  def _rope(self, positions_L):
+    """The rotary tables every layer uses (None without rotary positions)."""
+    return rotary_tables(positions_L, self.cfg.head_dim) if self.cfg.position == "rotary" else None
 
   def _embed(self, tokens_BxL, positions_L):
     cfg = self.cfg
@@ -189,16 +305,15 @@ class Transformer(nnx.Module):
     x_BxLxD = self.final_norm(x_BxLxD).astype(dtype)
     unembedding_DxV = self.embedding[...].T if cfg.tie_embeddings else self.unembedding[...]
     # Logits and loss in float32 even under bf16 compute: the softmax over V needs the range.
-    return jnp.einsum("BLD,DV->BLV", x_BxLxD, unembedding_DxV.astype(dtype),
-                      preferred_element_type=jnp.float32)
+    return project(x_BxLxD, unembedding_DxV, jnp.float32)
 
-  def _decode_blocks(self, x_BxTxD, positions_T, cache):
+  def _decode_blocks(self, x_BxTxD, positions_T, rope, cache):
     """The residual stack over a chunk, reading and extending each layer's cached keys/values."""
     index = cache["index"]
     if not self.cfg.scan_layers:
       keys, values = [], []
       for layer, block in enumerate(self.blocks):
-        x_BxTxD, (k, v) = block(x_BxTxD, positions_T,
+        x_BxTxD, (k, v) = block(x_BxTxD, positions_T, rope,
                                 (cache["keys"][layer], cache["values"][layer], index))
         keys.append(k)
         values.append(v)
@@ -207,17 +322,17 @@ class Transformer(nnx.Module):
     @nnx.scan(in_axes=(nnx.Carry, 0, 0, 0), out_axes=(nnx.Carry, 0),
               transform_metadata={nnx.PARTITION_NAME: "layers"})
     def scan_body(x_BxTxD, block, keys_BxMxHxK, values_BxMxHxK):
-      return block(x_BxTxD, positions_T, (keys_BxMxHxK, values_BxMxHxK, index))
+      return block(x_BxTxD, positions_T, rope, (keys_BxMxHxK, values_BxMxHxK, index))
 
     x_BxTxD, (keys, values) = scan_body(x_BxTxD, self.blocks, cache["keys"], cache["values"])
     return x_BxTxD, keys, values
 
-  def _apply_blocks(self, x_BxLxD, positions_L):
+  def _apply_blocks(self, x_BxLxD, positions_L, rope):
     """The residual stack: a Python loop, or a scan over stacked blocks; optionally rematerialized."""
     cfg = self.cfg
 
     def apply(block, x_BxLxD):
-      return block(x_BxLxD, positions_L)
+      return block(x_BxLxD, positions_L, rope)
 
     if cfg.remat != "none":
       apply = nnx.remat(apply, policy=REMAT_POLICIES[cfg.remat])

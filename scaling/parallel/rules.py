@@ -22,12 +22,13 @@ RULES = (
     ("embed", "fsdp"),
     ("heads", "tensor"),
     ("head_dim", None),
+    ("qkv", None),  # a fused attention weight's q, k, v: each device holds all three of its heads
     ("mlp", "tensor"),
     ("norm", None),
     ("position", None),
     ("layers", None),  # the stacked-blocks axis of a scanned model
     ("recurrent", "tensor"),  # LSTM/RNN hidden units: a device holds every gate of its units
-    ("gate", None),  # an LSTM weight's 4 gates (i, f, g, o), kept whole so gate math stays local
+    ("gate", None),  # an LSTM's 4 gates (i, f, g, o), SwiGLU's gate and up: kept whole, math stays local
     ("gates", None),  # an LSTM's flat [4·D] bias: small, replicated
 )
 

@@ -10,9 +10,13 @@ from flax import nnx
 
 from scaling import models
 from scaling.errors import InputError
-from scaling.models import ModelConfig
+from scaling.models import ModelConfig, layers, registry
+from scaling.models.transformer import Transformer
 from scaling.parallel import mesh as mesh_lib
 from scaling.parallel import rules
+from scaling.train import config as config_lib
+from scaling.train import state as state_lib
+from scaling.train.config import defaults
 from small_runs import build_model, decode_in_chunks
 
 STYLES = {
@@ -118,3 +122,108 @@ def test_attention_runs_on_xla_off_gpu_and_as_asked():
   assert attention_implementation(ModelConfig(attention="cudnn")) == "cudnn"
   with pytest.raises(InputError, match="model.attention"):
     ModelConfig(attention="flash")
+
+
+# The layout before q/k/v and gate/up were fused: three [D, H, K] and two [D, F] weights, each its
+# own einsum over [B, L, D], and the rotary angles computed inside every layer. It is the reference
+# the fused model must train like.
+
+
+def _rotary_per_layer(x_BxLxHxK, positions_L):
+  half = x_BxLxHxK.shape[-1] // 2
+  inv_freq = 1.0 / (10_000.0 ** (jnp.arange(half, dtype=jnp.float32) / half))
+  angle_LxK = positions_L.astype(jnp.float32)[:, None] * inv_freq[None, :]
+  sin, cos = jnp.sin(angle_LxK)[None, :, None, :], jnp.cos(angle_LxK)[None, :, None, :]
+  x1, x2 = jnp.split(x_BxLxHxK.astype(jnp.float32), 2, axis=-1)
+  return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1).astype(x_BxLxHxK.dtype)
+
+
+class _UnfusedAttention(nnx.Module):
+  def __init__(self, cfg, *, rngs):
+    self.cfg = cfg
+    D, H, K = cfg.d_model, cfg.n_heads, cfg.head_dim
+    for name in ("wq", "wk", "wv"):
+      setattr(self, name, layers.param(rngs, (D, H, K), ("embed", "heads", "head_dim"), 1.0))
+    self.wo = layers.param(rngs, (H, K, D), ("heads", "head_dim", "embed"), 1.0)
+
+  def __call__(self, x_BxLxD, positions_L, rope, kv_cache=None):
+    del rope, kv_cache
+    q, k, v = (jnp.einsum("BLD,DHK->BLHK", x_BxLxD, w[...]) for w in (self.wq, self.wk, self.wv))
+    if self.cfg.position == "rotary":
+      q, k = _rotary_per_layer(q, positions_L), _rotary_per_layer(k, positions_L)
+    out_BxLxHxK = jax.nn.dot_product_attention(q, k, v, is_causal=True, implementation="xla")
+    return jnp.einsum("BLHK,HKD->BLD", out_BxLxHxK, self.wo[...])
+
+
+class _UnfusedMlp(nnx.Module):
+  def __init__(self, cfg, *, rngs):
+    self.cfg = cfg
+    D, F = cfg.d_model, cfg.hidden_dim
+    self.w_in = layers.param(rngs, (D, F), ("embed", "mlp"), 1.0)
+    if cfg.mlp == "swiglu":
+      self.w_gate = layers.param(rngs, (D, F), ("embed", "mlp"), 1.0)
+    self.w_out = layers.param(rngs, (F, D), ("mlp", "embed"), 1.0)
+
+  def __call__(self, x_BxLxD):
+    h_BxLxF = jnp.einsum("BLD,DF->BLF", x_BxLxD, self.w_in[...])
+    if self.cfg.mlp == "swiglu":
+      h_BxLxF = jax.nn.silu(jnp.einsum("BLD,DF->BLF", x_BxLxD, self.w_gate[...])) * h_BxLxF
+    else:
+      h_BxLxF = jax.nn.gelu(h_BxLxF)
+    return jnp.einsum("BLF,FD->BLD", h_BxLxF, self.w_out[...])
+
+
+class _UnfusedTransformer(Transformer):
+  def __init__(self, cfg, *, rngs):
+    super().__init__(cfg, rngs=rngs)
+    for block in self.blocks:
+      block.attn, block.mlp = _UnfusedAttention(cfg, rngs=rngs), _UnfusedMlp(cfg, rngs=rngs)
+
+  def _logits(self, x_BxLxD):
+    unembedding_DxV = self.embedding[...].T if self.cfg.tie_embeddings else self.unembedding[...]
+    return jnp.einsum("BLD,DV->BLV", self.final_norm(x_BxLxD), unembedding_DxV)
+
+
+def _unfused_weights(fused: dict, unfused: dict, cfg) -> dict:
+  """The fused model's weights in the unfused layout (q, k, v and gate, up split out)."""
+  weights = {key: value for key, value in fused.items() if key != "blocks"}
+  weights["blocks"] = {}
+  for layer, block in fused["blocks"].items():
+    attn = {"wo": block["attn"]["wo"]}
+    attn["wq"], attn["wk"], attn["wv"] = (block["attn"]["wqkv"][:, c] for c in range(3))
+    mlp = {"w_out": block["mlp"]["w_out"]}
+    if cfg.mlp == "swiglu":
+      mlp["w_gate"], mlp["w_in"] = block["mlp"]["w_gate_up"][:, 0], block["mlp"]["w_gate_up"][:, 1]
+    else:
+      mlp["w_in"] = block["mlp"]["w_in"]
+    weights["blocks"][layer] = {**block, "attn": attn, "mlp": mlp}
+  assert jax.tree.structure(weights) == jax.tree.structure(unfused)
+  return weights
+
+
+@pytest.mark.parametrize("style", [STYLES["modern"], STYLES["kaplan"]], ids=["modern", "kaplan"])
+def test_fused_projections_train_as_the_unfused_layout(style, monkeypatch):
+  """20 train steps (the trainer's own `state.build`) from the same weights, fused and unfused:
+  the same losses to 1e-5 relative."""
+  monkeypatch.setitem(registry._ARCHITECTURES, "unfused", dataclasses.replace(
+      models.get("transformer"), module=_UnfusedTransformer))
+  config = defaults()
+  config.model.update(d_model=32, n_layers=2, n_heads=4, seq_len=32, **style)
+  config.update(batch_size=8, train_steps=20, warmup_steps=2, learning_rate=3e-3)
+  cfg = config_lib.validate(config, vocab_size=256)
+  unfused_cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, arch="unfused"))
+  mesh = mesh_lib.make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, jax.devices()[:1])
+  fused_steps, unfused_steps = state_lib.build(cfg, mesh), state_lib.build(unfused_cfg, mesh)
+  fused, unfused = fused_steps.init(), unfused_steps.init()
+  weights = _unfused_weights(jax.device_get(nnx.to_pure_dict(fused[0])),  # copies: `train` donates
+                             nnx.to_pure_dict(unfused[0]), cfg.model)
+  nnx.replace_by_pure_dict(unfused[0], jax.tree.map(jnp.asarray, weights))
+  batches = np.random.default_rng(0).integers(0, 16, (20, 8, 33), dtype=np.int32)  # learnable
+  losses = {"fused": [], "unfused": []}
+  for name, steps, state in (("fused", fused_steps, fused), ("unfused", unfused_steps, unfused)):
+    first_bad = steps.no_bad_step()
+    for batch_BxL1 in batches:
+      state, metrics, first_bad = steps.train(state, jnp.asarray(batch_BxL1), first_bad)
+      losses[name].append(float(metrics["loss"]))
+  assert losses["fused"][-1] < losses["fused"][0] - 0.05  # it trained
+  np.testing.assert_allclose(losses["fused"], losses["unfused"], rtol=1e-5)
