@@ -44,6 +44,11 @@ def _write_json(path: str, value) -> None:
   os.replace(tmp, path)
 
 
+def write_plan(plan: Plan) -> None:
+  os.makedirs(plan.workdir, exist_ok=True)
+  _write_json(os.path.join(plan.workdir, PLAN_FILE), plan.to_json())
+
+
 @contextlib.contextmanager
 def compile_cache(path: str):
   """JAX's persistent compilation cache in `path` for the duration, every program cached.
@@ -127,7 +132,7 @@ def finished_row(run: Run) -> dict | None:
   return _row(run, rows[-1]) if rows and _is_final(run, rows[-1]) else None
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
   message = (str(error).strip().splitlines() or [""])[0]
   if isinstance(error, InputError):
     return message
@@ -150,7 +155,7 @@ def _train_once(run: Run, devices) -> tuple[dict | None, str | None, bool]:
   except Exception as e:  # noqa: BLE001  one run's failure must not end the sweep
     if not isinstance(e, InputError):
       tqdm.write(traceback.format_exc().rstrip())
-    return None, _one_line(e), False
+    return None, one_line(e), False
   if last.get("preempted"):  # the machine is going away; the same command resumes this run
     return None, None, True
   if _is_final(run, last):
@@ -170,8 +175,7 @@ def run(plan: Plan, *, devices=None) -> Outcome:
   is_writer = jax.process_index() == 0
   results_path = os.path.join(plan.workdir, results.RESULTS_FILE)
   if is_writer:
-    os.makedirs(plan.workdir, exist_ok=True)
-    _write_json(os.path.join(plan.workdir, PLAN_FILE), plan.to_json())
+    write_plan(plan)
 
   rows, failed, preempted = {}, {}, None
   progress = plan.runs[0].config.progress and is_writer
