@@ -16,15 +16,14 @@ import time
 import jax
 import numpy as np
 import pytest
+import ray
+from test_runner import TINY_SWEEP, tiny_sweep
 
-ray = pytest.importorskip("ray")
-
-from scaling.errors import InputError  # noqa: E402
-from scaling.sweep import cli, fleet, results, runner, runs_cli, runstate  # noqa: E402
-from scaling.sweep import plan as plan_lib  # noqa: E402
-from scaling.train import trainer  # noqa: E402
-from scaling.train.metrics import read_metrics  # noqa: E402
-from test_runner import TINY_SWEEP, tiny_sweep  # noqa: E402
+from scaling.errors import InputError
+from scaling.sweep import cli, fleet, results, runner, runs_cli, runstate
+from scaling.sweep import plan as plan_lib
+from scaling.train import trainer
+from scaling.train.metrics import read_metrics
 
 SLICE = "fake-v4-16"
 WORKER_DEVICES = 4
