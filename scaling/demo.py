@@ -6,13 +6,13 @@ parametric L(N, D)) with bootstrap intervals, the figures, and an honest check: 
 largest budget and predict its optimal loss.
 """
 
-import json
 import os
 import sys
 import time
 
 import numpy as np
 
+from scaling import rundir
 from scaling.errors import ArgumentParser
 
 BUDGETS = (3e11, 8e11, 2e12)  # chinchilla-convention FLOPs: 1.2e13 in all, about 10 minutes here
@@ -56,8 +56,7 @@ def _fit(argv: list[str], out: str) -> dict:
   from scaling.fit import cli as fit_cli
 
   fit_cli.main([*argv, "--out", out])
-  with open(out, encoding="utf-8") as f:
-    return json.load(f)
+  return rundir.read_json(out)
 
 
 def _parametric_optimum(params: dict, rows: list[dict], budget: float) -> tuple[float, float]:
@@ -126,15 +125,15 @@ def main(argv: list[str]) -> int:
 
   print("\n== Approach 2: isoFLOP profiles (Hoffmann et al. 2022, sec. 3.2) ==")
   isoflop = _fit(["--data", workdir, "--approach", "isoflop", "--bootstrap", str(args.bootstrap)],
-                 os.path.join(workdir, "fit_isoflop.json"))
+                 rundir.join(workdir, "fit_isoflop.json"))
   print("\n== Approach 3: parametric L(N, D) = E + A/N^α + B/D^β (sec. 3.3) ==")
   parametric = _fit(["--data", workdir, "--approach", "parametric", "--law", "chinchilla",
-                     "--bootstrap", str(args.bootstrap)], os.path.join(workdir, "fit_parametric.json"))
+                     "--bootstrap", str(args.bootstrap)], rundir.join(workdir, "fit_parametric.json"))
 
   from scaling.plots import cli as plots_cli
 
-  plots_cli.main([workdir, "--fit", os.path.join(workdir, "fit_isoflop.json"),
-                  "--fit", os.path.join(workdir, "fit_parametric.json")])
+  plots_cli.main([workdir, "--fit", rundir.join(workdir, "fit_isoflop.json"),
+                  "--fit", rundir.join(workdir, "fit_parametric.json")])
 
   k_n, k_d = isoflop["params"]["k_N"], isoflop["params"]["k_D"]
   print(f"\n== Summary ({len(rows)} runs, trained in {trained / 60:.1f} min; N = all parameters, "

@@ -14,7 +14,7 @@ from scaling.models import ModelConfig
 from scaling.parallel import mesh as mesh_lib
 from scaling.parallel import rules
 from scaling.train.config import defaults
-from scaling.train.metrics import read_metrics
+from scaling.rundir import read_metrics
 
 
 def build_model(cfg: ModelConfig) -> nnx.Module:
@@ -68,4 +68,4 @@ def small_config(text_glob: str, **overrides):
 
 def losses(workdir) -> list[float]:
   """The train loss of every row of a run's metrics.jsonl."""
-  return [row["loss"] for row in read_metrics(os.path.join(workdir, "metrics.jsonl"))]
+  return [row["loss"] for row in read_metrics(workdir)]

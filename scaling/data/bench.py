@@ -12,7 +12,6 @@ subprocess and its consumption is the median tokens_per_sec of its metrics.jsonl
 (compilation) excluded.
 """
 
-import json
 import os
 import statistics
 import subprocess
@@ -20,6 +19,7 @@ import sys
 import tempfile
 import time
 
+from scaling import rundir
 from scaling.data import batches, corpus
 from scaling.errors import ArgumentParser, InputError
 
@@ -61,8 +61,7 @@ def trainer_tokens_per_sec(config_path: str, overrides: list[str], config, steps
                f"--config.warmup_steps={min(config.warmup_steps, steps - 1)}",
                "--config.train_tokens=0", "--config.progress=false"]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    with open(os.path.join(workdir, "metrics.jsonl"), encoding="utf-8") as f:
-      rows = [json.loads(line) for line in f if line.strip()]
+    rows = rundir.RunDir(workdir).read_metrics()
   if len(rows) < 2:
     raise InputError(f"--train-steps {steps}: fewer than two log intervals (log_every "
                      f"{config.log_every}); train longer")

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 from etils import epath
 
+from scaling import rundir
 from scaling.data import corpus, sources, tfds_source, tokenizer
 from scaling.errors import ArgumentParser, InputError
 
@@ -59,7 +60,9 @@ def main(argv: list[str]) -> int:
     if value <= 0:
       raise InputError(f"{flag} must be positive, got {value}")
   out = epath.Path(args.out)
-  if not out.parent.is_dir():
+  if rundir.is_remote(args.out):
+    rundir.check_writable(args.out, "--out")  # an object store has no directories to check
+  elif not out.parent.is_dir():
     raise InputError(f"--out {args.out}: directory {os.fspath(out.parent)} does not exist")
   documents = training_documents(
       args.source, glob=args.glob, validation_percent=args.validation_percent,
@@ -75,7 +78,7 @@ def main(argv: list[str]) -> int:
   model = tokenizer.train_sentencepiece(
       counted(itertools.islice(documents, args.max_documents)), vocab_size=args.vocab_size,
       model_type=args.model_type)
-  out.write_bytes(model)
+  rundir.write_bytes(args.out, model)
   trained = tokenizer.SentencePieceTokenizer(model, args.out)
   print(f"{args.out}: {args.model_type} model, vocab {trained.vocab_size}, eos (document separator) "
         f"id {trained.eos_id}; trained on {read['documents']:,} documents ({read['bytes']:,} bytes) "

@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 
+from scaling import rundir
 from scaling.errors import ArgumentParser, InputError
 from scaling.fit import approaches, points
 
@@ -225,11 +226,9 @@ def main(argv: list[str]) -> int:
   _print_report(report, args.data)
   if args.out:
     try:
-      with open(args.out, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2)
-        f.write("\n")
+      rundir.write_text(args.out, json.dumps(report, indent=2) + "\n")
     except OSError as e:
-      raise InputError(f"--out {args.out}: {e.strerror}") from None
+      raise InputError(f"--out {args.out}: {e.strerror or e}") from None
   return 0
 
 

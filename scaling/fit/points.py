@@ -10,22 +10,21 @@
 
 Which column is N is the caller's choice: `params` (all parameters, as Hoffmann et al. 2022 count)
 or `params_non_embedding` (Kaplan et al. 2020's N). Every value read must be finite and positive;
-anything else is an InputError naming the file, the line and the column.
+anything else is an InputError naming the file, the line and the column. Paths are local or gs://
+(scaling.rundir reads them).
 """
 
 import csv
-import json
-import os
+import io
 import sys
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
+from scaling import rundir
 from scaling.errors import InputError
-
-RUN_FILE = "run.json"
-METRICS_FILE = "metrics.jsonl"
-RESULTS_FILE = "results.csv"
+from scaling.rundir import METRICS_FILE, RESULTS_FILE, RUN_FILE
 _RUN_KEYS = ("params", "params_non_embedding")  # run.json values, the same for every eval row
 _ROW_KEYS = {"tokens": "tokens", "flops": "flops", "flops_kaplan": "flops_kaplan", "loss": "eval_loss"}
 
@@ -48,7 +47,8 @@ def _number(where: str, column: str, value) -> float:
 
 
 def _read_csv(path: str, columns: Sequence[str], optional: Sequence[str], curves: bool) -> dict:
-  with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: tolerate a byte-order mark
+  text = rundir.read_text(path).removeprefix("\ufeff")  # tolerate a byte-order mark
+  with io.StringIO(text, newline="") as f:
     reader = csv.DictReader(f)
     header = reader.fieldnames
     if not header:
@@ -76,35 +76,30 @@ def _read_csv(path: str, columns: Sequence[str], optional: Sequence[str], curves
   return table
 
 
+def read_metrics(run: rundir.RunDir) -> list[dict]:
+  """A run's metrics rows (those of a run still training too); a cut-off last line (a crash
+  mid-write) is skipped with a one-line warning, a garbled line before it is an InputError."""
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    rows = run.read_metrics(strict=True)
+  for warning in caught:
+    warn(str(warning.message))
+  return rows
+
+
 def _read_run(run_dir: str, columns: Sequence[str]) -> dict:
-  """The eval rows of one run directory. A cut-off last line (a crash mid-write) is skipped."""
-  run_path, metrics_path = os.path.join(run_dir, RUN_FILE), os.path.join(run_dir, METRICS_FILE)
-  try:
-    with open(run_path, encoding="utf-8") as f:
-      run = json.load(f)
-  except (OSError, json.JSONDecodeError) as e:
-    raise InputError(f"{run_path}: unreadable ({e})") from None
-  if not isinstance(run, dict):
-    raise InputError(f"{run_path}: expected a JSON object")
+  """The eval rows of one run directory."""
+  run_files = rundir.RunDir(run_dir)
+  run_path, metrics_path = run_files.run_file, run_files.metrics_file
+  run = run_files.read_run()
   for key in (c for c in columns if c in _RUN_KEYS):
     if key not in run:
       raise InputError(f"{run_path}: missing {key!r}")
-  with open(metrics_path, encoding="utf-8") as f:
-    lines = f.read().splitlines()
   values = {c: [] for c in columns}
-  for number, line in enumerate(lines, start=1):
-    if not line.strip():
+  for row in read_metrics(run_files):
+    if "eval_loss" not in row:
       continue
-    try:
-      row = json.loads(line)
-    except json.JSONDecodeError:
-      if number == len(lines):
-        warn(f"{metrics_path} line {number}: skipping a cut-off last line (a crash mid-write?)")
-        continue
-      raise InputError(f"{metrics_path} line {number}: not valid JSON") from None
-    if not isinstance(row, dict) or "eval_loss" not in row:
-      continue
-    where = f"{metrics_path} line {number}"
+    where = f"{metrics_path} step {row.get('step')}"
     for c in columns:
       if c in _RUN_KEYS:
         values[c].append(_number(run_path, c, run[c]))
@@ -121,16 +116,11 @@ def _read_sweep_curves(sweep_dir: str, columns: Sequence[str]) -> dict:
   """Eval rows of every run directory of a sweep (in DIR/runs/, where `scaling sweep` puts them,
   or directly in DIR), with a `run` index per row."""
   tables = []
-  runs_dir = os.path.join(sweep_dir, "runs")
-  parent = runs_dir if os.path.isdir(runs_dir) else sweep_dir
-  for name in sorted(os.listdir(parent)):
-    run_dir = os.path.join(parent, name)
-    if not os.path.isfile(os.path.join(run_dir, RUN_FILE)):
+  for run in rundir.SweepDir(sweep_dir).run_dirs():
+    if not run.has_metrics():
+      warn(f"{run.root}: no {METRICS_FILE}; run skipped")
       continue
-    if not os.path.isfile(os.path.join(run_dir, METRICS_FILE)):
-      warn(f"{run_dir}: no {METRICS_FILE}; run skipped")
-      continue
-    table = _read_run(run_dir, columns)
+    table = _read_run(run.root, columns)
     table["run"] = np.full(table[columns[0]].size, len(tables))
     tables.append(table)
   if not tables:
@@ -144,13 +134,16 @@ def read(path: str, columns: Sequence[str], *, optional: Sequence[str] = ("budge
   directory. `optional` columns are returned when present. `curves=True` wants training curves
   and adds a `run` column: every run's eval rows for a sweep; for a CSV, rows grouped by `name`,
   else by the first column asked for."""
-  if os.path.isdir(path):
-    if os.path.isfile(os.path.join(path, RESULTS_FILE)):
+  if rundir.is_remote(path):
+    rundir.check_readable(path, "--data")
+  if rundir.is_dir(path):
+    sweep, run = rundir.SweepDir(path), rundir.RunDir(path)
+    if sweep.is_sweep():
       if curves:
         return _read_sweep_curves(path, columns)
-      return _read_csv(os.path.join(path, RESULTS_FILE), columns, optional, curves=False)
-    if os.path.isfile(os.path.join(path, RUN_FILE)):
-      if not os.path.isfile(os.path.join(path, METRICS_FILE)):
+      return _read_csv(sweep.results_file, columns, optional, curves=False)
+    if run.has_run():
+      if not run.has_metrics():
         raise InputError(f"{path}: run directory without {METRICS_FILE}")
       table = _read_run(path, columns)
       if curves:
@@ -158,6 +151,6 @@ def read(path: str, columns: Sequence[str], *, optional: Sequence[str] = ("budge
       return table
     raise InputError(f"{path}: neither a sweep directory ({RESULTS_FILE}) nor a run directory "
                      f"({RUN_FILE}, {METRICS_FILE})")
-  if not os.path.isfile(path):
+  if not rundir.exists(path):
     raise InputError(f"{path}: no such file or directory")
   return _read_csv(path, columns, optional, curves)

@@ -6,7 +6,6 @@ backend, so drawing works headless and inside other programs.
 
 import io
 import json
-import os
 
 import matplotlib
 import PIL.Image
@@ -15,6 +14,7 @@ from matplotlib.colors import ListedColormap, LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter, FuncFormatter, LogLocator, NullFormatter
 
+from scaling import rundir
 from scaling.errors import InputError
 
 FORMATS = ("png", "pdf")
@@ -34,19 +34,21 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def save(figure: Figure, out_dir: str, name: str) -> list[str]:
-  """Writes OUT_DIR/NAME.png and NAME.pdf; returns their paths."""
-  try:
-    os.makedirs(out_dir, exist_ok=True)
-  except OSError as e:
-    raise InputError(f"{out_dir}: cannot create the output directory ({e.strerror})") from None
-  png, pdf = (os.path.join(out_dir, f"{name}.{extension}") for extension in FORMATS)
+  """Writes OUT_DIR/NAME.png and NAME.pdf (local or gs://); returns their paths."""
+  png, pdf = (rundir.join(out_dir, f"{name}.{extension}") for extension in FORMATS)
   # A line plot has few colours: 256 of them (a palette PNG) look the same and take a third of the
   # bytes of full RGB, which matters for the PNGs committed beside experiment READMEs.
-  rendered = io.BytesIO()
+  rendered, png_bytes, pdf_bytes = io.BytesIO(), io.BytesIO(), io.BytesIO()
   figure.savefig(rendered, format="png", dpi=DPI)
   image = PIL.Image.open(rendered).convert("RGB")
-  image.quantize(colors=256, method=PIL.Image.Quantize.MEDIANCUT).save(png, optimize=True)
-  figure.savefig(pdf, metadata={"CreationDate": None})  # no date: same data, same file
+  image.quantize(colors=256, method=PIL.Image.Quantize.MEDIANCUT).save(
+      png_bytes, format="png", optimize=True)
+  figure.savefig(pdf_bytes, format="pdf", metadata={"CreationDate": None})  # no date: same file
+  try:
+    rundir.write_bytes(png, png_bytes.getvalue())
+    rundir.write_bytes(pdf, pdf_bytes.getvalue())
+  except OSError as e:
+    raise InputError(f"{out_dir}: cannot write the figures there ({e.strerror or e})") from None
   return [png, pdf]
 
 
@@ -71,8 +73,7 @@ def load_report(report) -> dict | None:
   if report is None or isinstance(report, dict):
     return report
   try:
-    with open(report, encoding="utf-8") as f:
-      loaded = json.load(f)
+    loaded = rundir.read_json(report)
   except (OSError, json.JSONDecodeError) as e:
     raise InputError(f"{report}: not a readable fit report ({e})") from None
   if not isinstance(loaded, dict) or "approach" not in loaded or "params" not in loaded:

@@ -7,14 +7,11 @@ run, solid for Transformers: Kaplan found LSTMs stop improving after ~100 tokens
 Transformers keep improving along the whole context.
 """
 
-import json
-import os
-
 import numpy as np
 
+from scaling import rundir
 from scaling.errors import InputError
-from scaling.plots import common, runs
-from scaling.train.metrics import METRICS_FILE, read_metrics
+from scaling.plots import common
 
 LINESTYLES = {"transformer": "-", "lstm": "--", "rnn": ":"}
 MARKERS = {"transformer": "o", "lstm": "s", "rnn": "^"}
@@ -23,14 +20,13 @@ VARIANT_LINESTYLES = ("-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1)))  # a labelled 
 
 def final_by_position(run_dir: str) -> dict:
   """{arch, params_non_embedding, eval_loss, eval_loss_by_position} of a run's last eval row."""
-  with open(os.path.join(run_dir, runs.RUN_FILE), encoding="utf-8") as f:
-    run = json.load(f)
-  evals = [row for row in read_metrics(os.path.join(run_dir, METRICS_FILE))
-           if "eval_loss_by_position" in row]
+  run_files = rundir.RunDir(run_dir)
+  run = run_files.read_run()
+  evals = [row for row in run_files.read_metrics() if "eval_loss_by_position" in row]
   if not evals:
     raise InputError(f"{run_dir}: no eval row with eval_loss_by_position "
                      "(train with --config.eval_loss_by_position=true)")
-  return {"name": os.path.basename(os.path.normpath(run_dir)), "arch": run["config"]["model"]["arch"],
+  return {"name": run_files.name, "arch": run["config"]["model"]["arch"],
           "params_non_embedding": float(run["params_non_embedding"]),
           "eval_loss": float(evals[-1]["eval_loss"]),
           "eval_loss_by_position": np.asarray(evals[-1]["eval_loss_by_position"], np.float64)}

@@ -6,10 +6,9 @@ the parametric contours (when it has >= 3 budgets with >= 3 sizes each; the cont
 share a token count, e.g. a ladder); a run directory gets its training curve.
 """
 
-import os
-
 import numpy as np
 
+from scaling import rundir
 from scaling.errors import InputError
 from scaling.plots import common, curves, isoflop, model_size, parametric, runs
 
@@ -45,7 +44,7 @@ def supported(path: str, *, flops_column: str = "flops", n_column: str = "params
     why = "a run directory holds one training curve; this figure needs a sweep (results.csv)"
     return {"training_curves": None, "isoflop": why, "parametric_contours": why,
             "model_size": why}
-  reasons = {"training_curves": None if os.path.isdir(path) and runs.run_dirs(path)
+  reasons = {"training_curves": None if rundir.is_dir(path) and runs.run_dirs(path)
              else "no run directories (run.json, metrics.jsonl) to draw curves from"}
   table = runs.final_points(path, [n_column, "tokens", "loss"],
                             optional=(size_column, flops_column))
@@ -80,8 +79,8 @@ def draw(path: str, out_dir: str | None = None, fit_reports=(), *, flops_column:
   n_column = n_column or "params"
   reasons = supported(path, flops_column=flops_column, n_column=n_column, size_column=size_column)
   if out_dir is None:
-    base = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
-    out_dir = os.path.join(base, "figures")
+    base = path if rundir.is_dir(path) else rundir.parent(path)
+    out_dir = rundir.join(base, rundir.FIGURES_DIR)
   for figure in reports:
     if reasons[figure]:
       raise InputError(f"a fit report for the {figure} figure, but {path} does not support it: "

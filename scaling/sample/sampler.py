@@ -8,8 +8,6 @@ cache, a recurrent model advances its state), then each sampled token is fed bac
 
 import dataclasses
 import functools
-import json
-import os
 
 import jax
 import jax.numpy as jnp
@@ -18,12 +16,12 @@ import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
 
+from scaling import rundir
 from scaling.data.tokenizer import Tokenizer, load_tokenizer
 from scaling.errors import InputError
 from scaling.parallel import mesh as mesh_lib
 from scaling.train import config as config_lib
 from scaling.train import state as state_lib
-from scaling.train.trainer import CHECKPOINT_DIR, RUN_FILE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,29 +36,31 @@ class Trained:
 
 def load(workdir: str) -> Trained:
   """The model of the latest checkpoint in `workdir`, on one device; bad workdirs are InputErrors."""
-  run_path = os.path.join(workdir, RUN_FILE)
-  if not os.path.isfile(run_path):
-    raise InputError(f"--workdir {workdir}: no {RUN_FILE} there; it is not a training run")
+  if rundir.is_remote(workdir):
+    rundir.check_readable(workdir, "--workdir")
+  run = rundir.RunDir(rundir.absolute(workdir))
+  if not run.has_run():
+    raise InputError(f"--workdir {workdir}: no {rundir.RUN_FILE} there; it is not a training run")
   try:
-    with open(run_path, encoding="utf-8") as f:
-      config = ml_collections.ConfigDict(json.load(f)["config"])
+    config = ml_collections.ConfigDict(rundir.read_json(run.run_file)["config"])
   except (OSError, ValueError, KeyError, TypeError) as e:
-    raise InputError(f"{run_path} is unreadable ({e!r})") from None
+    raise InputError(f"{run.run_file} is unreadable ({e!r})") from None
   tokenizer = load_tokenizer(config.data.tokenizer)
   cfg = config_lib.validate(config, vocab_size=tokenizer.vocab_size)
   mesh = mesh_lib.make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, jax.devices()[:1])
   steps = state_lib.build(cfg, mesh)
-  checkpoints = ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, CHECKPOINT_DIR)),
+  checkpoints = ocp.CheckpointManager(run.checkpoints,
                                       options=ocp.CheckpointManagerOptions(create=False))
-  step = checkpoints.latest_step() if os.path.isdir(checkpoints.directory) else None
+  step = checkpoints.latest_step() if rundir.is_dir(run.checkpoints) else None
   if step is None:
-    raise InputError(f"--workdir {workdir}: no checkpoint yet in {CHECKPOINT_DIR}/; train first")
+    raise InputError(f"--workdir {workdir}: no checkpoint yet in {rundir.CHECKPOINTS_DIR}/; "
+                     "train first")
   try:
     state = checkpoints.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(steps.abstract_state))).state
   except Exception as e:  # a complete-looking but unreadable checkpoint
     message = str(e).splitlines()[0] if str(e) else type(e).__name__
-    raise InputError(f"checkpoint {step} in {workdir}/{CHECKPOINT_DIR} cannot be restored "
+    raise InputError(f"checkpoint {step} in {run.checkpoints} cannot be restored "
                      f"({message[:200]})") from None
   finally:
     checkpoints.close()

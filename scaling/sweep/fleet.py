@@ -25,6 +25,7 @@ import uuid
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from scaling import rundir
 from scaling.errors import InputError
 from scaling.sweep import resources, results, runner, runstate
 from scaling.sweep.plan import Plan, Run
@@ -246,8 +247,9 @@ def run(plan: Plan, *, address: str | None = None) -> runner.Outcome:
            for run in plan.runs}
   cluster = connect(address)
   check_feasible(specs, cluster)
-  runner.write_plan(plan)
-  results_path = os.path.join(plan.workdir, results.RESULTS_FILE)
+  sweep_dir = rundir.SweepDir(plan.workdir)
+  rundir.write_json(sweep_dir.plan_file, plan.to_json())
+  results_path = sweep_dir.results_file
   driver = uuid.uuid4().hex[:12]
   rows, failed, tries = {}, {}, {run.name: _Tries() for run in plan.runs}
 

@@ -18,7 +18,7 @@ import os
 
 import ml_collections
 
-from scaling import models
+from scaling import models, rundir
 from scaling.data.corpus import DataConfig
 from scaling.data.tokenizer import load_tokenizer
 from scaling.errors import InputError
@@ -28,9 +28,6 @@ from scaling.sweep import config as sweep_config
 from scaling.sweep import recipe as recipe_lib
 from scaling.sweep import resources
 from scaling.train import config as train_config
-
-RUNS_DIR = "runs"
-
 
 @dataclasses.dataclass(frozen=True)
 class Run:
@@ -332,7 +329,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
     for key, value in recipe.overrides(point.model, steps).items():
       run_config[key] = value
     runs.append(Run(
-        name=name, workdir=os.path.join(workdir, RUNS_DIR, name), config=run_config,
+        name=name, workdir=rundir.SweepDir(workdir).run(name).root, config=run_config,
         budget=point.budget, target_params=point.target_params, params=counts["total"],
         params_non_embedding=counts["non_embedding"], steps=steps, tokens=tokens,
         flops=tokens * sizer.flops_per_token(point.model)))

@@ -6,9 +6,10 @@ nominal compute the plan aimed at (the IsoFLOP group of the run), in the plan's 
 """
 
 import csv
-import os
+import io
 
-RESULTS_FILE = "results.csv"
+from scaling import rundir
+from scaling.rundir import RESULTS_FILE
 COLUMNS = ("name", "params", "params_non_embedding", "tokens", "flops", "flops_kaplan", "loss",
            "budget")
 _TYPES = {"name": str, "params": int, "params_non_embedding": int, "tokens": int, "flops": float,
@@ -16,20 +17,17 @@ _TYPES = {"name": str, "params": int, "params_non_embedding": int, "tokens": int
 
 
 def write(path: str, rows: list[dict]) -> None:
-  """Replaces `path` atomically, so a sweep killed mid-write keeps the previous complete file."""
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8", newline="") as f:
+  """Replaces `path` whole (local or gs://), so a sweep killed mid-write keeps the previous file."""
+  with io.StringIO(newline="") as f:
     writer = csv.DictWriter(f, fieldnames=COLUMNS)
     writer.writeheader()
     writer.writerows({key: row[key] for key in COLUMNS} for row in rows)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
+    rundir.write_text(path, f.getvalue())
 
 
 def read(path: str) -> list[dict]:
   """The rows of a results.csv (or of DIR/results.csv for a sweep directory), typed."""
-  if os.path.isdir(path):
-    path = os.path.join(path, RESULTS_FILE)
-  with open(path, encoding="utf-8", newline="") as f:
+  if rundir.is_dir(path):
+    path = rundir.SweepDir(path).results_file
+  with io.StringIO(rundir.read_text(path), newline="") as f:
     return [{key: _TYPES[key](row[key]) for key in COLUMNS} for row in csv.DictReader(f)]

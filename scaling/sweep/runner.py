@@ -15,14 +15,12 @@ import jax
 from jax.experimental.compilation_cache import compilation_cache
 from tqdm import tqdm
 
+from scaling import rundir
 from scaling.errors import InputError
+from scaling.rundir import COMPILE_CACHE_DIR, PLAN_FILE
 from scaling.sweep import results
 from scaling.sweep.plan import Plan, Run
 from scaling.train import trainer
-from scaling.train.metrics import METRICS_FILE, read_metrics
-
-PLAN_FILE = "plan.json"
-COMPILE_CACHE_DIR = "compile_cache"
 # Keys that change how a run reports or where it runs, not its result: a finished run whose
 # recorded config differs from the plan only in these still counts as this plan's run.
 PRESENTATION_KEYS = ("progress", "log_every", "eval_every", "checkpoint_every", "keep_checkpoints",
@@ -35,18 +33,6 @@ class Outcome:
   failed: dict[str, str]  # run name -> one-line reason
   results_path: str
   preempted: str | None = None  # the run SIGTERM stopped (after a checkpoint); the sweep stopped too
-
-
-def _write_json(path: str, value) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(value, f, indent=2)
-  os.replace(tmp, path)
-
-
-def write_plan(plan: Plan) -> None:
-  os.makedirs(plan.workdir, exist_ok=True)
-  _write_json(os.path.join(plan.workdir, PLAN_FILE), plan.to_json())
 
 
 @contextlib.contextmanager
@@ -92,12 +78,11 @@ def _config_mismatch(run: Run) -> str | None:
   Run names encode only budget, size and horizon: a sweep edited and re-run in the same directory
   (another recipe, seq_len, ...) must not count the old runs as its own.
   """
-  path = os.path.join(run.workdir, trainer.RUN_FILE)
-  if not os.path.exists(path):
+  path = rundir.RunDir(run.workdir).run_file
+  if not rundir.exists(path):
     return None
   try:
-    with open(path, encoding="utf-8") as f:
-      recorded = _flatten(json.load(f)["config"])
+    recorded = _flatten(rundir.read_json(path)["config"])
   except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
     return f"{path} is unreadable ({e!r})"
   planned = _flatten(json.loads(json.dumps(run.config.to_dict())))
@@ -110,8 +95,7 @@ def _config_mismatch(run: Run) -> str | None:
 
 def _row(run: Run, last: dict) -> dict:
   """A results.csv row from the run's metadata and its last metrics row."""
-  with open(os.path.join(run.workdir, trainer.RUN_FILE), encoding="utf-8") as f:
-    recorded = json.load(f)
+  recorded = rundir.RunDir(run.workdir).read_run()
   return {"name": run.name, "params": recorded["params"],
           "params_non_embedding": recorded["params_non_embedding"], "tokens": last["tokens"],
           "flops": last["flops"], "flops_kaplan": last["flops_kaplan"], "loss": last["eval_loss"],
@@ -124,11 +108,10 @@ def _is_final(run: Run, last: dict) -> bool:
 
 def finished_row(run: Run) -> dict | None:
   """The results row of a run whose metrics reached its last step with an eval loss; else None."""
-  metrics_path = os.path.join(run.workdir, METRICS_FILE)
-  run_path = os.path.join(run.workdir, trainer.RUN_FILE)
-  if not (os.path.exists(metrics_path) and os.path.exists(run_path)):
+  run_files = rundir.RunDir(run.workdir)
+  if not (run_files.has_run() and run_files.has_metrics()):
     return None
-  rows = read_metrics(metrics_path)
+  rows = run_files.read_metrics()
   return _row(run, rows[-1]) if rows and _is_final(run, rows[-1]) else None
 
 
@@ -173,13 +156,14 @@ def run(plan: Plan, *, devices=None) -> Outcome:
   settings = plan.runs[0].config.distributed
   trainer.initialize_distributed(settings)  # before the first run: process 0 writes plan.json
   is_writer = jax.process_index() == 0
-  results_path = os.path.join(plan.workdir, results.RESULTS_FILE)
+  sweep = rundir.SweepDir(plan.workdir)
+  results_path = sweep.results_file
   if is_writer:
-    write_plan(plan)
+    rundir.write_json(sweep.plan_file, plan.to_json())
 
   rows, failed, preempted = {}, {}, None
   progress = plan.runs[0].config.progress and is_writer
-  with compile_cache(os.path.join(plan.workdir, COMPILE_CACHE_DIR)):
+  with compile_cache(sweep.compile_cache):
     bar = tqdm(plan.runs, unit="run", dynamic_ncols=True, disable=not progress)
     for planned in bar:
       bar.set_description(planned.name)

@@ -8,51 +8,49 @@ it over); otherwise what its status.json says (pending, failed, preempted).
 """
 
 import json
-import os
 import sys
 import time
 
-from etils import epath
-
+from scaling import rundir
 from scaling.errors import ArgumentParser, InputError
 from scaling.sweep import runstate
-from scaling.train.metrics import METRICS_FILE, read_metrics
-
-PLAN_FILE = "plan.json"
-RUN_FILE = "run.json"
 COLUMNS = ("name", "state", "step", "tokens", "flops", "loss", "eval_loss", "tokens_per_sec",
            "where", "lease_age_s", "reason")
 
 
-def _read_json(path: epath.Path) -> dict | None:
+def _read_json(path: str) -> dict | None:
   try:
-    return json.loads(path.read_text())
+    value = rundir.read_json(path)
   except (FileNotFoundError, ValueError):
     return None
+  return value if isinstance(value, dict) else None
 
 
-def _runs(directory: epath.Path) -> list[tuple[str, epath.Path, int | None]]:
+def _runs(directory: str) -> list[tuple[str, str, int | None]]:
   """(name, workdir, total steps) of every run DIR holds: a sweep's plan, or DIR as one run."""
-  plan = _read_json(directory / PLAN_FILE)
+  plan = _read_json(rundir.SweepDir(directory).plan_file)
   if plan is not None:
-    return [(run["name"], directory / run["workdir"], run["steps"]) for run in plan["runs"]]
-  if any((directory / name).exists() for name in (RUN_FILE, runstate.STATUS_FILE, METRICS_FILE)):
-    recorded = _read_json(directory / RUN_FILE) or {}
-    return [(directory.name, directory, recorded.get("train_steps"))]
-  raise InputError(f"scaling runs: {directory} holds neither a sweep ({PLAN_FILE}) nor a run "
-                   f"({RUN_FILE})")
+    return [(run["name"], rundir.join(directory, run["workdir"]), run["steps"])
+            for run in plan["runs"]]
+  run = rundir.RunDir(directory)
+  if run.has_run() or run.has_metrics() or rundir.exists(rundir.join(directory,
+                                                                     runstate.STATUS_FILE)):
+    recorded = _read_json(run.run_file) or {}
+    return [(run.name, directory, recorded.get("train_steps"))]
+  raise InputError(f"scaling runs: {directory} holds neither a sweep ({rundir.PLAN_FILE}) nor a "
+                   f"run ({rundir.RUN_FILE})")
 
 
-def describe(name: str, workdir: epath.Path, total: int | None, now: float) -> dict:
+def describe(name: str, workdir: str, total: int | None, now: float) -> dict:
   """One run's line: its state, progress, last losses, throughput, where it runs, its lease."""
-  metrics_path = workdir / METRICS_FILE
-  rows = read_metrics(os.fspath(metrics_path)) if metrics_path.exists() else []
+  run = rundir.RunDir(workdir)
+  rows = run.read_metrics() if run.has_metrics() else []
   last = rows[-1] if rows else {}
   evals = [row for row in rows if "eval_loss" in row]
   status = runstate.read_status(workdir)
   lease = runstate.holder(workdir)
   if total is None:
-    total = (_read_json(workdir / RUN_FILE) or {}).get("train_steps")
+    total = (_read_json(run.run_file) or {}).get("train_steps")
   if last and last.get("step") == total and evals and evals[-1] is last:
     state = "finished"
   elif lease is not None and lease.live(now):
@@ -104,11 +102,9 @@ def main(argv: list[str]) -> int:
   parser.add_argument("dir", help="a sweep workdir (with plan.json) or one run's workdir")
   parser.add_argument("--json", action="store_true", help="a JSON list, one object per run")
   args = parser.parse_args(argv)
-  directory = epath.Path(args.dir)
-  if not directory.exists():
-    raise InputError(f"scaling runs: {args.dir}: no such directory")
+  rundir.check_readable(args.dir, "scaling runs")
   now = time.time()
-  lines = [describe(name, workdir, total, now) for name, workdir, total in _runs(directory)]
+  lines = [describe(name, workdir, total, now) for name, workdir, total in _runs(args.dir)]
   if args.json:
     json.dump(lines, sys.stdout, indent=1)
     print()

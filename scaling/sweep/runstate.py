@@ -21,57 +21,31 @@ import time
 
 from etils import epath
 
+from scaling import rundir
+
 STATUS_FILE = "status.json"
 LEASE_PREFIX = "lease."
 STATES = ("pending", "running", "finished", "failed", "preempted")
 
 
-def _write_whole(path: epath.Path, value: dict) -> None:
-  """One whole-object write: an object store replaces it atomically; a local disk via rename."""
-  text = json.dumps(value, indent=1)
-  if "://" in os.fspath(path):
-    path.write_text(text)
-    return
-  tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
-  tmp.write_text(text)
-  os.replace(tmp, path)
-
-
-def create_exclusive(path: epath.Path, text: str) -> None:
-  """Creates `path` holding `text`, or raises FileExistsError: of concurrent callers one wins.
-
-  O_EXCL on a local disk; elsewhere fsspec's exclusive mode ("xb", on GCS a generation-0
-  precondition, so the object is created whole or not at all).
-  """
-  if "://" not in os.fspath(path):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-      f.write(text)
-    return
-  import fsspec
-
-  with fsspec.open(os.fspath(path), "xb") as f:
-    f.write(text.encode())
-
-
-def _read_json(path: epath.Path) -> dict | None:
+def _read_json(path: str) -> dict | None:
   try:
-    value = json.loads(path.read_text())
-  except (FileNotFoundError, ValueError):  # absent, or a local file caught mid-write
+    value = json.loads(rundir.read_text(path))
+  except (FileNotFoundError, ValueError):  # absent, or created a moment ago and still empty
     return None
   return value if isinstance(value, dict) else None
 
 
 def read_status(workdir) -> dict:
   """The run's status.json, or {"state": "pending"} when nobody has started it."""
-  return _read_json(epath.Path(workdir) / STATUS_FILE) or {"state": "pending", "attempts": []}
+  return _read_json(rundir.join(workdir, STATUS_FILE)) or {"state": "pending", "attempts": []}
 
 
 def write_status(workdir, state: str, **fields) -> dict:
   """Sets the run's state (and fields such as `reason`, `where`); only a lease holder calls this."""
   status = read_status(workdir)
   status.update(fields, state=state, updated=time.time())
-  _write_whole(epath.Path(workdir) / STATUS_FILE, status)
+  rundir.write_json(rundir.join(workdir, STATUS_FILE), status)
   return status
 
 
@@ -98,14 +72,14 @@ class Holder:
     return not self.released and self.age(now) <= self.seconds
 
 
-def _lease_path(workdir, generation: int) -> epath.Path:
-  return epath.Path(workdir) / f"{LEASE_PREFIX}{generation}"
+def _lease_path(workdir, generation: int) -> str:
+  return rundir.join(workdir, f"{LEASE_PREFIX}{generation}")
 
 
 def _latest_generation(workdir) -> int:
   """The highest N with a lease.N (−1 if none), probing upwards: generations are never deleted."""
   generation = -1
-  while _lease_path(workdir, generation + 1).exists():
+  while rundir.exists(_lease_path(workdir, generation + 1)):
     generation += 1
   return generation
 
@@ -115,7 +89,7 @@ def _holder_at(workdir, generation: int, seconds: float) -> Holder:
   value = _read_json(path)
   if value is None:  # created a moment ago and not yet written: its file's age stands in
     try:
-      renewed = path.stat().mtime
+      renewed = epath.Path(path).stat().mtime
     except FileNotFoundError:
       renewed = time.time()
     return Holder(generation, owner="?", where="?", renewed=renewed, seconds=seconds,
@@ -142,17 +116,17 @@ class Lease:
             "released": released}
 
   def lost(self) -> bool:
-    return _lease_path(self.workdir, self.generation + 1).exists()
+    return rundir.exists(_lease_path(self.workdir, self.generation + 1))
 
   def renew(self) -> bool:
     if self.lost():
       return False
-    _write_whole(self.path, self._content(released=False))
+    rundir.write_json(self.path, self._content(released=False))
     return True
 
   def release(self) -> None:
     if not self.lost():
-      _write_whole(self.path, self._content(released=True))
+      rundir.write_json(self.path, self._content(released=True))
 
 
 def acquire(workdir, owner: str, seconds: float, *, dead_owners=()) -> Lease | Holder:
@@ -161,7 +135,6 @@ def acquire(workdir, owner: str, seconds: float, *, dead_owners=()) -> Lease | H
   A lease held by one of `dead_owners` (attempts the caller knows have died, e.g. a Ray worker that
   crashed) is taken over at once instead of after `seconds`.
   """
-  epath.Path(workdir).mkdir(parents=True, exist_ok=True)
   generation = _latest_generation(workdir)
   if generation >= 0:
     current = _holder_at(workdir, generation, seconds)
@@ -169,7 +142,7 @@ def acquire(workdir, owner: str, seconds: float, *, dead_owners=()) -> Lease | H
       return current
   lease = Lease(workdir, generation + 1, owner, seconds)
   try:
-    create_exclusive(lease.path, json.dumps(lease._content(released=False), indent=1))
+    rundir.create_exclusive(lease.path, json.dumps(lease._content(released=False), indent=2))
   except FileExistsError:
     # Another taker won this generation; what it holds now is the answer.
     return _holder_at(workdir, generation + 1, seconds)

@@ -8,7 +8,6 @@ failure, 2 bad input.
 """
 
 import json
-import os
 import pickle
 import sys
 import traceback
@@ -23,12 +22,13 @@ def _write(path: str, outcome: str, reason: str = "") -> None:
 
 def main(outcome_path: str) -> int:
   config, workdir, sweep_workdir = pickle.load(sys.stdin.buffer)
+  from scaling import rundir
   from scaling.errors import InputError
   from scaling.sweep import runner
   from scaling.train import trainer
 
   try:
-    with runner.compile_cache(os.path.join(sweep_workdir, runner.COMPILE_CACHE_DIR)):
+    with runner.compile_cache(rundir.SweepDir(sweep_workdir).compile_cache):
       last = trainer.train(config, workdir)
   except Exception as e:  # noqa: BLE001  reported to the driver as this run's one-line reason
     if not isinstance(e, InputError):

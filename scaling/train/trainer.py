@@ -1,10 +1,11 @@
 """The training loop: config -> sharded state -> steps -> metrics.jsonl, run.json, checkpoints.
 
+The workdir is a local path or gs://bucket/...; its layout and I/O are scaling.rundir's.
+
 Re-running with the same workdir resumes from the latest checkpoint, which holds the train state and
 the input iterator's state (grain's, one file per process), so the data position is restored exactly.
 """
 
-import json
 import os
 import signal
 import subprocess
@@ -18,15 +19,13 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 import scaling
-from scaling import data, models
+from scaling import data, models, rundir
 from scaling.errors import InputError
 from scaling.parallel import mesh as mesh_lib
 from scaling.train import config as config_lib
 from scaling.train import state as state_lib
-from scaling.train.metrics import MetricsLog, NullLog, read_metrics
+from scaling.train.metrics import MetricsLog, NullLog
 
-RUN_FILE = "run.json"
-CHECKPOINT_DIR = "checkpoints"
 # Keys that must match between a workdir's recorded run and a resuming one: the checkpoint's shapes
 # and the meaning of `step` depend on them.
 RESUME_KEYS = ("model", "batch_size", "seed", "data")
@@ -44,21 +43,12 @@ def _git_commit() -> str | None:
 
 def _prepare_workdir(workdir: str, resolved: dict, corpus_sha256: str) -> None:
   """Checks the workdir is usable and, if it holds a run, that it is this run; writes nothing."""
-  if "://" in workdir:
-    raise InputError(f"--workdir {workdir}: remote workdirs are not supported yet; use a local path "
-                     "(on a TPU VM, its disk) and copy the results to the bucket afterwards")
-  ancestor = os.path.abspath(workdir)
-  while not os.path.exists(ancestor):
-    ancestor = os.path.dirname(ancestor)
-  if not os.path.isdir(ancestor):
-    raise InputError(f"--workdir {workdir}: {ancestor} exists and is not a directory")
-  if not os.access(ancestor, os.W_OK):
-    raise InputError(f"--workdir {workdir}: {ancestor} is not writable")
-  run_path = os.path.join(workdir, RUN_FILE)
-  if os.path.exists(run_path):
+  rundir.check_writable(workdir)
+  run = rundir.RunDir(workdir)
+  run_path = run.run_file
+  if run.has_run():
     try:
-      with open(run_path, encoding="utf-8") as f:
-        previous_run = json.load(f)
+      previous_run = rundir.read_json(run_path)
       previous, previous_sha256 = previous_run["config"], previous_run["corpus"]["sha256"]
     except (OSError, ValueError, KeyError, TypeError) as e:
       raise InputError(f"{run_path} is unreadable ({e!r}); use a fresh --workdir") from None
@@ -161,7 +151,7 @@ class Preemption:
       signal.signal(signal.SIGTERM, self._previous)
 
 
-def _restore(checkpoints, steps, batches, workdir):
+def _restore(checkpoints, steps, batches, run: rundir.RunDir):
   """The latest complete checkpoint (orbax never lists a half-written one), or a fresh state.
 
   The checkpoint also sets `batches`, the input iterator, to the position it had when it was saved.
@@ -175,7 +165,7 @@ def _restore(checkpoints, steps, batches, workdir):
         data=grain.checkpoint.CheckpointRestore(batches))).state
   except Exception as e:  # a complete-looking but unreadable checkpoint: say so, change nothing
     message = str(e).splitlines()[0] if str(e) else type(e).__name__
-    raise InputError(f"checkpoint {start} in {workdir}/{CHECKPOINT_DIR} cannot be restored "
+    raise InputError(f"checkpoint {start} in {run.checkpoints} cannot be restored "
                      f"({message[:200]}); move it away to resume from an earlier one") from None
 
 
@@ -186,7 +176,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict
   `devices` defaults to every device of every process; a subset is for side-by-side comparisons.
   """
   cfg, resolved, corpus, mesh = prepare(config, workdir, devices)
-  workdir = os.path.abspath(workdir)
+  run = rundir.RunDir(rundir.absolute(workdir))
   is_writer = jax.process_index() == 0
   metadata = _run_metadata(cfg, resolved, corpus, mesh)
   flops_per_token = metadata["flops_per_token"]
@@ -199,13 +189,12 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict
 
   steps = state_lib.build(cfg, mesh)
   checkpoints = ocp.CheckpointManager(
-      os.path.join(workdir, CHECKPOINT_DIR),
+      run.checkpoints,
       options=ocp.CheckpointManagerOptions(max_to_keep=cfg.keep_checkpoints, create=True))
-  start, train_state = _restore(checkpoints, steps, batches, workdir)
+  start, train_state = _restore(checkpoints, steps, batches, run)
   if is_writer:
-    with open(os.path.join(workdir, RUN_FILE), "w", encoding="utf-8") as f:
-      json.dump({**metadata, "resumed_from_step": start}, f, indent=2)
-  log = MetricsLog(workdir, resume_step=start) if is_writer else NullLog()
+    run.write_run({**metadata, "resumed_from_step": start})
+  log = MetricsLog(run, resume_step=start) if is_writer else NullLog()
 
   eval_data = data.eval_batches(
       corpus.validation, seq_len=cfg.model.seq_len, global_batch_size=cfg.batch_size,
@@ -232,7 +221,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict
     bad_eval = "eval_loss" in host and not np.isfinite(host["eval_loss"])
     if first_bad or bad_eval:
       kept = checkpoints.latest_step()
-      kept = f"step {kept} in {workdir}/{CHECKPOINT_DIR}" if kept else "none (no checkpoint yet)"
+      kept = f"step {kept} in {run.checkpoints}" if kept else "none (no checkpoint yet)"
       what = f"loss or gradient at step {first_bad}" if first_bad else f"eval loss at step {done}"
       raise Diverged(f"non-finite {what}; last good checkpoint: {kept}")
     if not needs_row(done):
@@ -271,6 +260,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict
       if done % cfg.checkpoint_every == 0 or done == cfg.train_steps or preempted:
         record(done, step_metrics, first_bad)  # never checkpoint a state that went non-finite
         pending = None
+        log.flush()  # the rows up to this checkpoint, readable before it is
         checkpoints.save(done, args=ocp.args.Composite(
             state=ocp.args.StandardSave(train_state), data=grain.checkpoint.CheckpointSave(batches)),
                          force=preempted)
@@ -278,7 +268,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict
       if preempted:
         checkpoints.wait_until_finished()
         last["row"] = {**last["row"], "step": done, "preempted": True}
-        print(f"preempted: saved step {done} to {workdir}/{CHECKPOINT_DIR}/{done}; "
+        print(f"preempted: saved step {done} to {rundir.join(run.checkpoints, str(done))}; "
               "run the same command again to resume", flush=True)
         break
   finally:
@@ -293,10 +283,10 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict
 
 def throughput(workdir: str) -> dict | None:
   """Median tokens/s and model FLOP/s over the logged intervals, the first (compilation) excluded."""
-  rows = read_metrics(os.path.join(workdir, "metrics.jsonl"))[1:]
+  run = rundir.RunDir(workdir)
+  rows = run.read_metrics()[1:]
   if not rows:
     return None
-  with open(os.path.join(workdir, RUN_FILE), encoding="utf-8") as f:
-    flops_per_token = json.load(f)["flops_per_token"]["chinchilla"]
+  flops_per_token = run.read_run()["flops_per_token"]["chinchilla"]
   tokens_per_sec = float(np.median([row["tokens_per_sec"] for row in rows]))
   return {"tokens_per_sec": tokens_per_sec, "flops_per_sec": tokens_per_sec * flops_per_token}

@@ -14,7 +14,7 @@ from scaling.errors import InputError
 from scaling.launch import cli, local
 from scaling.train import trainer
 from scaling.train.config import defaults
-from scaling.train.metrics import read_metrics
+from scaling.rundir import read_metrics
 
 TINY_TRAIN_KEYS = {
     "model.d_model": 32, "model.n_layers": 2, "model.n_heads": 4, "model.seq_len": 32,
@@ -83,8 +83,8 @@ def test_two_processes_of_four_devices_equal_one_process_of_eight(text_corpus, t
                    "scaling", "train", "--config", _base_config(), "--workdir", str(distributed),
                    *flags])
   assert code == 0
-  one = read_metrics(os.path.join(reference, "metrics.jsonl"))
-  two = read_metrics(os.path.join(distributed, "metrics.jsonl"))
+  one = read_metrics(reference)
+  two = read_metrics(distributed)
   assert [row["step"] for row in two] == [row["step"] for row in one] == list(range(1, 11))
   np.testing.assert_allclose([r["loss"] for r in two], [r["loss"] for r in one], rtol=1e-5)
   np.testing.assert_allclose([r["eval_loss"] for r in two if "eval_loss" in r],

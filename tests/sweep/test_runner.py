@@ -9,11 +9,12 @@ import pathlib
 import jax
 import pytest
 
+from scaling import rundir
 from scaling.errors import InputError
 from scaling.sweep import cli, results, runner
 from scaling.sweep import plan as plan_lib
 from scaling.train import trainer
-from scaling.train.metrics import read_metrics
+from scaling.rundir import read_metrics
 
 TINY_SWEEP = pathlib.Path(__file__).resolve().parent / "tiny_sweep.py"
 
@@ -68,8 +69,8 @@ def test_a_failing_run_does_not_stop_the_sweep_and_finished_runs_are_skipped(
   assert outcome.finished == (good,) and list(outcome.failed) == [failing]
   assert "model.d_model=18" in outcome.failed[failing] and "mesh.fsdp" in outcome.failed[failing]
   assert not os.path.exists(os.path.join(workdir, "runs", failing))  # nothing written for it
-  assert os.listdir(os.path.join(workdir, runner.COMPILE_CACHE_DIR))
-  with open(os.path.join(workdir, runner.PLAN_FILE)) as f:
+  assert os.listdir(os.path.join(workdir, rundir.COMPILE_CACHE_DIR))
+  with open(os.path.join(workdir, rundir.PLAN_FILE)) as f:
     assert [r["name"] for r in json.load(f)["runs"]] == [failing, good]
 
   # results.csv: exactly these columns, one row per finished run, from run.json + the last row.
@@ -77,7 +78,7 @@ def test_a_failing_run_does_not_stop_the_sweep_and_finished_runs_are_skipped(
     assert tuple(next(csv.reader(f))) == results.COLUMNS
   [row] = results.read(outcome.results_path)
   run = plan.runs[1]
-  metrics = read_metrics(os.path.join(run.workdir, "metrics.jsonl"))
+  metrics = read_metrics(run.workdir)
   assert row["name"] == good
   assert row["loss"] == metrics[-1]["eval_loss"]
   assert row["tokens"] == metrics[-1]["tokens"] == run.tokens == 8 * 16 * 32

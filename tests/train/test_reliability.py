@@ -15,7 +15,7 @@ import jax
 import pytest
 
 from scaling.train import trainer
-from scaling.train.metrics import read_metrics
+from scaling.rundir import read_metrics
 from small_runs import small_config
 
 STEPS = 24
@@ -63,7 +63,7 @@ def wait_for_rows(workdir, n, process, timeout=120):
   path = os.path.join(workdir, "metrics.jsonl")
   deadline = time.time() + timeout
   while time.time() < deadline and process.poll() is None:
-    if os.path.exists(path) and len(read_metrics(path)) >= n:
+    if os.path.exists(path) and len(read_metrics(workdir)) >= n:
       return
     time.sleep(0.02)
   raise AssertionError(f"run ended or stalled before {n} rows: {process.communicate()[0][-2000:]}")
@@ -71,7 +71,7 @@ def wait_for_rows(workdir, n, process, timeout=120):
 
 def comparable(workdir):
   """Every row with its values, except the wall-clock throughput."""
-  rows = read_metrics(os.path.join(workdir, "metrics.jsonl"))
+  rows = read_metrics(workdir)
   return [{k: v for k, v in row.items() if k != "tokens_per_sec"} for row in rows]
 
 
@@ -133,7 +133,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(text_corpus, t
   bad_step = int(str(failure.value).split(" at step ")[1].split(";")[0])
   good = sorted(int(n) for n in os.listdir(tmp_path / "checkpoints") if n.isdigit())
   assert good and good[-1] < bad_step and f"step {good[-1]} in" in str(failure.value)
-  rows = read_metrics(str(tmp_path / "metrics.jsonl"))
+  rows = read_metrics(tmp_path)
   assert all(row["step"] < bad_step for row in rows)
   assert all(json.dumps(row).count("NaN") == 0 for row in rows)
 
@@ -173,5 +173,5 @@ def test_truncated_metrics_line_is_skipped_with_a_warning(tmp_path):
   path = tmp_path / "metrics.jsonl"
   path.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.9}\n{"step": 3, "lo')
   with pytest.warns(UserWarning, match="incomplete line"):
-    rows = read_metrics(str(path))
+    rows = read_metrics(tmp_path)
   assert [row["step"] for row in rows] == [1, 2]

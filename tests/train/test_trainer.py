@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from scaling.train import trainer
-from scaling.train.metrics import read_metrics
+from scaling.rundir import read_metrics
 from small_runs import losses, small_config
 
 
@@ -22,7 +22,7 @@ def baseline(text_corpus, tmp_path_factory):
 
 
 def test_metrics_rows_log_loss_against_compute(baseline):
-  rows = read_metrics(os.path.join(baseline, "metrics.jsonl"))
+  rows = read_metrics(baseline)
   with open(os.path.join(baseline, "run.json")) as f:
     run = json.load(f)
   assert [row["step"] for row in rows] == list(range(1, 11))
@@ -42,10 +42,10 @@ def test_metrics_rows_log_loss_against_compute(baseline):
 def test_eval_loss_by_position_is_logged_when_asked(baseline, text_corpus, tmp_path):
   """Kaplan et al. 2020 Fig. 7 (right): one mean per context position, averaging to the eval loss."""
   assert not any("eval_loss_by_position" in row
-                 for row in read_metrics(os.path.join(baseline, "metrics.jsonl")))
+                 for row in read_metrics(baseline))
   config = small_config(text_corpus, train_steps=5, eval_loss_by_position=True)
   trainer.train(config, str(tmp_path), devices=jax.devices()[:1])
-  evals = [row for row in read_metrics(os.path.join(tmp_path, "metrics.jsonl")) if "eval_loss" in row]
+  evals = [row for row in read_metrics(tmp_path) if "eval_loss" in row]
   assert [row["step"] for row in evals] == [5]
   by_position = evals[0]["eval_loss_by_position"]
   assert len(by_position) == config.model.seq_len
@@ -69,9 +69,9 @@ def test_resume_continues_the_same_loss_sequence(baseline, text_corpus, tmp_path
   workdir = str(tmp_path / "run")
   shutil.copytree(baseline, workdir)
   shutil.rmtree(os.path.join(workdir, "checkpoints", "10"))
-  before = read_metrics(os.path.join(workdir, "metrics.jsonl"))
+  before = read_metrics(workdir)
   trainer.train(small_config(text_corpus), workdir, devices=jax.devices()[:1])
-  after = read_metrics(os.path.join(workdir, "metrics.jsonl"))
+  after = read_metrics(workdir)
   assert [r["step"] for r in after] == [r["step"] for r in before]
   np.testing.assert_allclose([r["loss"] for r in after], [r["loss"] for r in before], rtol=1e-6)
   assert after[-1]["eval_loss"] == pytest.approx(before[-1]["eval_loss"], rel=1e-6)
