@@ -20,10 +20,10 @@ import ray
 from test_runner import TINY_SWEEP, tiny_sweep
 
 from scaling.errors import InputError
+from scaling.rundir import read_metrics
 from scaling.sweep import cli, fleet, results, runner, runs_cli, runstate
 from scaling.sweep import plan as plan_lib
 from scaling.train import trainer
-from scaling.train.metrics import read_metrics
 
 SLICE = "fake-v4-16"
 WORKER_DEVICES = 4
@@ -48,7 +48,7 @@ def four_runs(text_corpus):
 
 
 def losses(run) -> list[float]:
-  return [row["loss"] for row in read_metrics(os.path.join(run.workdir, "metrics.jsonl"))]
+  return [row["loss"] for row in read_metrics(run.workdir)]
 
 
 def attempts(run) -> list[dict]:
@@ -128,10 +128,9 @@ def test_a_worker_killed_mid_run_is_retried_and_resumes_exactly(cluster, text_co
   killed = []
 
   def kill_after_a_checkpoint():
-    metrics = os.path.join(run.workdir, "metrics.jsonl")
     while not killed:
       status = runstate.read_status(run.workdir)
-      rows = read_metrics(metrics) if os.path.exists(metrics) else []
+      rows = read_metrics(run.workdir)
       if status["state"] == "running" and rows and rows[-1]["step"] >= 10:
         pid = int(status["where"].rsplit(":", 1)[1])
         os.kill(pid, signal.SIGKILL)  # the Ray worker; its training process dies with it
@@ -149,7 +148,7 @@ def test_a_worker_killed_mid_run_is_retried_and_resumes_exactly(cluster, text_co
 
   reference = plan_lib.build(config, str(tmp_path / "local"))
   runner.run(reference, devices=jax.devices()[:WORKER_DEVICES])
-  steps = [row["step"] for row in read_metrics(os.path.join(run.workdir, "metrics.jsonl"))]
+  steps = [row["step"] for row in read_metrics(run.workdir)]
   assert steps == list(range(1, run.steps + 1))  # no row doubled or lost
   assert losses(run) == losses(reference.runs[0])  # exact resume from the step-8 checkpoint
   assert results.read(outcome.results_path) == results.read(reference.workdir)
@@ -171,7 +170,7 @@ def test_a_run_on_a_two_host_slice_equals_one_process(cluster, text_corpus, tmp_
   one = tmp_path / "one"
   trainer.train(run.config, str(one), jax.devices()[:2 * WORKER_DEVICES])
   ours = losses(run)
-  theirs = [row["loss"] for row in read_metrics(str(one / "metrics.jsonl"))]
+  theirs = [row["loss"] for row in read_metrics(str(one))]
   # The same mesh (data 2 × fsdp 4); across processes the reductions run in another order.
   np.testing.assert_allclose(ours, theirs, rtol=1e-5)
 
