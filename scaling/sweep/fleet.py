@@ -36,12 +36,28 @@ PREEMPTED_EXIT = 143
 PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGKILL, signal.SIGINT)
 
 
+def _check_reachable(address: str) -> None:
+  """A head that does not answer would keep ray.init retrying for minutes: say so in seconds."""
+  import socket
+
+  host, _, port = address.split("://")[-1].rpartition(":")
+  if address == "auto" or not host or not port.isdigit():
+    return
+  try:
+    socket.create_connection((host, int(port)), timeout=10).close()
+  except OSError as e:
+    raise InputError(f"--ray-address {address}: no Ray cluster answers there ({e})") from None
+
+
 def connect(address: str | None) -> str:
   """Joins the Ray cluster at `address`, or starts a local one; returns what the driver calls it."""
+  joining = address or os.environ.get("RAY_ADDRESS")
+  if joining:
+    _check_reachable(joining)
   if not ray.is_initialized():
-    try:
-      ray.init(address=address or None, include_dashboard=False if not address else None,
-               logging_level="WARNING")
+    try:  # a cluster of our own needs no dashboard; an existing one keeps its own
+      ray.init(address=address or None, logging_level="WARNING",
+               **({} if joining else {"include_dashboard": False}))
     except (ConnectionError, ValueError, RuntimeError) as e:
       message = (str(e).strip().splitlines() or [type(e).__name__])[0]
       raise InputError(f"--ray-address {address}: cannot join the Ray cluster ({message})") from None

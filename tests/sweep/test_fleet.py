@@ -117,6 +117,28 @@ def test_a_resource_the_cluster_lacks_is_one_clear_error(cluster, text_corpus, t
   assert not workdir.exists()
 
 
+def test_an_address_where_no_cluster_answers_is_one_clear_error(text_corpus, tmp_path):
+  from scaling.launch.local import free_port
+
+  address = f"127.0.0.1:{free_port()}"
+  with pytest.raises(InputError, match=f"--ray-address {address}: no Ray cluster answers"):
+    cli.main(["--config", str(TINY_SWEEP), "--workdir", str(tmp_path / "sweep"), "--executor",
+              "ray", "--ray-address", address, f"--config.base.data.glob={text_corpus}"])
+  assert not (tmp_path / "sweep").exists()
+
+
+@pytest.mark.parametrize("argv,named", [
+    (["--executor", "slurm"], "--executor must be one of local, ray"),
+    (["--ray-address", "h:1"], "--ray-address needs --executor ray"),
+    (["--executor"], "--executor needs a value"),
+])
+def test_bad_executor_flags_are_input_errors(text_corpus, tmp_path, argv, named):
+  with pytest.raises(InputError, match=named):
+    cli.main(["--config", str(TINY_SWEEP), "--workdir", str(tmp_path / "sweep"),
+              f"--config.base.data.glob={text_corpus}", *argv])
+  assert not (tmp_path / "sweep").exists()
+
+
 @pytest.mark.slow
 def test_a_worker_killed_mid_run_is_retried_and_resumes_exactly(cluster, text_corpus, tmp_path):
   config = four_runs(text_corpus)
