@@ -104,8 +104,8 @@ def fit(argv: list[str]) -> int:
   return fit_cli.main(argv)
 
 
-COMMANDS = {"demo": demo, "train": train, "sweep": sweep, "runs": runs, "fit": fit, "plot": plot, "launch": launch,
-            "tokenizer": tokenizer, "bench": bench, "generate": generate}
+COMMANDS = {"demo": demo, "train": train, "sweep": sweep, "runs": runs, "fit": fit, "plot": plot,
+            "launch": launch, "tokenizer": tokenizer, "bench": bench, "generate": generate}
 
 
 def main(argv: list[str] | None = None) -> int:

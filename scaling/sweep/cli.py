@@ -1,4 +1,4 @@
-"""`scaling sweep --config FILE --workdir DIR [--config.KEY=VALUE ...] [--dry-run] [--executor ...]`.
+"""`scaling sweep --config FILE --workdir DIR [--config.KEY=VALUE ...] [--dry-run] [--executor E]`.
 
 Plans the sweep (validating every key first), prints the plan, and unless --dry-run trains its runs,
 one after another in this process (`--executor local`) or as Ray work across a cluster

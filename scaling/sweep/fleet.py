@@ -1,5 +1,5 @@
-"""`scaling sweep --executor ray`: every unfinished run of a plan as Ray work, as many at once as the
-cluster holds, each sized by `config.sweep.resources` (resources.py).
+"""`scaling sweep --executor ray`: every unfinished run of a plan as Ray work, as many at once as
+the cluster holds, each sized by `config.sweep.resources` (resources.py).
 
 The engine only places work; what is true about a run lives in its workdir (runstate.py): an
 attempt first takes the run's lease, renews it while it trains and releases it at the end, so two
@@ -60,7 +60,8 @@ def connect(address: str | None) -> str:
                **({} if joining else {"include_dashboard": False}))
     except (ConnectionError, ValueError, RuntimeError) as e:
       message = (str(e).strip().splitlines() or [type(e).__name__])[0]
-      raise InputError(f"--ray-address {address}: cannot join the Ray cluster ({message})") from None
+      raise InputError(
+          f"--ray-address {address}: cannot join the Ray cluster ({message})") from None
   return address or ray.get_runtime_context().gcs_address
 
 
@@ -245,7 +246,7 @@ def _options(spec: resources.Spec) -> dict:
 
 
 class _Tries:
-  """A run's attempts so far: preemptions and failures against their budgets, attempts known dead."""
+  """A run's attempts so far: preemptions and failures (each against its budget), dead owners."""
 
   def __init__(self):
     self.preemptions = self.failures = self.count = 0
@@ -273,7 +274,7 @@ def run(plan: Plan, *, address: str | None = None) -> runner.Outcome:
     results.write(results_path, [rows[r.name] for r in plan.runs if r.name in rows])
 
   def settle(run: Run) -> bool:
-    """Records a run that is already decided (mismatched or finished); False if it needs training."""
+    """Records a run already decided (mismatched or finished); False if it needs training."""
     reason = runner._config_mismatch(run)
     if reason:
       failed[run.name] = reason

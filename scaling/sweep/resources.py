@@ -2,9 +2,9 @@
 
 `config.sweep.resources` is a tuple of `MAX_N=SPEC` entries (`SPEC` alone for every run): each run
 takes the first spec whose MAX_N (non-embedding parameters) is at least its N, so small runs take
-one GPU and large ones a slice. A TPU slice is named by its accelerator type (`v4-16`, `v5litepod-8`, `v6e-16`);
-it takes the slice's `TPU-<type>-head` resource (which Ray puts on worker 0 of every slice) and
-runs one process per host of that slice.
+one GPU and large ones a slice. A TPU slice is named by its accelerator type (`v4-16`,
+`v5litepod-8`, `v6e-16`); it takes the slice's `TPU-<type>-head` resource (which Ray puts on
+worker 0 of every slice) and runs one process per host of that slice.
 """
 
 import dataclasses
@@ -111,5 +111,6 @@ def check(sweep, sizes: list[int]) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
       raise InputError(f"sweep.{key} must be an integer ≥ 0, got {value!r}")
   seconds = sweep.lease_seconds
-  if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds < math.inf:
+  if (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
+      or not 0 < seconds < math.inf):
     raise InputError(f"sweep.lease_seconds must be a positive number, got {seconds!r}")

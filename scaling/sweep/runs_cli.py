@@ -89,8 +89,8 @@ def table(lines: list[dict]) -> str:
   header = ("name", "state", "step", "tokens", "FLOPs", "loss", "eval", "tok/s", "where", "lease",
             "reason")
   cells = [header] + [
-      tuple(f"{line['step']}/{line['total_steps'] or '?'}" if key == "step" else _cell(key, line[key])
-            for key in COLUMNS) for line in lines]
+      tuple(f"{line['step']}/{line['total_steps'] or '?'}" if key == "step"
+            else _cell(key, line[key]) for key in COLUMNS) for line in lines]
   widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
   return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
                    for row in cells)

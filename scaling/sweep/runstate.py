@@ -3,8 +3,8 @@
 - `status.json`: the run's last known state (running, finished, failed with its reason, preempted)
   and every attempt at it, written only by whoever holds the run's lease.
 - `lease.N` (N = 0, 1, ...): who may train the run. Taking a lease means creating the next
-  generation's file exclusively (`O_EXCL` on a local disk, a generation-0 precondition on GCS), so of
-  any number of takers exactly one wins; the holder rewrites its file every few seconds. A lease
+  generation's file exclusively (`O_EXCL` on a local disk, a generation-0 precondition on GCS), so
+  of any number of takers exactly one wins; the holder rewrites its file every few seconds. A lease
   that was released, or not renewed for its `seconds`, may be taken over by creating generation
   N + 1; the old holder sees N + 1 on its next renewal and stops. Files are probed by name, never
   listed, so a storage listing cache cannot hide a newer generation.
@@ -105,7 +105,7 @@ def holder(workdir, seconds: float = 60.0) -> Holder | None:
 
 
 class Lease:
-  """A held lease: `renew()` while training (False once it was taken over), `release()` at the end."""
+  """A held lease: `renew()` while training (False once taken over), `release()` at the end."""
 
   def __init__(self, workdir, generation: int, owner: str, seconds: float):
     self.workdir, self.generation, self.owner, self.seconds = workdir, generation, owner, seconds

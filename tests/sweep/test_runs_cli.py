@@ -1,6 +1,7 @@
 """`scaling runs DIR`: one line per run from what the run directories hold, in flight or not."""
 
 import json
+import time
 
 import pytest
 from test_runner import tiny_sweep
@@ -30,10 +31,11 @@ def test_every_state_of_a_sweep_in_flight(text_corpus, tmp_path, capsys):
   runstate.write_status(running.workdir, "running", where=runstate.where(), attempts=[{}])
   write_rows(running.workdir, [1, 2, 3], running.steps)
 
-  runstate.acquire(stalled.workdir, "driver/run/1", 0.01)
+  runstate.acquire(stalled.workdir, "driver/run/1", 0.01)  # then never renewed
   runstate.write_status(stalled.workdir, "running", where="gone:1", attempts=[{}])
   runstate.write_status(failed.workdir, "failed", reason="ValueError: boom", attempts=[{}])
   write_rows(finished.workdir, list(range(1, finished.steps + 1)), finished.steps)
+  time.sleep(0.05)  # the stalled run's lease is past its 0.01 s
 
   assert main(["runs", plan.workdir, "--json"]) == 0
   lines = {line["name"]: line for line in json.loads(capsys.readouterr().out)}
