@@ -30,7 +30,8 @@ from scaling.errors import InputError
 from scaling.sweep import resources, results, runner, runstate
 from scaling.sweep.plan import Plan, Run
 
-POLL_S = 2.0  # how often the driver looks at runs another driver holds
+POLL_S = 2.0  # how often the driver looks up from waiting on its runs
+HELD_ELSEWHERE_S = 5.0  # how often it looks at a run whose lease someone else holds
 STOP_TIMEOUT_S = 60  # how long a run asked to stop (SIGTERM) may take to save its checkpoint
 PREEMPTED_EXIT = 143
 PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGKILL, signal.SIGINT)
@@ -184,12 +185,16 @@ def _train_slice(config, workdir: str, sweep_workdir: str, spec: resources.Spec,
 
 
 @ray.remote(max_retries=0)
-def _attempt(config, workdir: str, sweep_workdir: str, spec: resources.Spec, owner: str,
+def _attempt(run: Run, sweep_workdir: str, spec: resources.Spec, owner: str,
              dead_owners: tuple[str, ...], lease_seconds: float) -> dict:
   """One attempt at a run: take its lease (or report who has it), train, record the outcome."""
+  config, workdir = run.config, run.workdir
   lease = runstate.acquire(workdir, owner, lease_seconds, dead_owners=dead_owners)
   if isinstance(lease, runstate.Holder):
     return {"outcome": "busy", "reason": f"held by {lease.where}"}
+  if runner.finished_row(run):  # finished by another driver since this attempt was queued
+    lease.release()
+    return {"outcome": "finished", "reason": ""}
   attempts = runstate.read_status(workdir).get("attempts", [])
   for earlier in attempts:  # an attempt that never recorded its end died with its worker
     earlier.setdefault("outcome", "died")
@@ -292,12 +297,12 @@ def run(plan: Plan, *, address: str | None = None) -> runner.Outcome:
   def submit(run: Run):
     current = runstate.holder(run.workdir)
     if current and current.live() and current.owner not in tries[run.name].dead_owners:
-      waiting[run.name] = (run, time.monotonic() + POLL_S)  # another driver trains it
+      waiting[run.name] = (run, time.monotonic() + HELD_ELSEWHERE_S)  # another driver has it
       return
     tries[run.name].count += 1
     owner = f"{driver}/{run.name}/{tries[run.name].count}"
     ref = _attempt.options(**_options(specs[run.name])).remote(
-        run.config, run.workdir, plan.workdir, specs[run.name], owner,
+        run, plan.workdir, specs[run.name], owner,
         tuple(tries[run.name].dead_owners), float(sweep["lease_seconds"]))
     inflight[ref] = (run, owner)
 
@@ -312,7 +317,7 @@ def run(plan: Plan, *, address: str | None = None) -> runner.Outcome:
         failed[run.name] = (f"{run.workdir} has no final metrics row after its last step "
                             "(killed while writing it?); delete it to retrain")
     elif kind == "busy":
-      waiting[run.name] = (run, time.monotonic() + POLL_S)
+      waiting[run.name] = (run, time.monotonic() + HELD_ELSEWHERE_S)
     elif kind == "preempted":
       t.preemptions += 1
       t.dead_owners.append(owner)
