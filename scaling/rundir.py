@@ -15,6 +15,16 @@ about one write per second to one object. So every file here is written whole (`
 atomic rename locally, one upload on GCS, where objects appear whole), and metrics rows of a run
 still training on GCS go to immutable chunk objects (`metrics/`), folded into metrics.jsonl when the
 run ends; readers read metrics.jsonl and the chunks together, so they see a live run too.
+
+The interface (paths are strings, local or gs://; this module imports no JAX):
+  RunDir(root): run_file, metrics_file, metrics_chunks, checkpoints, tensorboard, name; has_run(),
+    has_metrics(), read_run(), write_run(dict), read_metrics(strict=), metrics_writer(resume_step=)
+  SweepDir(root): plan_file, results_file, runs_dir, figures, compile_cache; is_sweep(), run(name),
+    run_dirs()
+  read_text/read_bytes/read_json, write_text/write_bytes/write_json (whole, atomic),
+  create_exclusive(path, text) (exactly one of racing creators wins: FileExistsError for the
+  others), remove, exists, is_dir, list_names, join, parent, absolute, is_remote,
+  check_writable(path, flag) / check_readable(path, flag) (one-line InputErrors, nothing written).
 """
 
 import json
@@ -92,6 +102,10 @@ def read_text(path) -> str:
   return _fresh(path).read_text(encoding="utf-8")
 
 
+def read_bytes(path) -> bytes:
+  return _fresh(path).read_bytes()
+
+
 def write_bytes(path, data: bytes) -> None:
   """Writes a whole file so that readers see the old content or the new, never a part.
 
@@ -124,14 +138,11 @@ def parent(path) -> str:
 def create_exclusive(path, text: str) -> None:
   """Creates `path` holding `text` unless something is there already: then FileExistsError.
 
-  Of two processes (or hosts) racing, exactly one succeeds. Locally O_CREAT | O_EXCL; on GCS an
-  upload with the precondition ifGenerationMatch=0 (object must not exist), which GCS answers 412,
-  FileExistsError through gcsfs. The existence check before it keeps the answer right on a store
-  that ignores preconditions (gcp-storage-emulator does); there only the race is unguarded.
+  Of several processes (or hosts) racing to create it, exactly one succeeds: a lock or a claim.
+  Locally O_CREAT | O_EXCL; on GCS one upload with the precondition ifGenerationMatch=0 (the
+  object must not exist), which GCS refuses with 412, FileExistsError through gcsfs.
   """
   if is_remote(path):
-    if exists(path):
-      raise FileExistsError(os.fspath(path))
     _gcs().pipe_file(os.fspath(path), text.encode("utf-8"), mode="create")
     return
   epath.Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -167,6 +178,10 @@ def _check_bucket(path: str, flag: str) -> None:
 
   if not path.startswith("gs://"):
     raise InputError(f"{flag} {path}: only gs:// URLs are supported as remote paths")
+  try:
+    import gcsfs  # noqa: F401  what epath reads and writes gs:// with
+  except ImportError:
+    raise InputError(f"{flag} {path}: gs:// paths need gcsfs: pip install 'scaling[gcs]'") from None
   bucket = path[len("gs://"):].split("/")[0]
   if not bucket:
     raise InputError(f"{flag} {path}: no bucket name")
@@ -182,8 +197,8 @@ def _check_bucket(path: str, flag: str) -> None:
     try:
       google.auth.default()
     except google.auth.exceptions.GoogleAuthError as e:
-      raise InputError(f"{flag} {path}: no Google credentials (run `gcloud auth application-default "
-                       f"login`, or set GOOGLE_APPLICATION_CREDENTIALS): "
+      raise InputError(f"{flag} {path}: no Google credentials (run `gcloud auth "
+                       "application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS): "
                        f"{str(e).splitlines()[0]}") from None
   try:
     _gcs().invalidate_cache(bucket)
@@ -294,7 +309,7 @@ class RunDir:
     return exists(self.run_file)
 
   def has_metrics(self) -> bool:
-    return exists(self.metrics_file) or bool(self._chunk_names())
+    return exists(self.metrics_file) or bool(self.chunk_names())
 
   def read_run(self) -> dict:
     """run.json as a dict; unreadable or not an object is an InputError naming the file."""
@@ -309,7 +324,8 @@ class RunDir:
   def write_run(self, run: dict) -> None:
     write_json(self.run_file, run)
 
-  def _chunk_names(self) -> list[str]:
+  def chunk_names(self) -> list[str]:
+    """The metrics chunk objects of a run still training (or cut off) on an object store."""
     return [name for name in list_names(self.metrics_chunks) if name.endswith(".jsonl")]
 
   def read_metrics(self, *, strict: bool = False) -> list[dict]:
@@ -319,7 +335,7 @@ class RunDir:
     with its latest value. `strict`: a garbled line other than a cut-off last one is an InputError.
     """
     by_step = {}
-    sources = [self.metrics_file] + [join(self.metrics_chunks, n) for n in self._chunk_names()]
+    sources = [self.metrics_file] + [join(self.metrics_chunks, n) for n in self.chunk_names()]
     for source in sources:
       try:
         text = read_text(source)
@@ -350,9 +366,12 @@ class MetricsWriter:
     self._pending: list[dict] = []
     self._chunks: list[str] = []
     self._last_chunk = time.monotonic()
-    if self._rows != previous or run._chunk_names():
+    stale = self._rows != previous or bool(run.chunk_names())
+    if not stale and not self._remote and exists(run.metrics_file):  # a cut-off last line?
+      stale = read_text(run.metrics_file) != rows_text(self._rows)
+    if stale:
       write_text(run.metrics_file, rows_text(self._rows))
-      for name in run._chunk_names():  # folded into metrics.jsonl above, or past the resume step
+      for name in run.chunk_names():  # folded into metrics.jsonl above, or past the resume step
         remove(join(run.metrics_chunks, name))
     self._file = None
     if not self._remote:

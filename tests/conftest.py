@@ -1,4 +1,5 @@
-"""Test session set-up: 8 simulated CPU devices, so sharded meshes run on one machine.
+"""Test session set-up: 8 simulated CPU devices, so sharded meshes run on one machine; a local GCS
+API (fixtures `gcs`, `gcs_dir`; tests/storage.py) started by the first test that asks for it.
 
 The flag must be set before JAX initializes its backend, i.e. before any test module imports jax.
 """
@@ -27,3 +28,21 @@ def text_corpus(tmp_path_factory) -> str:
     for i, path in enumerate(sorted((stdlib / name).glob("*.py"))):
       (root / f"{name}_{i:02d}.py").write_bytes(path.read_bytes())
   return str(root / "*.py")
+
+
+@pytest.fixture(scope="session")
+def gcs():
+  """gs://test on a gcp-storage-emulator this session started (see tests/storage.py)."""
+  import storage
+
+  running = storage.emulator()
+  yield f"gs://{storage.BUCKET}"
+  running.stop()
+
+
+@pytest.fixture
+def gcs_dir(gcs) -> str:
+  """A gs:// directory of its own for one test."""
+  import storage
+
+  return storage.fresh_prefix()

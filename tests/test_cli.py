@@ -81,3 +81,33 @@ def test_bad_paths_are_one_line_exit_2(case, tmp_path, capsys):
   assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
   assert a_file.read_text() == "keep me"
   assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--config", TINY, "--workdir", "gs://no-such-bucket/run"],
+    ["sweep", "--config", "configs/sweeps/isoflop_tiny.py", "--workdir", "gs://no-such-bucket/s"],
+    ["fit", "--data", "gs://no-such-bucket/sweep"],
+    ["plot", "gs://no-such-bucket/sweep"],
+    ["generate", "--workdir", "gs://no-such-bucket/run", "--prompt", "x"],
+], ids=["train", "sweep", "fit", "plot", "generate"])
+def test_a_bucket_that_does_not_exist_is_one_line_exit_2(argv, gcs, capsys, monkeypatch):
+  monkeypatch.chdir(pathlib.Path(TINY).parents[1])
+  assert cli.main(argv) == 2
+  err = capsys.readouterr().err
+  assert err.startswith("error: ") and err.count("\n") == 1, err
+  assert "bucket gs://no-such-bucket does not exist" in err
+
+
+def test_unreachable_storage_and_missing_credentials_are_one_line_exit_2(gcs, capsys, monkeypatch):
+  argv = ["train", "--config", TINY, "--workdir", f"{gcs}/run"]
+  with monkeypatch.context() as patch:
+    patch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9")
+    assert cli.main(argv) == 2
+  err = capsys.readouterr().err
+  assert err.count("\n") == 1 and "cannot reach the storage API" in err
+  with monkeypatch.context() as patch:
+    patch.delenv("GOOGLE_AUTH_TOKEN_FOR_TESTING")
+    patch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/key.json")
+    assert cli.main(argv) == 2
+  err = capsys.readouterr().err
+  assert err.count("\n") == 1 and "no Google credentials" in err

@@ -5,11 +5,11 @@
   local  P processes on this machine joined by jax.distributed, each with its own CPU devices
 """
 
-import os
 import shlex
 import subprocess
 import sys
 
+from scaling import rundir
 from scaling.errors import ArgumentParser, InputError
 from scaling.launch import command as command_lib
 
@@ -49,13 +49,10 @@ def tpu(argv: list[str]) -> int:
                      provisioning=args.provisioning)
   steps = tpu_lib.commands(vm, command, create=args.create, install=not args.skip_install)
   workdir = command_lib.workdir(command)
-  if workdir is not None and "://" in workdir:
-    raise InputError(f"{prog}: --workdir {workdir}: the trainer writes to local paths only; mount "
-                     "the bucket with gcsfuse at the same path on every worker (docs/sweeps.md)")
-  if workdir is not None and not os.path.isabs(workdir):
+  if workdir is not None and not rundir.is_remote(workdir):
     print(f"warning: --workdir {workdir} is on each worker's own disk; a multi-host slice needs one "
-          "directory shared by every worker, e.g. a gs:// bucket mounted with gcsfuse at the same "
-          "absolute path (docs/sweeps.md)", file=sys.stderr)
+          "directory shared by every worker: give a gs://BUCKET/... workdir (docs/sweeps.md)",
+          file=sys.stderr)
   if args.dry_run:
     print("\n".join(shlex.join(step) for step in steps))
     return 0

@@ -267,23 +267,25 @@ def run(plan: Plan, *, address: str | None = None) -> runner.Outcome:
   sweep = plan.sweep
   specs = {run.name: resources.for_size(sweep["resources"], run.params_non_embedding)
            for run in plan.runs}
+  sweep_dir = rundir.SweepDir(plan.workdir)
+  rundir.check_writable(plan.workdir)
+  # As the local executor: a conflicting plan is refused, earlier plans' runs keep their rows.
+  every_run, plan_json = runner._merge(plan, sweep_dir)
   cluster = connect(address)
   check_feasible(specs, cluster)
-  sweep_dir = rundir.SweepDir(plan.workdir)
-  rundir.write_json(sweep_dir.plan_file, plan.to_json())
+  rundir.write_json(sweep_dir.plan_file, plan_json)
   results_path = sweep_dir.results_file
   driver = uuid.uuid4().hex[:12]
-  rows, failed, tries = {}, {}, {run.name: _Tries() for run in plan.runs}
+  planned = {run.name for run in plan.runs}
+  rows = {run.name: row for run in every_run
+          if run.name not in planned and (row := runner.finished_row(run))}
+  failed, tries = {}, {run.name: _Tries() for run in plan.runs}
 
   def write_results():
-    results.write(results_path, [rows[r.name] for r in plan.runs if r.name in rows])
+    results.write(results_path, [rows[r.name] for r in every_run if r.name in rows])
 
   def settle(run: Run) -> bool:
-    """Records a run already decided (mismatched or finished); False if it needs training."""
-    reason = runner._config_mismatch(run)
-    if reason:
-      failed[run.name] = reason
-      return True
+    """Records a run that finished (here or elsewhere); False if it needs training."""
     row = runner.finished_row(run)
     if row:
       rows[run.name] = row

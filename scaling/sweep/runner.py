@@ -3,6 +3,11 @@
 A re-run skips the runs that finished (it still lists them) and resumes a run cut off mid-way from
 its checkpoint; a run that fails is recorded with a one-line reason and the sweep goes on. Compiled
 steps are reused through JAX's persistent compilation cache under the sweep directory.
+
+Results are never lost to a re-run: a plan whose runs conflict with those already in the directory
+(same name, another config) is refused before anything is written, and a plan that names only some
+of the directory's runs adds to plan.json instead of replacing it, so results.csv keeps listing
+every finished run of every plan run there.
 """
 
 import contextlib
@@ -12,6 +17,7 @@ import os
 import traceback
 
 import jax
+import ml_collections
 from jax.experimental.compilation_cache import compilation_cache
 from tqdm import tqdm
 
@@ -72,6 +78,17 @@ def _flatten(values: dict, prefix: str = "") -> dict:
   return flat
 
 
+def _difference(where: str, recorded: dict, run: Run) -> str | None:
+  """The first config key (presentation aside) on which `recorded` is not `run`'s config."""
+  recorded = _flatten(recorded)
+  planned = _flatten(json.loads(json.dumps(run.config.to_dict())))
+  for key, value in planned.items():
+    if key.split(".")[0] not in PRESENTATION_KEYS and recorded.get(key) != value:
+      return (f"{where} holds a run {run.name} with {key}={recorded.get(key)!r}, the plan has "
+              f"{value!r}; use a fresh --workdir or delete that run")
+  return None
+
+
 def _config_mismatch(run: Run) -> str | None:
   """Why the run recorded in the run's workdir is not this plan's run; None if it is (or if none).
 
@@ -82,15 +99,45 @@ def _config_mismatch(run: Run) -> str | None:
   if not rundir.exists(path):
     return None
   try:
-    recorded = _flatten(rundir.read_json(path)["config"])
-  except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+    recorded = rundir.read_json(path)["config"]
+  except (OSError, ValueError, KeyError, TypeError) as e:
     return f"{path} is unreadable ({e!r})"
-  planned = _flatten(json.loads(json.dumps(run.config.to_dict())))
-  for key, value in planned.items():
-    if key.split(".")[0] not in PRESENTATION_KEYS and recorded.get(key) != value:
-      return (f"{run.workdir} holds a run with {key}={recorded.get(key)!r}, the plan has "
-              f"{value!r}; use a fresh --workdir or delete that run")
-  return None
+  return _difference(run.workdir, recorded, run)
+
+
+def _recorded_runs(sweep: rundir.SweepDir) -> dict[str, tuple[dict, Run]]:
+  """Run name -> (its plan.json entry, the Run) of the plan already in the sweep directory."""
+  if not rundir.exists(sweep.plan_file):
+    return {}
+  try:
+    entries = rundir.read_json(sweep.plan_file)["runs"]
+    return {entry["name"]: (entry, Run(
+        name=entry["name"], workdir=rundir.join(sweep.root, entry["workdir"]),
+        config=ml_collections.ConfigDict(entry["config"]),
+        **{key: entry[key] for key in ("budget", "target_params", "params",
+                                       "params_non_embedding", "steps", "tokens", "flops")}))
+            for entry in entries}
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise InputError(f"{sweep.plan_file} is unreadable ({e!r}); use a fresh --workdir") from None
+
+
+def _merge(plan: Plan, sweep: rundir.SweepDir) -> tuple[list[Run], dict]:
+  """(every run of the directory, the plan.json that lists them): the runs planned there before,
+  in their order, this plan's replacing those of the same name, this plan's new ones after.
+  A planned run that conflicts with a recorded one (plan.json or its run.json) is an InputError."""
+  recorded = _recorded_runs(sweep)
+  for run in plan.runs:
+    reason = _config_mismatch(run)
+    if reason is None and run.name in recorded:
+      reason = _difference(sweep.plan_file, recorded[run.name][0]["config"], run)
+    if reason:
+      raise InputError(f"--workdir {plan.workdir}: {reason}")
+  planned = {run.name: run for run in plan.runs}
+  plan_json = plan.to_json()
+  new_entries = {entry["name"]: entry for entry in plan_json["runs"]}
+  names = list(recorded) + [name for name in planned if name not in recorded]
+  plan_json["runs"] = [new_entries.get(name) or recorded[name][0] for name in names]
+  return [planned.get(name) or recorded[name][1] for name in names], plan_json
 
 
 def _row(run: Run, last: dict) -> dict:
@@ -124,9 +171,6 @@ def one_line(error: BaseException) -> str:
 
 def _train_once(run: Run, devices) -> tuple[dict | None, str | None, bool]:
   """(results row, failure reason, preempted) of one run, trained unless it already finished."""
-  reason = _config_mismatch(run)
-  if reason:
-    return None, reason, False
   row = finished_row(run)
   if row:
     return row, None, False
@@ -151,17 +195,23 @@ def run(plan: Plan, *, devices=None) -> Outcome:
   """Trains every run of `plan` not yet finished; writes plan.json and, after each run, results.csv.
 
   `devices` (default: all) is handed to `trainer.train`. KeyboardInterrupt stops the sweep, and so
-  does a preemption (SIGTERM); any other exception fails only the run it came from.
+  does a preemption (SIGTERM); any other exception fails only the run it came from. A plan that
+  conflicts with the runs in its directory is an InputError, raised before anything is written.
   """
   settings = plan.runs[0].config.distributed
   trainer.initialize_distributed(settings)  # before the first run: process 0 writes plan.json
   is_writer = jax.process_index() == 0
   sweep = rundir.SweepDir(plan.workdir)
   results_path = sweep.results_file
+  rundir.check_writable(plan.workdir)
+  every_run, plan_json = _merge(plan, sweep)
   if is_writer:
-    rundir.write_json(sweep.plan_file, plan.to_json())
+    rundir.write_json(sweep.plan_file, plan_json)
 
-  rows, failed, preempted = {}, {}, None
+  # Runs of earlier plans in this directory keep their rows; this plan's are (re)trained below.
+  rows = {run.name: row for run in every_run if run.name not in {r.name for r in plan.runs}
+          and (row := finished_row(run))}
+  failed, preempted = {}, None
   progress = plan.runs[0].config.progress and is_writer
   with compile_cache(sweep.compile_cache):
     bar = tqdm(plan.runs, unit="run", dynamic_ncols=True, disable=not progress)
@@ -174,7 +224,7 @@ def run(plan: Plan, *, devices=None) -> Outcome:
       elif row:
         rows[planned.name] = row
       if is_writer:
-        results.write(results_path, [rows[r.name] for r in plan.runs if r.name in rows])
+        results.write(results_path, [rows[r.name] for r in every_run if r.name in rows])
       if was_preempted:
         preempted = planned.name
         break

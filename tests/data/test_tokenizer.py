@@ -103,3 +103,14 @@ def test_tokenizer_cli_vocabulary_too_large_for_the_text(tmp_path, text_corpus):
   with pytest.raises(InputError, match=r"^--vocab-size 1000000"):
     tokenizer_cli.main(["train", "--source", "text", "--glob", text_corpus, "--vocab-size",
                         "1000000", "--max-documents", "3", "--out", str(tmp_path / "x.model")])
+
+
+def test_tokenizer_cli_writes_to_a_bucket(text_corpus, gcs_dir, capsys):
+  out = f"{gcs_dir}/text.model"
+  assert tokenizer_cli.main(["train", "--source", "text", "--glob", text_corpus, "--vocab-size",
+                             "400", "--max-documents", "20", "--out", out]) == 0
+  assert f"--config.data.tokenizer=spm:{out}" in capsys.readouterr().out
+  assert load_tokenizer(f"spm:{out}").vocab_size == 400
+  with pytest.raises(InputError, match="bucket gs://no-such-bucket does not exist"):
+    tokenizer_cli.main(["train", "--source", "text", "--glob", text_corpus, "--vocab-size", "300",
+                        "--out", "gs://no-such-bucket/x.model"])

@@ -115,3 +115,31 @@ def test_a_two_process_sweep_equals_a_one_process_sweep(text_corpus, tmp_path):
   one, two = results.read(str(tmp_path / "one")), results.read(str(tmp_path / "two"))
   assert [row["name"] for row in two] == [row["name"] for row in one] and len(one) == 1
   np.testing.assert_allclose([r["loss"] for r in two], [r["loss"] for r in one], rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_two_processes_checkpoint_into_a_bucket_and_resume_there(text_corpus, gcs_dir):
+  """Both processes write their checkpoint shards and input positions to the same gs:// workdir;
+  a relaunch after losing the last checkpoint resumes from step 5 and recomputes the same rows."""
+  from etils import epath
+
+  from scaling import rundir
+
+  flags = [f"--config.{key}={value}" for key, value in {**TINY_TRAIN_KEYS,
+                                                         "data.glob": text_corpus}.items()]
+  launch = ["local", "--processes", "2", "--devices-per-process", "4", "--", "scaling", "train",
+            "--config", _base_config(), "--workdir", gcs_dir, *flags]
+  assert cli.main(launch) == 0
+  first = read_metrics(gcs_dir)
+  assert [row["step"] for row in first] == list(range(1, 11))
+  checkpoint = rundir.join(gcs_dir, "checkpoints", "5")
+  assert {"process_0-of-2.json", "process_1-of-2.json"} <= set(rundir.list_names(
+      rundir.join(checkpoint, "data")))
+  assert {"ocdbt.process_0", "ocdbt.process_1"} <= set(rundir.list_names(rundir.join(checkpoint,
+                                                                                      "state")))
+  epath.Path(rundir.join(gcs_dir, "checkpoints", "10")).rmtree()
+  assert cli.main(launch) == 0
+  again = read_metrics(gcs_dir)
+  assert rundir.read_json(rundir.join(gcs_dir, "run.json"))["resumed_from_step"] == 5
+  drop_time = lambda rows: [{k: v for k, v in r.items() if k != "tokens_per_sec"} for r in rows]
+  assert drop_time(again) == drop_time(first)

@@ -77,14 +77,16 @@ def test_local_workdir_is_warned_about(capsys):
   command = ["scaling", "train", "--config", "configs/tiny.py", "--workdir=runs/tiny"]
   cli.main(["tpu", "--name", "t", "--zone", "z", "--accelerator-type", "v4-8", "--dry-run",
             "--", *command])
-  assert "gcsfuse" in capsys.readouterr().err
+  assert "give a gs://BUCKET/... workdir" in capsys.readouterr().err
 
 
-def test_remote_workdir_is_refused_before_anything_runs():
+def test_a_gs_workdir_goes_to_every_worker_as_it_is(capsys):
   command = ["scaling", "train", "--config", "configs/tiny.py", "--workdir", "gs://b/run"]
-  with pytest.raises(InputError, match="gcsfuse"):
-    cli.main(["tpu", "--name", "t", "--zone", "z", "--accelerator-type", "v4-8", "--dry-run",
-              "--", *command])
+  assert cli.main(["tpu", "--name", "t", "--zone", "z", "--accelerator-type", "v4-16", "--dry-run",
+                   "--", *command]) == 0
+  out, err = capsys.readouterr()
+  assert "--workdir gs://b/run" in out.splitlines()[-1] and "--worker=all" in out.splitlines()[-1]
+  assert not err
 
 
 @pytest.mark.parametrize("argv,named", [

@@ -36,6 +36,16 @@ def test_prints_the_prompt_and_a_seeded_continuation(workdir, capsys):
   assert generate(capsys, *args, "--seed", "7")[1] == first
 
 
+def test_a_workdir_in_a_bucket_generates_the_same_text(workdir, gcs_dir, capsys):
+  import storage
+
+  storage.upload(workdir, gcs_dir)
+  args = ["--prompt", "import ", "--max-tokens", "12", "--seed", "3"]
+  local, remote = generate(capsys, "--workdir", workdir, *args), generate(capsys, "--workdir",
+                                                                          gcs_dir, *args)
+  assert remote[0] == 0 and remote[1] == local[1]
+
+
 @pytest.mark.parametrize("case", ["missing", "empty", "no_checkpoint", "separator", "too_long",
                                   "bad_max_tokens", "bad_top_k"])
 def test_bad_input_is_one_line_exit_2(case, workdir, tmp_path, capsys):

@@ -30,11 +30,15 @@ WORKER_DEVICES = 4
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(gcs):
+  """The module's Ray cluster; its workers see the GCS emulator (`gcs`) through the environment."""
+  import storage
+
+  emulator = {key: os.environ[key] for key in storage.environment(0)}  # set by the `gcs` fixture
   ray.init(num_cpus=2, resources={"TPU-v4-16-head": 1, SLICE: 2, "TPU": 8},
            include_dashboard=False, log_to_driver=False, logging_level="WARNING",
            runtime_env={"env_vars": {
-               "JAX_PLATFORMS": "cpu", "TPU_NAME": SLICE,
+               **emulator, "JAX_PLATFORMS": "cpu", "TPU_NAME": SLICE,
                "XLA_FLAGS": f"--xla_force_host_platform_device_count={WORKER_DEVICES}"}})
   yield ray.get_runtime_context().gcs_address
   ray.shutdown()
@@ -137,6 +141,24 @@ def test_bad_executor_flags_are_input_errors(text_corpus, tmp_path, argv, named)
     cli.main(["--config", str(TINY_SWEEP), "--workdir", str(tmp_path / "sweep"),
               f"--config.base.data.glob={text_corpus}", *argv])
   assert not (tmp_path / "sweep").exists()
+
+
+@pytest.mark.slow
+def test_a_sweep_into_a_bucket_equals_the_local_one(cluster, gcs_dir, text_corpus, tmp_path,
+                                                    capsys):
+  config = four_runs(text_corpus)
+  config.sweep.sizes = (4e3, 6.4e3)
+  remote = plan_lib.build(config, f"{gcs_dir}/sweep")
+  local = plan_lib.build(config, str(tmp_path / "local"))
+  outcome = fleet.run(remote)
+  runner.run(local, devices=jax.devices()[:WORKER_DEVICES])
+  assert outcome.finished == tuple(r.name for r in remote.runs)
+  assert results.read(outcome.results_path) == results.read(local.workdir)
+  for ours, theirs in zip(remote.runs, local.runs):
+    assert losses(ours) == losses(theirs)
+  capsys.readouterr()
+  assert runs_cli.main([f"{gcs_dir}/sweep", "--json"]) == 0
+  assert [line["state"] for line in json.loads(capsys.readouterr().out)] == ["finished"] * 2
 
 
 @pytest.mark.slow

@@ -41,16 +41,15 @@ def watch_train(monkeypatch, train=None) -> list[str]:
 
 
 def stand_in_train(config, workdir, devices=None):
-  """Writes what a finished run leaves behind (run.json, a final metrics row), instantly."""
+  """Writes what a finished run leaves behind (run.json, a final metrics row), instantly, through
+  scaling.rundir (so to a gs:// workdir too)."""
   del devices
-  os.makedirs(workdir)
   steps, tokens = config.train_steps, config.train_steps * config.batch_size * config.model.seq_len
   row = {"step": steps, "tokens": tokens, "flops": 2.0 * tokens, "flops_kaplan": 1.0 * tokens,
          "loss": 3.0, "eval_loss": 3.5}
-  with open(os.path.join(workdir, "run.json"), "w") as f:
-    json.dump({"config": config.to_dict(), "params": 1, "params_non_embedding": 1}, f)
-  with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
-    f.write(json.dumps(row) + "\n")
+  run = rundir.RunDir(workdir)
+  run.write_run({"config": config.to_dict(), "params": 1, "params_non_embedding": 1})
+  rundir.write_text(run.metrics_file, json.dumps(row) + "\n")
   return row
 
 
@@ -101,14 +100,16 @@ def test_a_failing_run_does_not_stop_the_sweep_and_finished_runs_are_skipped(
   assert "1 of 2 runs finished" in out
   assert [row["name"] for row in results.read(workdir)] == [good]
 
-  # 3. The same names under another config are not this plan's runs: refused, not retrained.
+  # 3. The same names under another config are not this plan's runs: the plan is refused before
+  # anything is trained or written, and plan.json and results.csv stay as they were.
+  before = {name: rundir.read_text(rundir.join(workdir, name)) for name in ("plan.json",
+                                                                          "results.csv")}
   with monkeypatch.context() as patch:
     calls = watch_train(patch)
-    code = cli.main([*argv, "--config.base.seed=1"])
-  assert code == 1 and calls == [failing]
-  err = capsys.readouterr().err
-  assert f"failed: {good}: " in err and "seed=0, the plan has 1" in err
-  assert results.read(workdir) == []  # results.csv lists this plan's finished runs: none
+    with pytest.raises(InputError, match="holds a run N[^ ]* with seed=0, the plan has 1"):
+      cli.main([*argv, "--config.base.seed=1"])
+  assert calls == []
+  assert {name: rundir.read_text(rundir.join(workdir, name)) for name in before} == before
 
 
 def test_an_interrupted_sweep_keeps_what_finished_and_resumes(text_corpus, tmp_path, monkeypatch):
@@ -191,3 +192,56 @@ def test_compile_cache_is_scoped_to_the_sweep(tmp_path):
     assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache")
     assert jax.config.jax_persistent_cache_min_compile_time_secs == 0
   assert jax.config.jax_compilation_cache_dir == before
+
+
+@pytest.mark.parametrize("where", ["local", "gs"])
+def test_a_subset_rerun_keeps_every_finished_row_and_a_conflict_rewrites_nothing(
+    where, text_corpus, tmp_path, monkeypatch, request):
+  """results.csv lists every finished run of the directory's plans, on a local disk and on GCS."""
+  workdir = str(tmp_path / "sweep") if where == "local" else request.getfixturevalue("gcs_dir")
+  config = tiny_sweep(text_corpus)
+  config.sweep.sizes = (4e3, 5.2e3, 6.4e3)
+  full = plan_lib.build(config, workdir)
+  calls = watch_train(monkeypatch, stand_in_train)
+  assert runner.run(full).finished == tuple(run.name for run in full.runs)
+  names = [row["name"] for row in results.read(workdir)]
+  assert names == [run.name for run in full.runs] and calls == names
+
+  config.sweep.sizes = (5.2e3,)  # the middle run only: it is finished, nothing trains
+  subset = plan_lib.build(config, workdir)
+  assert runner.run(subset).finished == (subset.runs[0].name,) and calls == names
+  assert [row["name"] for row in results.read(workdir)] == names
+  planned = rundir.read_json(rundir.join(workdir, "plan.json"))["runs"]
+  assert [run["name"] for run in planned] == names
+
+  config.sweep.sizes = (5.2e3, 8e3)
+  config.base.seed = 1  # conflicts with the recorded run of size 5.2e3
+  before = {name: rundir.read_text(rundir.join(workdir, name)) for name in ("plan.json",
+                                                                          "results.csv")}
+  with pytest.raises(InputError, match="seed=0, the plan has 1"):
+    runner.run(plan_lib.build(config, workdir))
+  assert {name: rundir.read_text(rundir.join(workdir, name)) for name in before} == before
+  assert calls == names
+
+
+
+@pytest.mark.slow
+def test_a_tiny_sweep_trains_into_a_bucket_and_fit_and_plot_read_it(text_corpus, gcs_dir, capsys):
+  from scaling.fit import cli as fit_cli
+  from scaling.plots import cli as plots_cli
+
+  config = tiny_sweep(text_corpus)
+  config.base.mesh.fsdp = 1  # every run trains
+  config.sweep.sizes = (4e3, 5.2e3, 6.4e3)
+  plan = plan_lib.build(config, gcs_dir)
+  outcome = runner.run(plan)
+  assert outcome.finished == tuple(run.name for run in plan.runs) and not outcome.failed
+  rows = results.read(gcs_dir)
+  assert [row["name"] for row in rows] == list(outcome.finished)
+  for run, row in zip(plan.runs, rows):
+    assert row["loss"] == read_metrics(run.workdir)[-1]["eval_loss"]
+    assert rundir.list_names(rundir.join(run.workdir, "checkpoints")) == [str(run.steps)]
+  capsys.readouterr()
+  assert fit_cli.main(["--data", gcs_dir, "--approach", "frontier", "--law", "power"]) == 0
+  assert plots_cli.main([gcs_dir]) == 0
+  assert rundir.join(gcs_dir, "figures", "training_curves.png") in capsys.readouterr().out

@@ -1,0 +1,138 @@
+"""The run-directory layer, on a local disk and on GCS (the emulator of tests/storage.py) alike."""
+
+import concurrent.futures
+import json
+import os
+
+import pytest
+
+from scaling import rundir
+from scaling.errors import InputError
+
+
+@pytest.fixture(params=["local", "gs"])
+def root(request, tmp_path) -> str:
+  """A fresh directory: local, or a gs:// prefix on the emulator."""
+  if request.param == "local":
+    return str(tmp_path / "d")
+  return request.getfixturevalue("gcs_dir")
+
+
+def test_whole_writes_read_back_and_create_parents(root):
+  path = rundir.join(root, "a", "b.json")
+  rundir.write_json(path, {"x": 1})
+  rundir.write_json(path, {"x": 2})
+  assert rundir.read_json(path) == {"x": 2}
+  assert rundir.list_names(rundir.join(root, "a")) == ["b.json"]  # no temporary left behind
+  assert rundir.list_names(rundir.join(root, "nothing")) == []
+  rundir.remove(path)
+  rundir.remove(path)
+  assert not rundir.exists(path)
+
+
+def test_exclusive_create_has_exactly_one_winner(root):
+  path = rundir.join(root, "lease")
+  rundir.create_exclusive(path, "first")
+  with pytest.raises(FileExistsError):
+    rundir.create_exclusive(path, "second")
+  assert rundir.read_text(path) == "first"
+
+  contested = rundir.join(root, "contested")
+
+  def claim(i):
+    try:
+      rundir.create_exclusive(contested, f"claimant {i}")
+      return i
+    except FileExistsError:
+      return None
+
+  with concurrent.futures.ThreadPoolExecutor(8) as pool:
+    winners = [i for i in pool.map(claim, range(8)) if i is not None]
+  assert len(winners) == 1 and rundir.read_text(contested) == f"claimant {winners[0]}"
+
+
+def rows(*steps, loss=1.0):
+  return [{"step": s, "loss": loss + s} for s in steps]
+
+
+def test_metrics_of_a_live_run_a_finished_run_and_a_resumed_run(root):
+  run = rundir.RunDir(root)
+  writer = run.metrics_writer(resume_step=0)
+  for row in rows(1, 2, 3):
+    writer.write(row)
+  writer.flush()  # what the trainer does at a checkpoint: readable by others from here on
+  assert run.read_metrics() == rows(1, 2, 3)
+  writer.write(rows(4)[0])
+  writer.close()
+  assert run.read_metrics() == rows(1, 2, 3, 4)
+  assert rundir.list_names(run.metrics_chunks) == []  # folded into metrics.jsonl
+  assert rundir.read_text(run.metrics_file) == rundir.rows_text(rows(1, 2, 3, 4))
+
+  # Killed after step 4's rows (a chunk still there on GCS), resumed from the checkpoint of step 2:
+  # rows 3 and 4 are recomputed, so the old ones go, and nothing is listed twice.
+  writer = run.metrics_writer(resume_step=4)
+  for row in rows(5, 6):
+    writer.write(row)
+  writer.flush()  # then SIGKILL: close() never runs
+  writer = run.metrics_writer(resume_step=2)
+  assert run.read_metrics() == rows(1, 2)
+  for row in rows(3, 4, 5, 6, loss=2.0):
+    writer.write(row)
+  writer.close()
+  assert run.read_metrics() == rows(1, 2) + rows(3, 4, 5, 6, loss=2.0)
+
+
+def test_a_resumed_local_run_appends_after_a_cut_off_line_is_dropped(tmp_path):
+  run = rundir.RunDir(tmp_path)
+  rundir.write_text(run.metrics_file, '{"step": 1, "loss": 2.0}\n{"step": 2, "lo')
+  with pytest.warns(UserWarning, match="cut-off"):
+    writer = run.metrics_writer(resume_step=1)
+  writer.write(rows(2)[0])
+  writer.close()
+  expected = '{"step": 1, "loss": 2.0}\n' + json.dumps(rows(2)[0]) + "\n"
+  assert rundir.read_text(run.metrics_file) == expected
+
+
+def test_readers_skip_a_cut_off_last_line_and_strict_ones_refuse_garbage(tmp_path):
+  run = rundir.RunDir(tmp_path)
+  rundir.write_text(run.metrics_file, '{"step": 1}\n{"step": 2}\n{"st')
+  with pytest.warns(UserWarning, match="line 3: skipping a cut-off last line"):
+    assert [r["step"] for r in run.read_metrics(strict=True)] == [1, 2]
+  rundir.write_text(run.metrics_file, '{"step": 1}\n{garbage\n{"step": 3}\n')
+  with pytest.raises(InputError, match="metrics.jsonl line 2: not valid JSON"):
+    run.read_metrics(strict=True)
+
+
+def test_a_sweep_finds_its_run_directories(root):
+  sweep = rundir.SweepDir(root)
+  for name in ("b", "a"):
+    sweep.run(name).write_run({"name": name})
+  rundir.write_text(rundir.join(root, "runs", "not_a_run", "notes.txt"), "")
+  assert [run.name for run in sweep.run_dirs()] == ["a", "b"]
+  assert sweep.run("a").read_run() == {"name": "a"}
+
+
+def test_local_checks(tmp_path):
+  rundir.check_writable(str(tmp_path / "new" / "deeper"))
+  (tmp_path / "file").write_text("")
+  with pytest.raises(InputError, match="exists and is not a directory"):
+    rundir.check_writable(str(tmp_path / "file" / "run"))
+  assert os.listdir(tmp_path) == ["file"]
+
+
+def test_bucket_problems_are_one_line(gcs, monkeypatch):
+  with pytest.raises(InputError, match="bucket gs://no-such-bucket does not exist"):
+    rundir.check_writable("gs://no-such-bucket/run")
+  rundir.check_writable(f"{gcs}/run")  # the emulator's bucket: fine
+  with pytest.raises(InputError, match="no bucket name"):
+    rundir.check_writable("gs:///run")
+  with monkeypatch.context() as patch:  # nobody listens there
+    patch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9")
+    with pytest.raises(InputError, match="cannot reach the storage API at http://127.0.0.1:9"):
+      rundir.check_writable(f"{gcs}/run")
+  with monkeypatch.context() as patch:  # no token, and the credentials file named does not exist
+    patch.delenv("GOOGLE_AUTH_TOKEN_FOR_TESTING")
+    patch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/key.json")
+    with pytest.raises(InputError, match="no Google credentials") as error:
+      rundir.check_writable(f"{gcs}/run")
+    assert "\n" not in str(error.value)
