@@ -59,9 +59,14 @@ def attempts(run) -> list[dict]:
   return runstate.read_status(run.workdir)["attempts"]
 
 
+@pytest.mark.parametrize("sizes", [
+    pytest.param((4e3, 6.4e3), id="two_runs"),  # two at once: the default suite's check
+    pytest.param((4e3, 6.4e3, 9.5e3, 1.26e4), marks=pytest.mark.slow, id="four_runs"),
+])
 def test_a_ray_sweep_equals_the_local_one_and_a_rerun_trains_nothing(cluster, text_corpus,
-                                                                      tmp_path, capsys):
+                                                                      tmp_path, capsys, sizes):
   config = four_runs(text_corpus)
+  config.sweep.sizes = sizes
   local_plan = plan_lib.build(config, str(tmp_path / "local"))
   ray_plan = plan_lib.build(config, str(tmp_path / "ray"))
   local = runner.run(local_plan, devices=jax.devices()[:WORKER_DEVICES])
@@ -81,13 +86,13 @@ def test_a_ray_sweep_equals_the_local_one_and_a_rerun_trains_nothing(cluster, te
   # A re-run finds every run finished and submits nothing.
   again = fleet.run(ray_plan)
   assert again.finished == outcome.finished
-  assert [len(attempts(run)) for run in ray_plan.runs] == [1, 1, 1, 1]
+  assert [len(attempts(run)) for run in ray_plan.runs] == [1] * len(sizes)
 
   capsys.readouterr()
   assert runs_cli.main([str(tmp_path / "ray"), "--json"]) == 0
   lines = json.loads(capsys.readouterr().out)
-  assert [line["state"] for line in lines] == ["finished"] * 4
-  assert [(line["step"], line["total_steps"]) for line in lines] == [(8, 8)] * 4
+  assert [line["state"] for line in lines] == ["finished"] * len(sizes)
+  assert [(line["step"], line["total_steps"]) for line in lines] == [(8, 8)] * len(sizes)
   assert [line["eval_loss"] for line in lines] == [row["loss"] for row in results.read(
       outcome.results_path)]
 
