@@ -27,13 +27,12 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from scaling import rundir
 from scaling.errors import InputError
-from scaling.sweep import resources, results, runner, runstate
+from scaling.sweep import resources, results, runner, runstate, worker
 from scaling.sweep.plan import Plan, Run
 
 POLL_S = 2.0  # how often the driver looks up from waiting on its runs
 HELD_ELSEWHERE_S = 5.0  # how often it looks at a run whose lease someone else holds
 STOP_TIMEOUT_S = 60  # how long a run asked to stop (SIGTERM) may take to save its checkpoint
-PREEMPTED_EXIT = 143
 PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGKILL, signal.SIGINT)
 
 
@@ -122,7 +121,7 @@ def _train_process(config, workdir: str, sweep_workdir: str, processes: list) ->
     if os.path.exists(outcome_path):
       with open(outcome_path, encoding="utf-8") as f:
         return json.load(f)
-  if code == PREEMPTED_EXIT or -code in PREEMPTION_SIGNALS:
+  if code == worker.PREEMPTED_EXIT or -code in PREEMPTION_SIGNALS:
     return {"outcome": "preempted", "reason": f"worker process ended with code {code}"}
   return {"outcome": "failed", "reason": f"worker process exited with code {code}"}
 
