@@ -11,6 +11,7 @@ raises is failed with its one-line reason (`sweep.failure_retries`, default 0). 
 every result from the run directories and writes results.csv as the local executor does.
 """
 
+import ctypes
 import json
 import os
 import pickle
@@ -86,12 +87,13 @@ def check_feasible(specs: dict[str, resources.Spec], cluster: str) -> None:
                          "sweep.resources")
 
 
+_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: between fork and exec, only a call
+_PR_SET_PDEATHSIG = 1
+
+
 def _die_with_parent() -> None:
   """In the child, before exec: SIGKILL it when the Ray worker that started it dies (Linux)."""
-  import ctypes
-
-  PR_SET_PDEATHSIG = 1
-  ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+  _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _train_process(config, workdir: str, sweep_workdir: str, processes: list) -> dict:
