@@ -14,7 +14,8 @@ USAGE = """usage: scaling COMMAND [ARGS...]
 commands:
   demo    an isoFLOP sweep on this machine, fitted: scaling demo [--workdir runs/demo]
   train   train one model: scaling train --config configs/tiny.py --workdir DIR [--config.KEY=VALUE ...]
-  sweep   plan and train a sweep: scaling sweep --config configs/sweeps/isoflop_tiny.py --workdir DIR [--dry-run]
+  sweep   plan and train a sweep: scaling sweep --config configs/sweeps/isoflop_tiny.py --workdir DIR [--dry-run] [--executor ray]
+  runs    where each run of a sweep stands: scaling runs DIR [--json]
   fit     fit a scaling law: scaling fit --data POINTS.csv|DIR [--law ...] [--approach ...]
   plot    draw figures: scaling plot DIR [--out OUTDIR] [--fit REPORT.json ...]
   launch  several processes: scaling launch local|tpu [OPTIONS] -- scaling train|sweep ...
@@ -93,6 +94,12 @@ def sweep(argv: list[str]) -> int:
   return sweep_cli.main(argv)
 
 
+def runs(argv: list[str]) -> int:
+  from scaling.sweep import runs_cli
+
+  return runs_cli.main(argv)
+
+
 def plot(argv: list[str]) -> int:
   from scaling.plots import cli as plots_cli
 
@@ -123,8 +130,8 @@ def fit(argv: list[str]) -> int:
   return fit_cli.main(argv)
 
 
-COMMANDS = {"demo": demo, "train": train, "sweep": sweep, "fit": fit, "plot": plot, "launch": launch,
-            "tokenizer": tokenizer, "bench": bench, "generate": generate}
+COMMANDS = {"demo": demo, "train": train, "sweep": sweep, "runs": runs, "fit": fit, "plot": plot,
+            "launch": launch, "tokenizer": tokenizer, "bench": bench, "generate": generate}
 
 
 def main(argv: list[str] | None = None) -> int:

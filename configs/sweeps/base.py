@@ -56,4 +56,13 @@ def get_config() -> ml_collections.ConfigDict:
   config.sweep.sizes = ()  # target non-embedding sizes N, e.g. (1e4, 3e4, 1e5)
   config.sweep.tokens = ()  # horizons in tokens (ladder: one value) ...
   config.sweep.tokens_per_param = ()  # ... or as tokens per non-embedding parameter: D = ratio × N
+
+  # --executor ray (docs/sweeps.md): what each run asks of the Ray cluster, and how often it is tried.
+  # Specs: cpu:N, gpu:N, or a TPU slice type (v4-16, v5litepod-8, v6e-16: one process per host).
+  # MAX_N=SPEC entries by increasing MAX_N pick by non-embedding size; a bare last SPEC covers the rest:
+  # ("1e8=gpu:1", "1e9=v5litepod-8", "v5litepod-16").
+  config.sweep.resources = ("cpu:1",)
+  config.sweep.preemption_retries = 10000  # re-queues of a run whose worker died or got SIGTERM
+  config.sweep.failure_retries = 0  # re-tries of a run that raised (a bug or bad config: 0)
+  config.sweep.lease_seconds = 60.0  # a run's lease not renewed for this long is taken over
   return config

@@ -35,6 +35,11 @@ def defaults() -> ml_collections.ConfigDict:
   config.sweep.sizes = ()
   config.sweep.tokens = ()
   config.sweep.tokens_per_param = ()
+  # --executor ray: what each run asks of the cluster, and how often it is tried
+  config.sweep.resources = ("cpu:1",)
+  config.sweep.preemption_retries = 10000
+  config.sweep.failure_retries = 0
+  config.sweep.lease_seconds = 60.0
   return config
 
 

@@ -26,6 +26,7 @@ from scaling.models import accounting, ladder
 from scaling.models.config import ModelConfig
 from scaling.sweep import config as sweep_config
 from scaling.sweep import recipe as recipe_lib
+from scaling.sweep import resources
 from scaling.train import config as train_config
 
 @dataclasses.dataclass(frozen=True)
@@ -333,6 +334,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
         budget=point.budget, target_params=point.target_params, params=counts["total"],
         params_non_embedding=counts["non_embedding"], steps=steps, tokens=tokens,
         flops=tokens * sizer.flops_per_token(point.model)))
+  resources.check(sweep, [run.params_non_embedding for run in runs])
   return Plan(kind=sweep.kind, recipe=recipe, rule=sweep.rule,
               flops_convention=sweep.flops_convention, workdir=workdir, sweep=sweep.to_dict(),
               runs=tuple(runs))

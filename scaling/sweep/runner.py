@@ -155,7 +155,7 @@ def finished_row(run: Run) -> dict | None:
   return _row(run, rows[-1]) if rows and _is_final(run, rows[-1]) else None
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
   message = (str(error).strip().splitlines() or [""])[0]
   if isinstance(error, InputError):
     return message
@@ -176,7 +176,7 @@ def _train_once(run: Run, devices) -> tuple[dict | None, str | None, str | None]
   except Exception as e:  # noqa: BLE001  one run's failure must not end the sweep
     if not isinstance(e, InputError):
       tqdm.write(traceback.format_exc().rstrip())
-    return None, _one_line(e), None
+    return None, one_line(e), None
   if last.get("preempted"):  # the machine is going away; the same command resumes this run
     return None, None, last.get("signal", "SIGTERM")
   if _is_final(run, last):

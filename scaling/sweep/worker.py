@@ -1,0 +1,46 @@
+"""One process of one run of a Ray sweep: `python -m scaling.sweep.worker OUTCOME_PATH < pickle`.
+
+A fresh process per run (per host of a slice), so every run gets its own JAX backend, its own
+`jax.distributed` group and a clean exit. stdin holds the pickled (train config, run workdir, sweep
+workdir); OUTCOME_PATH (on this host's disk) gets {"outcome": finished|preempted|failed, "reason"}.
+Exit codes follow `scaling train`: 0 finished, 143 preempted (SIGTERM, after a checkpoint), 1 a
+failure, 2 bad input.
+"""
+
+import json
+import pickle
+import sys
+import traceback
+
+PREEMPTED_EXIT = 143
+
+
+def _write(path: str, outcome: str, reason: str = "") -> None:
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump({"outcome": outcome, "reason": reason}, f)
+
+
+def main(outcome_path: str) -> int:
+  config, workdir, sweep_workdir = pickle.load(sys.stdin.buffer)
+  from scaling import rundir
+  from scaling.errors import InputError
+  from scaling.sweep import runner
+  from scaling.train import trainer
+
+  try:
+    with runner.compile_cache(rundir.SweepDir(sweep_workdir).compile_cache):
+      last = trainer.train(config, workdir)
+  except Exception as e:  # noqa: BLE001  reported to the driver as this run's one-line reason
+    if not isinstance(e, InputError):
+      traceback.print_exc()
+    _write(outcome_path, "failed", runner.one_line(e))
+    return 2 if isinstance(e, InputError) else 1
+  if last.get("preempted"):
+    _write(outcome_path, "preempted")
+    return PREEMPTED_EXIT
+  _write(outcome_path, "finished")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main(sys.argv[1]))

@@ -1,0 +1,247 @@
+"""The Ray executor on a local Ray cluster started here, with fake TPU slice resources.
+
+One cluster for the module: 2 CPUs (so 2 `cpu:1` runs at a time), a fake 2-host v4-16 slice (its
+head resource, 2 hosts' worth of its slice resource and of TPU chips, TPU_NAME naming it) and 4
+simulated CPU devices per worker process.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import jax
+import numpy as np
+import pytest
+import ray
+from test_runner import TINY_SWEEP, tiny_sweep
+
+from scaling.errors import InputError
+from scaling.rundir import read_metrics
+from scaling.sweep import cli, fleet, results, runner, runs_cli, runstate
+from scaling.sweep import plan as plan_lib
+from scaling.train import trainer
+
+SLICE = "fake-v4-16"
+WORKER_DEVICES = 4
+
+
+@pytest.fixture(scope="module")
+def cluster(gcs):
+  """The module's Ray cluster; its workers see the GCS emulator (`gcs`) through the environment."""
+  import storage
+
+  emulator = {key: os.environ[key] for key in storage.environment(0)}  # set by the `gcs` fixture
+  ray.init(num_cpus=2, resources={"TPU-v4-16-head": 1, SLICE: 2, "TPU": 8},
+           include_dashboard=False, log_to_driver=False, logging_level="WARNING",
+           runtime_env={"env_vars": {
+               **emulator, "JAX_PLATFORMS": "cpu", "TPU_NAME": SLICE,
+               "XLA_FLAGS": f"--xla_force_host_platform_device_count={WORKER_DEVICES}"}})
+  yield ray.get_runtime_context().gcs_address
+  ray.shutdown()
+
+
+def four_runs(text_corpus):
+  config = tiny_sweep(text_corpus)
+  config.sweep.sizes = (4e3, 6.4e3, 9.5e3, 1.26e4)  # d_model 16, 20, 24, 28: all fit mesh.fsdp=4
+  config.base.log_every = 1
+  return config
+
+
+def losses(run) -> list[float]:
+  return [row["loss"] for row in read_metrics(run.workdir)]
+
+
+def attempts(run) -> list[dict]:
+  return runstate.read_status(run.workdir)["attempts"]
+
+
+@pytest.mark.parametrize("sizes", [
+    pytest.param((4e3, 6.4e3), id="two_runs"),  # two at once: the default suite's check
+    pytest.param((4e3, 6.4e3, 9.5e3, 1.26e4), marks=pytest.mark.slow, id="four_runs"),
+])
+def test_a_ray_sweep_equals_the_local_one_and_a_rerun_trains_nothing(cluster, text_corpus,
+                                                                      tmp_path, capsys, sizes):
+  config = four_runs(text_corpus)
+  config.sweep.sizes = sizes
+  local_plan = plan_lib.build(config, str(tmp_path / "local"))
+  ray_plan = plan_lib.build(config, str(tmp_path / "ray"))
+  local = runner.run(local_plan, devices=jax.devices()[:WORKER_DEVICES])
+  outcome = fleet.run(ray_plan)
+  assert outcome.finished == local.finished == tuple(r.name for r in ray_plan.runs)
+  assert not outcome.failed
+  # Same program on the same 4-device mesh, in another process: bitwise equal.
+  assert results.read(outcome.results_path) == results.read(local.results_path)
+  for ours, theirs in zip(ray_plan.runs, local_plan.runs):
+    assert losses(ours) == losses(theirs) and len(losses(ours)) == ours.steps
+    [attempt] = attempts(ours)
+    assert attempt["outcome"] == "finished" and attempt["resources"] == "cpu:1"
+  starts = sorted(a["started"] for run in ray_plan.runs for a in attempts(run))
+  ends = sorted(a["ended"] for run in ray_plan.runs for a in attempts(run))
+  assert starts[1] < ends[0]  # two runs were in flight at once
+
+  # A re-run finds every run finished and submits nothing.
+  again = fleet.run(ray_plan)
+  assert again.finished == outcome.finished
+  assert [len(attempts(run)) for run in ray_plan.runs] == [1] * len(sizes)
+
+  capsys.readouterr()
+  assert runs_cli.main([str(tmp_path / "ray"), "--json"]) == 0
+  lines = json.loads(capsys.readouterr().out)
+  assert [line["state"] for line in lines] == ["finished"] * len(sizes)
+  assert [(line["step"], line["total_steps"]) for line in lines] == [(8, 8)] * len(sizes)
+  assert [line["eval_loss"] for line in lines] == [row["loss"] for row in results.read(
+      outcome.results_path)]
+
+
+def test_a_failing_run_fails_once_and_the_others_finish(cluster, text_corpus, tmp_path, capsys):
+  workdir = tmp_path / "sweep"
+  code = cli.main(["--config", str(TINY_SWEEP), "--workdir", str(workdir), "--executor", "ray",
+                   f"--config.base.data.glob={text_corpus}"])
+  err = capsys.readouterr().err
+  failing, good = plan_lib.build(tiny_sweep(text_corpus), str(workdir)).runs
+  assert code == 1
+  assert f"failed: {failing.name}: model.d_model=18 is not divisible by mesh.fsdp=4" in err
+  assert [row["name"] for row in results.read(str(workdir))] == [good.name]
+  status = runstate.read_status(failing.workdir)
+  assert status["state"] == "failed" and "mesh.fsdp=4" in status["reason"]
+  assert len(status["attempts"]) == 1  # sweep.failure_retries = 0: not retried
+
+
+@pytest.mark.parametrize("resources,named", [
+    ('("cpu:3",)', "CPU 3 on one node"),
+    ('("v5litepod-16",)', "TPU-v5litepod-16-head"),
+    ('("gpu:1",)', "GPU 1"),
+])
+def test_a_resource_the_cluster_lacks_is_one_clear_error(cluster, text_corpus, tmp_path,
+                                                         resources, named):
+  workdir = tmp_path / "sweep"
+  with pytest.raises(InputError, match=named) as error:
+    cli.main(["--config", str(TINY_SWEEP), "--workdir", str(workdir), "--executor", "ray",
+              f"--config.base.data.glob={text_corpus}", f"--config.sweep.resources={resources}"])
+  assert "\n" not in str(error.value) and "sweep.resources" in str(error.value)
+  assert not workdir.exists()
+
+
+def test_an_address_where_no_cluster_answers_is_one_clear_error(text_corpus, tmp_path):
+  from scaling.launch.local import free_port
+
+  address = f"127.0.0.1:{free_port()}"
+  with pytest.raises(InputError, match=f"--ray-address {address}: no Ray cluster answers"):
+    cli.main(["--config", str(TINY_SWEEP), "--workdir", str(tmp_path / "sweep"), "--executor",
+              "ray", "--ray-address", address, f"--config.base.data.glob={text_corpus}"])
+  assert not (tmp_path / "sweep").exists()
+
+
+@pytest.mark.parametrize("argv,named", [
+    (["--executor", "slurm"], "--executor must be one of local, ray"),
+    (["--ray-address", "h:1"], "--ray-address needs --executor ray"),
+    (["--executor"], "--executor needs a value"),
+])
+def test_bad_executor_flags_are_input_errors(text_corpus, tmp_path, argv, named):
+  with pytest.raises(InputError, match=named):
+    cli.main(["--config", str(TINY_SWEEP), "--workdir", str(tmp_path / "sweep"),
+              f"--config.base.data.glob={text_corpus}", *argv])
+  assert not (tmp_path / "sweep").exists()
+
+
+@pytest.mark.slow
+def test_a_sweep_into_a_bucket_equals_the_local_one(cluster, gcs_dir, text_corpus, tmp_path,
+                                                    capsys):
+  config = four_runs(text_corpus)
+  config.sweep.sizes = (4e3, 6.4e3)
+  remote = plan_lib.build(config, f"{gcs_dir}/sweep")
+  local = plan_lib.build(config, str(tmp_path / "local"))
+  outcome = fleet.run(remote)
+  runner.run(local, devices=jax.devices()[:WORKER_DEVICES])
+  assert outcome.finished == tuple(r.name for r in remote.runs)
+  assert results.read(outcome.results_path) == results.read(local.workdir)
+  for ours, theirs in zip(remote.runs, local.runs):
+    assert losses(ours) == losses(theirs)
+  capsys.readouterr()
+  assert runs_cli.main([f"{gcs_dir}/sweep", "--json"]) == 0
+  assert [line["state"] for line in json.loads(capsys.readouterr().out)] == ["finished"] * 2
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_run_is_retried_and_resumes_exactly(cluster, text_corpus, tmp_path):
+  config = four_runs(text_corpus)
+  config.sweep.sizes = (4e3,)
+  config.sweep.tokens = (64 * 512,)  # 64 steps of 16 sequences × 32 tokens
+  config.base.checkpoint_every = 8
+  plan = plan_lib.build(config, str(tmp_path / "ray"))
+  [run] = plan.runs
+  killed = []
+
+  def kill_after_a_checkpoint():
+    while not killed:
+      status = runstate.read_status(run.workdir)
+      rows = read_metrics(run.workdir)
+      if status["state"] == "running" and rows and rows[-1]["step"] >= 10:
+        pid = int(status["where"].rsplit(":", 1)[1])
+        os.kill(pid, signal.SIGKILL)  # the Ray worker; its training process dies with it
+        killed.append(rows[-1]["step"])
+      time.sleep(0.02)
+
+  killer = threading.Thread(target=kill_after_a_checkpoint, daemon=True)
+  killer.start()
+  outcome = fleet.run(plan)
+  killer.join(timeout=1)
+  assert killed and killed[0] < run.steps
+  assert outcome.finished == (run.name,)
+  first, second = attempts(run)
+  assert first["outcome"] == "died" and second["outcome"] == "finished"
+
+  reference = plan_lib.build(config, str(tmp_path / "local"))
+  runner.run(reference, devices=jax.devices()[:WORKER_DEVICES])
+  steps = [row["step"] for row in read_metrics(run.workdir)]
+  assert steps == list(range(1, run.steps + 1))  # no row doubled or lost
+  assert losses(run) == losses(reference.runs[0])  # exact resume from the step-8 checkpoint
+  assert results.read(outcome.results_path) == results.read(reference.workdir)
+
+
+@pytest.mark.slow
+def test_a_run_on_a_two_host_slice_equals_one_process(cluster, text_corpus, tmp_path):
+  config = four_runs(text_corpus)
+  config.sweep.sizes = (4e3,)
+  config.sweep.resources = ("v4-16",)  # 2 hosts × 4 chips: 2 processes × 4 devices
+  plan = plan_lib.build(config, str(tmp_path / "slice"))
+  [run] = plan.runs
+  outcome = fleet.run(plan)
+  assert outcome.finished == (run.name,) and not outcome.failed
+  with open(os.path.join(run.workdir, "run.json")) as f:
+    recorded = json.load(f)
+  assert recorded["process_count"] == 2 and recorded["device_count"] == 2 * WORKER_DEVICES
+
+  one = tmp_path / "one"
+  trainer.train(run.config, str(one), jax.devices()[:2 * WORKER_DEVICES])
+  ours = losses(run)
+  theirs = [row["loss"] for row in read_metrics(str(one))]
+  # The same mesh (data 2 × fsdp 4); across processes the reductions run in another order.
+  np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_second_driver_on_the_same_sweep_trains_nothing_twice(cluster, text_corpus, tmp_path):
+  workdir = tmp_path / "sweep"
+  config = four_runs(text_corpus)
+  plan = plan_lib.build(config, str(workdir))
+  argv = [sys.executable, "-m", "scaling.cli", "sweep", "--config", str(TINY_SWEEP),
+          "--workdir", str(workdir), "--executor", "ray", "--ray-address", cluster,
+          f"--config.base.data.glob={text_corpus}", "--config.base.log_every=1",
+          "--config.sweep.sizes=(4e3,6.4e3,9.5e3,1.26e4)"]
+  first = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  deadline = time.monotonic() + 120
+  while not any(runstate.read_status(run.workdir)["state"] == "running" for run in plan.runs):
+    assert time.monotonic() < deadline and first.poll() is None
+    time.sleep(0.2)
+  second = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+  first_out = first.communicate(timeout=300)[0]
+  assert first.returncode == 0, first_out[-2000:]
+  assert second.returncode == 0, second.stderr[-2000:]
+  for run in plan.runs:  # each run trained by exactly one of the drivers, once
+    assert [a["outcome"] for a in attempts(run)] == ["finished"], attempts(run)
+  assert [row["name"] for row in results.read(str(workdir))] == [run.name for run in plan.runs]
