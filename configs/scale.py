@@ -4,7 +4,8 @@
   scaling compile --config configs/scale.py:124m --topology v5litepod-16 --config.mesh.data=-1 --config.mesh.fsdp=1
 
 SIZE is 124m (d_model 768, 12 layers), 350m (1024, 24) or 1b (2048, 16); all: seq_len 2048, bf16
-compute, blocks scanned (`model.scan_layers`), a 32768-token vocabulary (a SentencePiece model of that size), global batch 64 sequences,
+compute, blocks scanned (`model.scan_layers`) and recomputed in the backward pass
+(`model.remat=full`), a 32768-token vocabulary (a SentencePiece model of that size), global batch 64 sequences,
 parameters sharded over every device (fsdp = -1).
 """
 
@@ -22,6 +23,7 @@ def get_config(size: str = "1b"):
   config.model.vocab_size = 32768
   config.model.dtype = "bfloat16"
   config.model.scan_layers = True  # one compiled block: compile time flat in depth
+  config.model.remat = "full"  # without it, 64 × 2048 tokens of activations fill HBM (docs/scale.md)
   config.batch_size = 64
   config.mesh.data = 1
   config.mesh.fsdp = -1
