@@ -71,7 +71,8 @@ def local_archive(vm: TpuVm) -> str:
 
 def install_script() -> str:
   """What each worker runs to install: unpack, a virtualenv of this Python version, the package
-  (with the tfds extra, for datasets in a bucket) and jax[tpu] of this jax version."""
+  with the tfds extra (datasets in a bucket) and the tpu extra (jax[tpu], the libtpu that
+  `scaling compile` compiles with), and jax[tpu] pinned to this jax version."""
   python = f"{sys.version_info.major}.{sys.version_info.minor}"
   jax = f"jax[tpu]=={importlib.metadata.version('jax')}"
   uv = "~/.local/bin/uv"
@@ -83,7 +84,7 @@ def install_script() -> str:
       f"{uv} venv --quiet --allow-existing --python {python} {REMOTE_VENV}",
       f"cd {REMOTE_REPO}",
       f"{uv} pip install --quiet --python {REMOTE_VENV}/bin/python -e "
-      + shlex.join([".[tfds]", jax, *GCS_PACKAGES]),
+      + shlex.join([".[tfds,tpu]", jax, *GCS_PACKAGES]),
   ])
 
 

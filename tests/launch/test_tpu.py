@@ -20,7 +20,7 @@ INSTALL = (
     " && python3 -m pip install --user --quiet uv"
     f" && ~/.local/bin/uv venv --quiet --allow-existing --python {PYTHON} ~/scaling-venv"
     " && cd ~/scaling && ~/.local/bin/uv pip install --quiet --python ~/scaling-venv/bin/python"
-    f" -e '.[tfds]' '{JAX}' gcsfs google-cloud-storage")
+    f" -e '.[tfds,tpu]' '{JAX}' gcsfs google-cloud-storage")
 
 
 def dry_run(capsys, *options, command=SWEEP) -> list[list[str]]:
