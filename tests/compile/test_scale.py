@@ -32,7 +32,9 @@ def test_1b_fits_a_multi_host_v5p_slice_with_fsdp_over_every_chip():
   assert memory["fits"], memory
   predicted = report["state_bytes"]["total"]
   assert abs(memory["arguments"] - predicted) <= 0.1 * predicted
-  assert 0.9 <= report["flops"]["ratio"] <= 1.6
+  # 0.90 measured: without remat nothing is recomputed, and the convention's embedding matmul
+  # (~5 % of this model's count) is a gather for XLA.
+  assert 0.85 <= report["flops"]["ratio"] <= 1.6
 
 
 @pytest.mark.slow
