@@ -21,6 +21,7 @@ commands:
   launch  several processes: scaling launch local|tpu [OPTIONS] -- scaling train|sweep ...
   generate  sample text from a trained run: scaling generate --workdir DIR --prompt TEXT [--max-tokens N ...]
   bench   speed and MFU, side by side with PyTorch: scaling bench --config configs/tiny.py [--json]
+  compile  the train step compiled for a TPU slice, its memory and cost: scaling compile --config F --topology v5p-32 [--json]
   tokenizer  train a SentencePiece model: scaling tokenizer train --source ... --vocab-size N --out tok.model
 """
 
@@ -124,6 +125,12 @@ def launch(argv: list[str]) -> int:
   return launch_cli.main(argv)
 
 
+def compile_(argv: list[str]) -> int:
+  from scaling.compile import cli as compile_cli
+
+  return compile_cli.main(argv)
+
+
 def fit(argv: list[str]) -> int:
   from scaling.fit import cli as fit_cli
 
@@ -131,7 +138,8 @@ def fit(argv: list[str]) -> int:
 
 
 COMMANDS = {"demo": demo, "train": train, "sweep": sweep, "runs": runs, "fit": fit, "plot": plot,
-            "launch": launch, "tokenizer": tokenizer, "bench": bench, "generate": generate}
+            "launch": launch, "tokenizer": tokenizer, "bench": bench, "generate": generate,
+            "compile": compile_}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,13 @@ def get_config():
   config.base.data.data_dir = f"{BUCKET}/tfds"
   config.base.data.tokenizer = f"spm:{BUCKET}/tokenizers/c4-32k.model"
   config.base.data.validation_split = "validation"
-  config.base.mesh.data = -1  # the batch over every chip
+  # 256 × 2048 tokens per step on 4 chips is 64 sequences per chip: without remat their
+  # activations need 117-380 GiB per chip for even the 1e18 runs (`--topology v5p-8`, README).
+  # Recompute the blocks in the backward pass, scan them, and shard the state over the chips.
+  config.base.model.remat = "full"
+  config.base.model.scan_layers = True
+  config.base.mesh.data = 1
+  config.base.mesh.fsdp = -1  # parameters and the batch over every chip
   config.base.eval_batches = 16  # 16 × 256 × 2048 = 8.4M held-out tokens, the same for every run
   config.base.log_every = 50
   config.base.eval_every = 1000

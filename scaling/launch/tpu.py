@@ -119,8 +119,8 @@ def local_archive(vm: TpuVm, release: str) -> str:
 def install_script(release: str) -> str:
   """What each worker runs to install `release`: unpack into its own directory (over an earlier
   unpacking of the same commit, which has the same files; nothing is deleted), a virtualenv of this
-  Python version, the package (with the tfds extra, for datasets in a bucket) and jax[tpu] of this
-  jax version."""
+  Python version, the package with the tfds extra (datasets in a bucket) and the tpu extra
+  (jax[tpu], the libtpu that `scaling compile` compiles with), and jax[tpu] of this jax version."""
   python = f"{sys.version_info.major}.{sys.version_info.minor}"
   jax = f"jax[tpu]=={importlib.metadata.version('jax')}"
   uv = "~/.local/bin/uv"
@@ -132,7 +132,7 @@ def install_script(release: str) -> str:
       f"{uv} venv --quiet --allow-existing --python {python} {venv}",
       f"cd {repo}",
       f"{uv} pip install --quiet --python {venv}/bin/python -e "
-      + shlex.join([".[tfds]", jax, *GCS_PACKAGES]),
+      + shlex.join([".[tfds,tpu]", jax, *GCS_PACKAGES]),
   ])
 
 

@@ -1,8 +1,10 @@
-"""`scaling sweep --config FILE --workdir DIR [--config.KEY=VALUE ...] [--dry-run] [--executor E]`.
+"""`scaling sweep --config FILE --workdir DIR [--config.KEY=VALUE ...] [--dry-run [--topology TYPE]]
+[--executor E]`.
 
 Plans the sweep (validating every key first), prints the plan, and unless --dry-run trains its runs,
 one after another in this process (`--executor local`) or as Ray work across a cluster
-(`--executor ray`, fleet.py); exit 1 when any run failed (each is listed with its reason).
+(`--executor ray`, fleet.py); exit 1 when any run failed (each is listed with its reason). With
+--topology, the dry run also compiles each run's step for that TPU slice (`scaling.compile`).
 """
 
 import sys
@@ -13,11 +15,14 @@ from scaling.errors import InputError
 
 PROG = "scaling sweep"
 USAGE = f"""usage: {PROG} --config FILE --workdir DIR [--config.KEY=VALUE ...] [--dry-run]
-                     [--executor local|ray] [--ray-address ADDR]
+                     [--topology TYPE [--assume-mfu X]] [--executor local|ray] [--ray-address ADDR]
 
   --config FILE       a sweep config (configs/sweeps/*.py; every key in configs/sweeps/base.py)
   --workdir DIR       DIR/plan.json, DIR/results.csv, DIR/runs/NAME (one train workdir per run)
   --dry-run           print the plan and write nothing
+  --topology TYPE     with --dry-run: compile each run for this TPU slice (e.g. v5p-32) and add
+                      whether it fits, memory per device, a lower bound on its wall time, chip-hours
+  --assume-mfu X      the MFU that chip-hours assume (default 0.4)
   --executor local    train the runs one after another in this process (the default)
   --executor ray      train them as Ray work, each sized by sweep.resources (docs/sweeps.md)
   --ray-address ADDR  the Ray cluster to join (default: RAY_ADDRESS, or start a local one)
@@ -52,11 +57,16 @@ def main(argv: list[str]) -> int:
   dry_run = "--dry-run" in argv
   executor, argv = _take_option(argv, "--executor")
   address, argv = _take_option(argv, "--ray-address")
+  topology, argv = _take_option(argv, "--topology")
+  assume_mfu, argv = _take_option(argv, "--assume-mfu")
   executor = executor or "local"
   if executor not in EXECUTORS:
     raise InputError(f"{PROG}: --executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
   if address is not None and executor != "ray":
     raise InputError(f"{PROG}: --ray-address needs --executor ray")
+  if topology and not dry_run:
+    raise InputError(f"{PROG}: --topology plans against hardware; it needs --dry-run")
+  topology, assume_mfu = _hardware(topology, assume_mfu)
   config, workdir = config_file.load([a for a in argv if a != "--dry-run"], prog=PROG,
                                      reference="configs/sweeps/base.py")
   from scaling.sweep import plan as plan_lib
@@ -64,6 +74,10 @@ def main(argv: list[str]) -> int:
   plan = plan_lib.build(config, workdir)
   print(plan.table())
   if dry_run:
+    if topology:
+      from scaling.compile import sweep_plan
+
+      print(sweep_plan.table(plan, topology, assume_mfu))
     return 0
   if executor == "ray":
     from scaling.sweep import fleet
@@ -82,3 +96,19 @@ def main(argv: list[str]) -> int:
           "to resume", file=sys.stderr)
     return signal_exit_code(outcome.signal)  # 130 / 143, as `scaling train` gives
   return 1 if outcome.failed else 0
+
+
+def _hardware(topology: str | None, assume_mfu: str | None):
+  """(Topology | None, mfu) from the --topology and --assume-mfu values."""
+  assume_mfu = "0.4" if assume_mfu is None else assume_mfu
+  try:
+    mfu = float(assume_mfu)
+  except ValueError:
+    mfu = -1.0
+  if not 0 < mfu <= 1:
+    raise InputError(f"{PROG}: --assume-mfu must be in (0, 1], got {assume_mfu!r}")
+  if topology:
+    from scaling.compile import topology as topology_lib
+
+    return topology_lib.parse(topology), mfu
+  return None, mfu

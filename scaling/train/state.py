@@ -115,10 +115,15 @@ def build(cfg: TrainConfig, mesh: Mesh) -> Steps:
     return token_losses(model(batch_BxL1[:, :-1]), batch_BxL1[:, 1:]).mean(axis=0)
 
   def under_mesh(fn):
-    """Runs `fn` with the mesh and logical-axis rules in scope (tracing needs both)."""
-    def wrapped(*args):
-      with jax.set_mesh(mesh), rules.axis_rules():
-        return fn(*args)
+    """Runs `fn` with the mesh and logical-axis rules in scope (tracing needs both); so does its
+    `.lower`, which compiles ahead of time from abstract inputs (`scaling compile`)."""
+    def in_scope(call):
+      def wrapped(*args):
+        with jax.set_mesh(mesh), rules.axis_rules():
+          return call(*args)
+      return wrapped
+    wrapped = in_scope(fn)
+    wrapped.lower = in_scope(fn.lower)
     return wrapped
 
   return Steps(

@@ -28,7 +28,7 @@ INSTALL = (  # nothing is deleted: an earlier launch's relative workdir stays
     " && python3 -m pip install --user --quiet uv"
     f" && ~/.local/bin/uv venv --quiet --allow-existing --python {PYTHON} {HERE}.venv"
     f" && cd {HERE} && ~/.local/bin/uv pip install --quiet --python {HERE}.venv/bin/python"
-    f" -e '.[tfds]' '{JAX}' gcsfs google-cloud-storage")
+    f" -e '.[tfds,tpu]' '{JAX}' gcsfs google-cloud-storage")
 
 
 def detached(args: str) -> str:

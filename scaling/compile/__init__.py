@@ -1,0 +1,1 @@
+"""Ahead-of-time compilation of the train step for a TPU slice: `scaling compile`."""

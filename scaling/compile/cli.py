@@ -1,0 +1,94 @@
+"""`scaling compile --config FILE --topology TYPE [--config.KEY=VALUE ...] [--json] [--hlo FILE]`.
+
+Compiles `scaling train`'s step for a TPU slice (`v4-32`, `v5p-128`, `v5litepod-16`, `v6e-256`, ...)
+on this machine, CPU included, and reports its memory per device against the chip's HBM, its FLOPs
+against the model's, its collectives and a roofline bound on the step time (docs/scale.md). Exit 0
+when it fits, 1 when it does not (the figures, and one line on stderr: by how much, what would help),
+2 for bad input or without libtpu. --json prints one JSON object instead of the summary.
+"""
+
+import json
+import os
+import sys
+
+from scaling.errors import ArgumentParser, InputError
+
+PROG = "scaling compile"
+
+
+def _parser() -> ArgumentParser:
+  parser = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+  parser.add_argument("--config", required=True, help="ml_collections config file (as scaling train)")
+  parser.add_argument("--topology", required=True, metavar="TYPE",
+                      help="a TPU accelerator type, as `scaling launch tpu --accelerator-type` takes")
+  parser.add_argument("--json", action="store_true", help="print one JSON object")
+  parser.add_argument("--hlo", metavar="FILE", help="also write the optimized HLO to FILE")
+  return parser
+
+
+def load_train_config(path: str, overrides: list[str], prog: str = PROG):
+  """(validated TrainConfig, the config as a dict with the resolved vocabulary), as `scaling train`
+  reads them; the vocabulary comes from the tokenizer alone, no corpus is read."""
+  from scaling import config_file
+  from scaling.data.corpus import DataConfig
+  from scaling.data.tokenizer import load_tokenizer
+  from scaling.train import config as config_lib
+
+  unknown = [a for a in overrides if not a.startswith("--config.")]
+  if unknown:
+    raise InputError(f"{prog}: unrecognized arguments: {' '.join(unknown)}")
+  config, _ = config_file.load(["--config", path, *overrides, "--workdir", os.devnull], prog=prog,
+                               reference="configs/base.py")
+  tokenizer = load_tokenizer(DataConfig.from_dict(config.data).tokenizer)
+  cfg = config_lib.validate(config, vocab_size=tokenizer.vocab_size)
+  resolved = config.to_dict()
+  resolved["model"] = {**resolved["model"], "vocab_size": cfg.model.vocab_size}
+  return cfg, resolved
+
+
+def _gib(n) -> str:
+  return "n/a" if n is None else f"{n / 2**30:.3f} GiB"
+
+
+def summary(report: dict) -> str:
+  """The report as a few lines of text."""
+  memory, state = report["memory_per_device"], report["state_bytes"]
+  mesh = " ".join(f"{axis}={size}" for axis, size in report["mesh"].items())
+  lines = [
+      f"{report['topology']} ({report['topology_name']}): {report['devices']} × {report['device_kind']} "
+      f"in {report['processes']} processes; mesh {mesh}; compiled in {report['compile_seconds']:.1f} s",
+      f"memory per device: arguments {_gib(memory['arguments'])}, outputs {_gib(memory['outputs'])} "
+      f"(aliased {_gib(memory['aliased'])}), temp {_gib(memory['temp'])}, total "
+      f"{_gib(memory['total'])} of {_gib(memory['hbm'])} HBM: "
+      + ("fits" if memory["fits"] else "DOES NOT FIT"),
+      f"state per device (our sharding): params {_gib(state['params'])}, optimizer "
+      f"{_gib(state['optimizer'])}",
+  ]
+  if "flops" in report:
+    flops, estimate = report["flops"], report["estimate"]
+    loops = ", ".join(f"{count}×{trips} trips" for trips, count in flops["loops"].items()) or "none"
+    lines.append(f"FLOPs per step: XLA {flops['xla_per_step']:.4g} (its cost analysis: "
+                 f"{flops['xla_reported_per_step']:.4g}, loop bodies once; loops: {loops}), model "
+                 f"{flops['model_per_step']:.4g} (chinchilla); ratio {flops['ratio']:.3f}")
+    used = [f"{kind} {c['count']}× {_gib(c['bytes'])}" for kind, c in report["collectives"].items()
+            if c["count"]]
+    lines.append("collectives per device and step: " + (", ".join(used) or "none"))
+    seconds = ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in estimate["seconds"].items())
+    lines.append(f"roofline lower bound on the step: {estimate['step_seconds_lower_bound'] * 1e3:.2f} ms "
+                 f"({estimate['bound_by']}-bound; {seconds}); MFU ≤ {estimate['mfu_upper_bound']:.1%}, "
+                 f"≤ {estimate['tokens_per_sec_upper_bound']:,.0f} tokens/s")
+  return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+  args, overrides = _parser().parse_known_args(argv)
+  from scaling.compile import aot, topology
+
+  topo = topology.parse(args.topology)
+  cfg, resolved = load_train_config(args.config, overrides)
+  report = aot.compile_step(cfg, resolved, topo, hlo_path=args.hlo)
+  print(json.dumps(report, indent=2) if args.json else summary(report))
+  if not report["memory_per_device"]["fits"]:
+    print(f"error: {aot.advice(report)}", file=sys.stderr)
+    return 1
+  return 0

@@ -1,0 +1,106 @@
+"""A sweep plan against real hardware: each run's step compiled for a TPU slice, and what it costs.
+
+`scaling sweep --dry-run --topology TYPE` compiles each distinct step of the plan once (runs that
+differ only in length or learning rate share one), keeps the reports in a persistent cache keyed by
+everything that shapes the program, and adds to each run: fits or not, memory per device, the
+roofline lower bound on its wall time (steps × the bound on one step), and chip-hours at an assumed
+MFU (the model's chinchilla FLOPs at that fraction of the slice's bf16 peak).
+"""
+
+import hashlib
+import importlib.metadata
+import json
+import os
+
+from scaling.compile import aot, hardware
+from scaling.compile import topology as topology_lib
+from scaling.errors import InputError
+
+CACHE_ENV = "SCALING_COMPILE_CACHE"  # a directory, or "off"
+# Keys that shape the compiled step; the rest (run length, learning rate, logging) do not.
+STEP_KEYS = ("model", "batch_size", "mesh", "grad_clip", "weight_decay")
+
+
+def cache_dir() -> str | None:
+  path = os.environ.get(CACHE_ENV, os.path.join(os.path.expanduser("~"), ".cache", "scaling",
+                                                "compile"))
+  return None if path == "off" else path
+
+
+def step_key(config: dict, topo: topology_lib.Topology) -> str:
+  versions = {name: importlib.metadata.version(name) for name in ("jax", "libtpu")}
+  shaping = {key: config[key] for key in STEP_KEYS}
+  text = json.dumps([topo.accelerator_type, versions, shaping], sort_keys=True)
+  return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def compile_cached(cfg, config: dict, topo: topology_lib.Topology) -> tuple[dict, bool]:
+  """(report, whether it came from the cache)."""
+  directory = cache_dir()
+  path = os.path.join(directory, step_key(config, topo) + ".json") if directory else None
+  if path and os.path.isfile(path):
+    with open(path, encoding="utf-8") as f:
+      return json.load(f), True
+  report = aot.compile_step(cfg, config, topo)
+  if path:
+    os.makedirs(directory, exist_ok=True)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+      json.dump(report, f)
+    os.replace(path + ".tmp", path)
+  return report, False
+
+
+def run_costs(plan, topo: topology_lib.Topology, assume_mfu: float) -> list[dict]:
+  """One row per run of the plan: its step's report and the costs that follow."""
+  from scaling.train import config as train_config
+
+  rows, compiled = [], {}
+  for run in plan.runs:
+    config = run.config.to_dict()
+    key = step_key(config, topo)
+    if key not in compiled:
+      try:
+        cfg = train_config.validate(run.config, vocab_size=run.config.model.vocab_size)
+        compiled[key] = compile_cached(cfg, config, topo)
+      except InputError as e:  # e.g. a width the slice's fsdp axis does not divide
+        compiled[key] = ({"memory_per_device": {"fits": False, "total": None}, "error": str(e)},
+                         False)
+    report, cached = compiled[key]
+    memory = report["memory_per_device"]
+    row = {"name": run.name, "fits": memory["fits"], "memory_per_device": memory["total"],
+           "cached": cached, "step_seconds_lower_bound": None, "hours_lower_bound": None,
+           "chip_hours": None, "error": report.get("error")}
+    if "estimate" in report:
+      peak = report["estimate"]["peak_flops_per_sec"]
+      step_s = report["estimate"]["step_seconds_lower_bound"]
+      flops = report["flops"]["model_per_step"] * run.steps
+      row.update(step_seconds_lower_bound=step_s, hours_lower_bound=step_s * run.steps / 3600,
+                 chip_hours=flops / (peak * assume_mfu) / 3600)
+    rows.append(row)
+  return rows
+
+
+def table(plan, topo: topology_lib.Topology, assume_mfu: float) -> str:
+  rows = run_costs(plan, topo, assume_mfu)
+  chip = hardware.chip(topo.generation)
+  lines = [("name", "fits", "GiB/device", "step ≥ ms", "hours ≥", f"chip-h @{assume_mfu:.0%} MFU")]
+  for row in rows:
+    def fmt(value, spec):
+      return "n/a" if value is None else format(value, spec)
+    lines.append((row["name"], "invalid" if row["error"] else "yes" if row["fits"] else "NO",
+                  fmt(row["memory_per_device"] and row["memory_per_device"] / 2**30, ".2f"),
+                  fmt(row["step_seconds_lower_bound"] and row["step_seconds_lower_bound"] * 1e3, ".1f"),
+                  fmt(row["hours_lower_bound"], ".3g"), fmt(row["chip_hours"], ".4g")))
+  widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+  out = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in
+                   enumerate(zip(line, widths))) for line in lines]
+  out += [f"{row['name']}: {row['error']}" for row in rows if row["error"]]
+  misfits = [row["name"] for row in rows if not row["fits"] and not row["error"]]
+  known = [row for row in rows if row["chip_hours"] is not None]
+  out.append(
+      f"{topo.accelerator_type}: {topo.chips} chips × {chip.hbm_bytes / 2**30:.0f} GiB HBM, "
+      f"{sum(row['fits'] for row in rows)} of {len(rows)} runs fit; in all ≥ "
+      f"{sum(r['hours_lower_bound'] for r in known):.3g} hours (roofline bound) and "
+      f"{sum(r['chip_hours'] for r in known):.4g} chip-hours at {assume_mfu:.0%} MFU"
+      + (f"; does not fit: {', '.join(misfits)}" if misfits else ""))
+  return "\n".join(out)

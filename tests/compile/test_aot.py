@@ -1,0 +1,131 @@
+"""`scaling compile`: the train step compiled by libtpu for a TPU slice, its memory and cost.
+
+The tiny model (configs/tiny.py in bf16, at d_model 128 with one 128-wide head) compiles in
+seconds. 128 because a TPU lays arrays out in tiles of 128 along their minor dimension: narrower
+arrays are mostly padding, and compiled bytes would not be comparable with our count.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from scaling.compile import aot, cli, topology
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TINY = ["--config", "configs/tiny.py", "--config.model.dtype=bfloat16", "--config.model.d_model=128",
+        "--config.model.n_heads=1"]
+FSDP = ["--config.mesh.data=1", "--config.mesh.fsdp=-1"]
+DATA = ["--config.mesh.data=-1", "--config.mesh.fsdp=1"]
+
+
+def compile_tiny(name: str, *overrides: str) -> dict:
+  cfg, resolved = cli.load_train_config(os.path.join(REPO, TINY[1]), [*TINY[2:], *overrides])
+  return aot.compile_step(cfg, resolved, topology.parse(name))
+
+
+@pytest.fixture(scope="module")
+def one_host_fsdp():
+  """Through the command line, as a user runs it: stdout is the JSON object, stderr stays empty."""
+  result = subprocess.run([sys.executable, "-m", "scaling.cli", "compile", *TINY, *FSDP,
+                           "--topology", "v5litepod-4", "--json"], cwd=REPO, capture_output=True,
+                          text=True, timeout=600)
+  assert result.returncode == 0, result.stderr
+  assert result.stderr == ""  # no libtpu start-up noise: one-line-on-stderr contract
+  return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def one_host_data():
+  return compile_tiny("v5litepod-4", *DATA)
+
+
+@pytest.fixture(scope="module")
+def four_hosts_fsdp():
+  return compile_tiny("v5p-32", *FSDP)
+
+
+def test_tiny_config_compiles_for_one_and_four_hosts(one_host_fsdp, four_hosts_fsdp):
+  for report, devices, processes, kind in ((one_host_fsdp, 4, 1, "TPU v5 lite"),
+                                           (four_hosts_fsdp, 16, 4, "TPU v5")):
+    assert (report["devices"], report["processes"], report["device_kind"]) == (devices, processes, kind)
+    assert report["mesh"] == {"data": 1, "fsdp": devices, "tensor": 1}
+    memory = report["memory_per_device"]
+    assert memory["fits"] and 0 < memory["total"] < memory["hbm"]
+    assert memory["headroom"] == memory["hbm"] - memory["total"]
+    assert set(report["collectives"]) == {"all-gather", "reduce-scatter", "all-reduce",
+                                          "all-to-all", "collective-permute"}
+    # fsdp gathers parameters for the forward pass and reduces gradients (as a reduce-scatter or
+    # an all-reduce, as XLA chooses).
+    assert report["collectives"]["all-gather"]["count"] > 0
+    estimate = report["estimate"]
+    assert 0 < estimate["mfu_upper_bound"] <= 1
+    assert estimate["step_seconds_lower_bound"] == max(estimate["seconds"].values())
+
+
+def test_state_bytes_match_the_compiled_arguments(one_host_fsdp, one_host_data, four_hosts_fsdp):
+  """Our sharding's count of params + Adam moments per device against what XLA was given (the
+  arguments add the batch and a scalar)."""
+  for report in (one_host_fsdp, one_host_data, four_hosts_fsdp):
+    predicted, compiled = report["state_bytes"]["total"], report["memory_per_device"]["arguments"]
+    assert abs(compiled - predicted) <= 0.1 * predicted, (predicted, compiled)
+
+
+def test_argument_memory_falls_about_linearly_with_the_fsdp_axis(one_host_fsdp, one_host_data,
+                                                                 four_hosts_fsdp):
+  replicated = one_host_data["memory_per_device"]["arguments"]
+  for report in (one_host_fsdp, four_hosts_fsdp):
+    fsdp = report["mesh"]["fsdp"]
+    shrink = replicated / report["memory_per_device"]["arguments"]
+    # Norm scales (and the batch) are not sharded, so slightly less than linear.
+    assert 0.8 * fsdp <= shrink <= fsdp, (fsdp, shrink)
+
+
+def test_xla_flops_agree_with_the_model_count(one_host_fsdp, four_hosts_fsdp):
+  """XLA counts a little more than the chinchilla convention: softmax and norms in full, the loss,
+  the gradient-norm clip and the AdamW update, none of which the convention counts; and a little
+  less: the embedding lookup is a gather, which the convention counts as a one-hot matmul."""
+  for report in (one_host_fsdp, four_hosts_fsdp):
+    flops = report["flops"]
+    assert 0.9 <= flops["ratio"] <= 1.6, flops
+    assert flops["model_per_step"] == pytest.approx(
+        flops["xla_per_step"] / flops["ratio"])
+
+
+def test_a_scanned_model_counts_every_trip_of_its_loop():
+  report = compile_tiny("v5litepod-4", *FSDP, "--config.model.scan_layers=true",
+                        "--config.model.n_layers=4")
+  flops = report["flops"]
+  assert flops["loops"] == {"4": 2}  # the blocks forward and backward
+  assert flops["xla_per_step"] > 2 * flops["xla_reported_per_step"]
+  assert 0.9 <= flops["ratio"] <= 1.6, flops
+
+
+def test_too_big_for_hbm_exits_1_with_the_figures_and_one_line_of_advice(capsys):
+  # 8M-token vocabulary, unsharded: params and Adam moments alone are ~17 GB per 16 GiB chip.
+  code = cli.main([*TINY, *DATA, "--config.model.vocab_size=8388608", "--topology", "v5litepod-4"])
+  out, err = capsys.readouterr()
+  assert code == 1
+  assert "DOES NOT FIT" in out
+  assert len(err.splitlines()) == 1 and err.startswith("error: v5litepod-4: does not fit: ")
+  assert "GiB HBM" in err and "--config.mesh.fsdp=4" in err
+
+
+def test_unknown_topology_exits_2_with_one_line():
+  result = subprocess.run([sys.executable, "-m", "scaling.cli", "compile", *TINY,
+                           "--topology", "v5p-17"], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+  assert result.returncode == 2
+  assert result.stderr.count("\n") == 1 and "v5p-17" in result.stderr
+
+
+def test_without_libtpu_says_how_to_install_it(monkeypatch, capsys):
+  from scaling import cli as scaling_cli
+  from scaling import jax_platforms
+
+  monkeypatch.setattr(jax_platforms, "libtpu_installed", lambda environ: False)
+  assert scaling_cli.main(["compile", *TINY, "--topology", "v5litepod-4"]) == 2
+  err = capsys.readouterr().err
+  assert len(err.splitlines()) == 1 and 'pip install -e ".[tpu]"' in err
