@@ -20,6 +20,9 @@ SHAPES_2D = {1: "1x1", 4: "2x2", 8: "2x4", 16: "4x4", 32: "4x8", 64: "8x8", 128:
              256: "16x16"}
 # Generation prefix of the accelerator type -> (libtpu topology prefix, TensorCores counted per chip).
 GENERATIONS = {"v4": ("v4", 2), "v5p": ("v5p", 2), "v5litepod": ("v5e", 1), "v6e": ("v6e", 1)}
+# Generations `scaling launch tpu` starts but this does not compile for: libtpu compiles for them,
+# but each TensorCore is its own device (no megacore) and no per-chip table here covers them.
+UNMAPPED = ("v2", "v3")
 INSTALL_HINT = 'pip install -e ".[tpu]" (jax[tpu]: libtpu, which compiles for TPU on any machine)'
 
 
@@ -48,6 +51,11 @@ def known_types() -> list[str]:
 
 def parse(accelerator_type: str) -> Topology:
   generation, _, count = accelerator_type.rpartition("-")
+  if generation in UNMAPPED:
+    raise InputError(f"--topology {accelerator_type}: scaling compile covers "
+                     f"{', '.join(GENERATIONS)}, not {generation} (each {generation} TensorCore is "
+                     "its own device and its memory and bandwidth are not in scaling/compile/"
+                     "hardware.py); plan on a v4 slice of the same chip count")
   if generation not in GENERATIONS or not count.isdigit():
     raise InputError(f"--topology {accelerator_type!r}: not a TPU accelerator type; expected "
                      f"GENERATION-N with GENERATION one of {', '.join(GENERATIONS)} (e.g. v5p-32)")

@@ -21,7 +21,10 @@ def test_accelerator_type_to_slice(name, libtpu_name, chips, hosts):
 
 def test_every_generation_that_launch_knows_is_mapped_and_compiles_to_its_devices():
   generations = {name.rsplit("-", 1)[0] for name in topology.known_types()}
-  assert generations == set(launch_tpu.RUNTIME_VERSIONS)
+  assert generations | set(topology.UNMAPPED) == set(launch_tpu.RUNTIME_VERSIONS)
+  for generation in topology.UNMAPPED:  # launched, not compiled for: one line that says so
+    with pytest.raises(InputError, match=f"not {generation}"):
+      topology.parse(f"{generation}-8")
   for name in ("v4-16", "v5p-32", "v5litepod-16", "v6e-8"):
     slice_ = topology.parse(name)
     devices = topology.devices(slice_)

@@ -56,8 +56,11 @@ def train_args(text_corpus, workdir):
 
 def start(text_corpus, workdir, kill_at_step=None, stderr=subprocess.STDOUT):
   env = {**os.environ, **ENV, "KILL_AT_STEP": str(kill_at_step or "")}  # now + the GCS emulator's
+  # SIGINT as a terminal delivers it: a runner started in the background (nohup, &) hands its
+  # children SIGINT ignored, and the trainer rightly leaves an ignored SIGINT alone.
   return subprocess.Popen([sys.executable, "-c", DRIVER, *train_args(text_corpus, workdir)],
-                          env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
+                          env=env, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for_rows(workdir, n, process, timeout=120):
