@@ -11,6 +11,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import pathlib
 
 from scaling.compile import aot, hardware
 from scaling.compile import topology as topology_lib
@@ -27,8 +28,18 @@ def cache_dir() -> str | None:
   return None if path == "off" else path
 
 
+def _code_fingerprint() -> str:
+  """A hash of this package's source: a changed model or step compiles to another program."""
+  root = pathlib.Path(__file__).resolve().parents[1]
+  digest = hashlib.sha256()
+  for path in sorted(root.rglob("*.py")):
+    digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+  return digest.hexdigest()
+
+
 def step_key(config: dict, topo: topology_lib.Topology) -> str:
   versions = {name: importlib.metadata.version(name) for name in ("jax", "libtpu")}
+  versions["scaling"] = _code_fingerprint()
   shaping = {key: config[key] for key in STEP_KEYS}
   text = json.dumps([topo.accelerator_type, versions, shaping], sort_keys=True)
   return hashlib.sha256(text.encode()).hexdigest()[:24]

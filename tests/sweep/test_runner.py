@@ -274,6 +274,6 @@ def test_a_tiny_sweep_trains_into_a_bucket_and_fit_and_plot_read_it(text_corpus,
     assert row["loss"] == read_metrics(run.workdir)[-1]["eval_loss"]
     assert rundir.list_names(rundir.join(run.workdir, "checkpoints")) == [str(run.steps)]
   capsys.readouterr()
-  assert fit_cli.main(["--data", gcs_dir, "--approach", "frontier", "--law", "power"]) == 0
+  assert fit_cli.main(["--data", gcs_dir, "--approach", "parametric", "--law", "power"]) == 0
   assert plots_cli.main([gcs_dir]) == 0
   assert rundir.join(gcs_dir, "figures", "training_curves.png") in capsys.readouterr().out
