@@ -7,6 +7,7 @@ one after another in this process (`--executor local`) or as Ray work across a c
 --topology, the dry run also compiles each run's step for that TPU slice (`scaling.compile`).
 """
 
+import importlib.util
 import sys
 
 from scaling import config_file
@@ -64,6 +65,8 @@ def main(argv: list[str]) -> int:
     raise InputError(f"{PROG}: --executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
   if address is not None and executor != "ray":
     raise InputError(f"{PROG}: --ray-address needs --executor ray")
+  if executor == "ray" and importlib.util.find_spec("ray") is None:
+    raise InputError(f'{PROG}: --executor ray needs Ray: pip install -e ".[ray]"')
   if topology and not dry_run:
     raise InputError(f"{PROG}: --topology plans against hardware; it needs --dry-run")
   topology, assume_mfu = _hardware(topology, assume_mfu)
