@@ -12,6 +12,12 @@ class InputError(ValueError):
   """Bad user input: the message is printed as one line, exit code 2."""
 
 
+def first_line(error: BaseException) -> str:
+  """An exception's message cut to its first line (its type's name when it has none): what a
+  one-line error quotes of a library's multi-line exception."""
+  return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 class ArgumentParser(argparse.ArgumentParser):
   """argparse that reports a bad argument as an InputError (one line) instead of usage + exit."""
 

@@ -35,7 +35,7 @@ import warnings
 
 from etils import epath
 
-from scaling.errors import InputError
+from scaling.errors import InputError, first_line
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.jsonl"
@@ -207,8 +207,8 @@ def _check_bucket(path: str, flag: str) -> None:
   except FileNotFoundError:
     raise InputError(f"{flag} {path}: bucket gs://{bucket} does not exist") from None
   except Exception as e:  # noqa: BLE001  403, 401, ...: the storage API's own words, on one line
-    message = (str(e).strip().splitlines() or [type(e).__name__])[0]
-    raise InputError(f"{flag} {path}: cannot use bucket gs://{bucket} ({message[:200]})") from None
+    raise InputError(f"{flag} {path}: cannot use bucket gs://{bucket} "
+                     f"({first_line(e)[:200]})") from None
 
 
 def check_writable(path, flag: str = "--workdir") -> None:

@@ -18,7 +18,7 @@ from flax import nnx
 
 from scaling import rundir
 from scaling.data.tokenizer import Tokenizer, load_tokenizer
-from scaling.errors import InputError
+from scaling.errors import InputError, first_line
 from scaling.models.config import MAX_INT
 from scaling.parallel import memory
 from scaling.parallel import mesh as mesh_lib
@@ -65,7 +65,7 @@ def load(workdir: str) -> Trained:
   except InputError:
     raise
   except Exception as e:  # a complete-looking but unreadable checkpoint
-    message = str(e).splitlines()[0] if str(e) else type(e).__name__
+    message = first_line(e)
     raise InputError(f"checkpoint {step} in {run.checkpoints} cannot be restored "
                      f"({message[:200]})") from None
   finally:

@@ -27,7 +27,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from scaling import rundir
-from scaling.errors import InputError
+from scaling.errors import InputError, first_line
 from scaling.sweep import resources, results, runner, runstate, worker
 from scaling.sweep.plan import Plan, Run
 
@@ -60,9 +60,8 @@ def connect(address: str | None) -> str:
       ray.init(address=address or None, logging_level="WARNING",
                **({} if joining else {"include_dashboard": False}))
     except (ConnectionError, ValueError, RuntimeError) as e:
-      message = (str(e).strip().splitlines() or [type(e).__name__])[0]
       raise InputError(
-          f"--ray-address {address}: cannot join the Ray cluster ({message})") from None
+          f"--ray-address {address}: cannot join the Ray cluster ({first_line(e)})") from None
   return address or ray.get_runtime_context().gcs_address
 
 

@@ -20,7 +20,7 @@ import orbax.checkpoint as ocp
 
 import scaling
 from scaling import data, models, rundir
-from scaling.errors import InputError
+from scaling.errors import InputError, first_line
 from scaling.parallel import memory
 from scaling.parallel import mesh as mesh_lib
 from scaling.train import config as config_lib
@@ -142,7 +142,7 @@ def initialize_distributed(settings) -> None:
   try:
     jax.distributed.initialize(**kwargs)
   except (ValueError, RuntimeError) as e:  # nothing to join: not a TPU VM / SLURM, no address given
-    reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    reason = first_line(e)
     raise InputError(f"distributed.initialize=true: jax.distributed.initialize() failed ({reason}); "
                      "on one machine leave it false, else set distributed.coordinator_address, "
                      "num_processes and process_id") from None
@@ -248,7 +248,7 @@ def _restore(checkpoints, steps, batches, run: rundir.RunDir):
         state=ocp.args.StandardRestore(steps.abstract_state),
         data=grain.checkpoint.CheckpointRestore(batches))).state
   except Exception as e:  # a complete-looking but unreadable checkpoint: say so, change nothing
-    message = str(e).splitlines()[0] if str(e) else type(e).__name__
+    message = first_line(e)
     raise InputError(f"checkpoint {start} in {run.checkpoints} cannot be restored "
                      f"({message[:200]}); move it away to resume from an earlier one") from None
 
