@@ -22,14 +22,15 @@ import tempfile
 import time
 
 from scaling import rundir
-from scaling.errors import InputError
+from scaling.errors import InputError, first_line
 from scaling.train.hooks import Hook, StepInfo
 
 REQUIRED = "jsonl"
 WANDB_DIR = "wandb"
 WANDB_ID_FILE = "run_id"  # in WORKDIR/wandb/: the W&B run id a resumed run continues
 WANDB_KEYS = ("project", "entity", "name", "group")  # config.wandb_KEY
-CONFIG_KEYS = ("trackers", *(f"wandb_{key}" for key in WANDB_KEYS))  # how a run reports, not what
+# The config keys of this module: they change how a run reports, never what it computes.
+CONFIG_KEYS = ("trackers", *(f"wandb_{key}" for key in WANDB_KEYS))
 
 
 def _scalars(row: dict) -> dict:
@@ -116,9 +117,13 @@ class Wandb(Hook):
     local_root = self._staging or self._run.root  # wandb.init(dir=D) writes D/wandb/
     os.makedirs(os.path.join(local_root, WANDB_DIR), exist_ok=True)
     s = self._settings
-    self._wandb_run = wandb.init(
-        project=s["project"], entity=s["entity"] or None, name=s["name"] or self._run.name,
-        group=s["group"] or None, config=s["config"], id=run_id, resume="allow", dir=local_root)
+    try:
+      self._wandb_run = wandb.init(
+          project=s["project"], entity=s["entity"] or None, name=s["name"] or self._run.name,
+          group=s["group"] or None, config=s["config"], id=run_id, resume="allow", dir=local_root)
+    except wandb.errors.Error as e:  # not logged in, unknown entity, no network: say how to go on
+      raise InputError(f"trackers has wandb, but W&B refused the run ({first_line(e)}); run "
+                       "`wandb login`, or set WANDB_MODE=offline") from None
     rundir.write_text(id_file, run_id)
 
   def on_row(self, row: dict) -> None:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 
 import jax
 import ml_collections
@@ -341,7 +342,7 @@ class Loop:
 
 
 def train(config: ml_collections.ConfigDict, workdir: str, devices=None,
-          hooks: tuple[hooks_lib.Hook, ...] = ()) -> dict:
+          hooks: Sequence[hooks_lib.Hook] = ()) -> dict:
   """Trains (or resumes) the run described by `config` in `workdir`; returns the last metrics row.
 
   Nothing is written until the first step has run: a run that fails its checks, or whose first

@@ -102,3 +102,15 @@ def test_wandb_without_its_package_is_one_line_naming_the_extra(tmp_path, capsys
   err = capsys.readouterr().err
   assert code == 2 and err.count("\n") == 1 and "pip install 'scaling[wandb]'" in err, err
   assert not workdir.exists()
+
+
+def test_wandb_refusing_the_run_is_one_line_saying_how_to_go_on(tmp_path, capsys, monkeypatch):
+  pytest.importorskip("wandb")
+  for key, value in wandb_env(tmp_path).items():
+    monkeypatch.setenv(key, value)
+  for key in ("WANDB_MODE", "WANDB_API_KEY"):  # online, and not logged in
+    monkeypatch.delenv(key, raising=False)
+  code = cli.main(["train", "--config", TINY, "--workdir", str(tmp_path / "run"), *SHORT,
+                   "--config.train_steps=2", "--config.trackers=jsonl,wandb"])
+  err = capsys.readouterr().err
+  assert code == 2 and err.count("\n") == 1 and "wandb login" in err and "offline" in err, err
