@@ -10,8 +10,9 @@ is a new hook rather than an edit of the loop. The moments, and what a hook may 
   on_eval(info) -> dict     at eval steps (every eval_every, and the last): device values that join
                             the step's metrics row (arrays become lists, scalars floats)
   on_row(row)               each metrics row, on the host (every log_every, eval steps, the last)
-  on_checkpoint(info, force)  every checkpoint_every, at the last step and on a preemption, after
-                            the row of that step was recorded: writers flush, the checkpointer saves
+  on_checkpoint(info, force)  every checkpoint_every, at the last step and on a preemption
+                            (force), once the step's metrics were found finite and its row (if
+                            due) handed on: writers flush, then the checkpointer saves
   on_end(error)             when the loop stops, however it stops (`error`: the exception, or None);
                             in reverse order, so what was added last closes first
 """
