@@ -81,6 +81,10 @@ class ModelConfig(metaclass=_ByArch):
     """Refuses options this JAX backend cannot run (checked when a run starts, not when a config is
     built, so configs for other machines can still be planned and compiled for)."""
 
+  def resolved(self) -> dict:
+    """Every key with the value that takes effect (what reports print)."""
+    return dataclasses.asdict(self)
+
   @classmethod
   def keys(cls) -> tuple[str, ...]:
     return tuple(field.name for field in dataclasses.fields(cls))

@@ -59,6 +59,9 @@ class TransformerConfig(config.ModelConfig):
     """The MLP hidden width F actually used."""
     return self.d_ff if self.d_ff > 0 else int(round(self.mlp_ratio * self.d_model))
 
+  def resolved(self) -> dict:
+    return {**super().resolved(), "d_ff": self.hidden_dim}
+
   def __post_init__(self):
     super().__post_init__()
     config.check_int(self, "n_heads")
