@@ -64,7 +64,7 @@ def run_configs(config) -> dict:
         raise InputError(f"runs: {spec!r}: model.{key} is not a model key")
       run.model[key] = value
     # `base` serves every family: the keys this run's family does not read go back to defaults.
-    family_keys = models.get(run.model.arch).config.keys()
+    family_keys = models.get(run.model.arch).config.key_names()
     for key, default in config_lib.defaults().model.items():
       if key not in family_keys:
         run.model[key] = default

@@ -105,7 +105,7 @@ def advice(report: dict) -> str:
     helps.append(f"a bigger slice (parameters and Adam moments alone take {state / 2**30:.2f} GiB "
                  "per device)")
   else:
-    family_keys = models.get(cfg["model"]["arch"]).config.keys()
+    family_keys = models.get(cfg["model"]["arch"]).config.key_names()
     if "remat" in family_keys and cfg["model"]["remat"] != "full":
       helps.append("--config.model.remat=full")
     helps.append(f"a smaller batch than batch_size={cfg['batch_size']}")

@@ -86,7 +86,8 @@ class ModelConfig(metaclass=_ByArch):
     return dataclasses.asdict(self)
 
   @classmethod
-  def keys(cls) -> tuple[str, ...]:
+  def key_names(cls) -> tuple[str, ...]:
+    """The `model.*` keys this family reads."""
     return tuple(field.name for field in dataclasses.fields(cls))
 
   @classmethod
@@ -94,23 +95,21 @@ class ModelConfig(metaclass=_ByArch):
     """The family's config from a flat mapping (e.g. `config.model`), naming a bad key."""
     values = dict(values)
     family = registry.get(values.get("arch", "transformer")).config if cls is ModelConfig else cls
-    own = family.keys()
-    others = {arch: a.config for arch, a in registry.all_architectures().items()}
-    for key in [key for key in values if key not in own]:
-      defaults = [_default(config, key) for config in others.values() if key in config.keys()]
+    families = [architecture.config for architecture in registry.all_architectures().values()]
+    for key in [key for key in values if key not in family.key_names()]:
+      defaults = [_default(other, key) for other in families if key in other.key_names()]
       if not defaults:
-        known = sorted({k for config in others.values() for k in config.keys()})
+        known = sorted({name for other in families for name in other.key_names()})
         raise InputError(f"model.{key} is not a known key (known: {', '.join(known)})")
       if not any(_same(values[key], default) for default in defaults):
-        raise InputError(f"model.{key} is set, but arch={values.get('arch', family.arch)} does "
-                         "not read it")
-      del values[key]
+        arch = values.get("arch", family.arch)
+        raise InputError(f"model.{key} is set, but arch={arch} does not read it")
+      del values[key]  # another family's key at its default: one config serves several families
     return family(**values)
 
 
-def _default(config: type, key: str):
-  field = next(f for f in dataclasses.fields(config) if f.name == key)
-  return field.default
+def _default(family: type, key: str):
+  return next(field.default for field in dataclasses.fields(family) if field.name == key)
 
 
 def _same(value, default) -> bool:

@@ -2,10 +2,10 @@
 
 Shape letters: B batch, L sequence length, D d_model (= hidden size), V vocab, N n_layers.
 
-The shared recurrent stack (`scaling.models.recurrent`: embedding [V, D] -> input norm -> N layers
-of input width D -> final norm -> output [D, V] or the tied embedding), with the simplest cell. The input projection
-of all L steps is one matmul before a `jax.lax.scan` over time; the carried h and the tanh are
-float32, matmuls run in `cfg.dtype`, logits are float32.
+The simplest cell on the shared recurrent stack (`scaling.models.recurrent`: embedding [V, D] ->
+input norm -> N layers of input width D -> final norm -> output [D, V] or the tied embedding). The
+input projection of all L steps is one matmul before a `jax.lax.scan` over time; the carried h and
+the tanh are float32.
 
 Parameters of one layer: w_x [D, D], w_h [D, D], b [D] -> 2·D² + D.
 

@@ -405,7 +405,8 @@ class Transformer(nnx.Module):
 
 def resize(target: float, rule: str, base_cfg: TransformerConfig) -> TransformerConfig:
   """`base_cfg` with the ladder's (d_model, n_layers, n_heads) for a non-embedding N of `target`."""
-  return dataclasses.replace(base_cfg, **dataclasses.asdict(ladder.shape_for(target, rule, base_cfg)))
+  shape = ladder.shape_for(target, rule, base_cfg)
+  return dataclasses.replace(base_cfg, **dataclasses.asdict(shape))
 
 
 registry.register("transformer", registry.Architecture(

@@ -51,9 +51,10 @@ class Run:
   def summary(self) -> dict:
     """What plan.json records about the run, besides its config."""
     model = self.model
+    n_heads = getattr(model, "n_heads", None)  # None: a family without attention heads
     return {
         "name": self.name, "budget": self.budget, "target_params": self.target_params,
-        "d_model": model.d_model, "n_layers": model.n_layers, "n_heads": getattr(model, "n_heads", None),
+        "d_model": model.d_model, "n_layers": model.n_layers, "n_heads": n_heads,
         "params": self.params, "params_non_embedding": self.params_non_embedding,
         "steps": self.steps, "tokens": self.tokens,
         "tokens_per_param": self.tokens / self.params_non_embedding, "flops": self.flops,
@@ -87,7 +88,8 @@ class Plan:
     lines = [header]
     for run in self.runs:
       s = run.summary()
-      lines.append((run.name, str(s["d_model"]), str(s["n_layers"]), "-" if s["n_heads"] is None else str(s["n_heads"]),
+      heads = "-" if s["n_heads"] is None else str(s["n_heads"])
+      lines.append((run.name, str(s["d_model"]), str(s["n_layers"]), heads,
                     f"{run.params:,}", f"{run.params_non_embedding:,}", str(s["batch_size"]),
                     f"{s['learning_rate']:.3g}", f"{s['warmup_steps']:,}", f"{run.steps:,}",
                     f"{run.tokens:,}", f"{s['tokens_per_param']:.3g}", f"{run.flops:.3e}",
@@ -167,7 +169,7 @@ class _Sizer:
     self.smallest = self.counts(self.smallest_model)["non_embedding"]
 
   def shape(self, target: float) -> ModelConfig:
-    return ladder.ladder([target], self.rule, self.base_model)[0]
+    return self.architecture.resize(target, self.rule, self.base_model)
 
   def model(self, target: float, key: str) -> ModelConfig:
     if target * self.SMALLEST_MISS < self.smallest:

@@ -98,4 +98,5 @@ BY_HAND = {
 @pytest.mark.parametrize("arch", FAMILIES)
 def test_cost_by_hand(arch):
   cfg = ModelConfig(arch=arch, d_model=64, n_layers=2, vocab_size=256, seq_len=64)
-  assert (models.get(arch).param_counts(cfg), models.get(arch).flops_per_token(cfg)) == BY_HAND[arch]
+  architecture = models.get(arch)
+  assert (architecture.param_counts(cfg), architecture.flops_per_token(cfg)) == BY_HAND[arch]
