@@ -134,7 +134,8 @@ def _check_keys(config, reference, prefix=""):
   for key in config.keys():
     if key not in reference:
       raise InputError(f"{prefix}{key} is not a known config key")
-    if isinstance(reference[key], ml_collections.ConfigDict) and key not in ("data",):
+    # data and model are checked by their own configs (a model family may add keys).
+    if isinstance(reference[key], ml_collections.ConfigDict) and key not in ("data", "model"):
       if not isinstance(config[key], (ml_collections.ConfigDict, dict)):
         raise InputError(f"{prefix}{key} must be a group of keys, got {config[key]!r}")
       _check_keys(config[key], reference[key], prefix=f"{prefix}{key}.")
@@ -168,16 +169,15 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
   if missing:
     raise InputError(f"config is missing {', '.join(missing)} (start from configs/base.py)")
 
+  if not isinstance(config.model, (ml_collections.ConfigDict, dict)):
+    raise InputError(f"model must be a group of keys, got {config.model!r}")
   model_values = {**reference.model.to_dict(), **config.model.to_dict()}
   if model_values["vocab_size"] == 0:
     model_values["vocab_size"] = vocab_size
   elif isinstance(model_values["vocab_size"], int) and model_values["vocab_size"] < vocab_size:
     raise InputError(
         f"model.vocab_size={model_values['vocab_size']} is smaller than the tokenizer's {vocab_size}")
-  model = ModelConfig.from_dict(model_values)
-  from scaling import models  # the registry; imported here so config stays light
-
-  models.get(model.arch)
+  model = ModelConfig.from_dict(model_values)  # the family's own config: its keys, its checks
 
   batch_size = _number(config, "batch_size", int, 0, strict=True)
   train_steps = _number(config, "train_steps", int, 0)
@@ -217,9 +217,7 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
       raise InputError(f"{key} must be true or false, got {config[key]!r}")
   import jax  # here, not at the top: only this check needs a backend, and config stays light
 
-  if model.attention == "cudnn" and jax.default_backend() != "gpu":
-    raise InputError(f"model.attention=cudnn needs a GPU (this backend is {jax.default_backend()}); "
-                     "use auto or xla")
+  model.check_backend(jax.default_backend())
 
   return TrainConfig(
       model=model,
@@ -250,20 +248,28 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
   )
 
 
-def check_fits_mesh(cfg: TrainConfig, mesh_shape: tuple[int, int, int], process_count: int) -> None:
-  """Sizes that the mesh splits must divide evenly; say which key to change."""
-  data, fsdp, tensor = mesh_shape
-  if cfg.batch_size % (data * fsdp):
+def check_fits_mesh(cfg: TrainConfig, mesh_shape: tuple[int, ...], process_count: int) -> None:
+  """Sizes that the mesh splits must divide evenly; say which key to change.
+
+  The split sizes are read off the parameters the model builds and the logical-axis rules
+  (`scaling.parallel.rules`); the family's `axis_keys` names the key that sets each.
+  """
+  from flax import nnx  # here, not at the top: config stays light
+
+  from scaling import models
+  from scaling.parallel import rules
+
+  sizes = dict(zip(rules.MESH_AXES, mesh_shape))
+  batch_axes = rules.mesh_axes("batch")
+  batch_ways = math.prod(sizes[axis] for axis in batch_axes)
+  if cfg.batch_size % batch_ways:
     raise InputError(f"batch_size={cfg.batch_size} is not divisible by the batch-sharding size "
-                     f"mesh.data × mesh.fsdp = {data * fsdp}")
+                     f"{' × '.join(f'mesh.{axis}' for axis in batch_axes)} = {batch_ways}")
   if cfg.batch_size % process_count:
     raise InputError(f"batch_size={cfg.batch_size} is not divisible by the {process_count} processes")
-  m = cfg.model
-  for key, size, axis, axis_size in (
-      ("model.d_model", m.d_model, "mesh.fsdp", fsdp),
-      ("model.d_model", m.d_model, "mesh.tensor", tensor),  # recurrent hidden units split over it
-      ("model.n_heads", m.n_heads, "mesh.tensor", tensor),
-      ("model.d_ff (MLP width)", m.hidden_dim, "mesh.tensor", tensor),
-      ("model.vocab_size", m.vocab_size, "mesh.tensor", tensor)):
-    if size % axis_size:
-      raise InputError(f"{key}={size} is not divisible by {axis}={axis_size}")
+  architecture = models.get(cfg.model.arch)
+  axis_sizes = rules.param_axis_sizes(lambda: architecture.module(cfg.model, rngs=nnx.Rngs(0)))
+  for name, size, axes, ways in rules.unsplittable(axis_sizes, sizes):
+    key = architecture.axis_keys.get(name, f"model (arch={cfg.model.arch}): its {name!r} axis")
+    split = " × ".join(f"mesh.{axis}" for axis in axes)
+    raise InputError(f"{key}={size} is not divisible by {split}={ways}")

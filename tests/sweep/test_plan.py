@@ -268,3 +268,37 @@ def test_a_sweep_names_its_runs_and_groups_them_for_wandb():
   config.base.wandb_group = "ablation"
   assert {r.config.wandb_group for r in plan_lib.build(config, "/sweeps/my-sweep").runs} == {
       "ablation"}
+
+
+@pytest.mark.parametrize("arch", ["lstm", "rnn"])
+def test_a_recurrent_sweep_is_sized_by_its_own_counts(arch, text_corpus, tmp_path):
+  """The plan counts a recurrent family as the trainer does (run.json), not as a Transformer."""
+  import jax
+
+  from scaling import rundir
+  from scaling.train import trainer
+
+  config = sweep_config.defaults()
+  config.base.model.arch, config.base.model.n_layers = arch, 1
+  config.base.model.seq_len = 16
+  config.base.eval_batches = 1
+  config.base.progress = False
+  config.base.data.source = "text"
+  config.base.data.glob = text_corpus
+  config.base.data.validation_percent = 20
+  config.sweep.kind = "ladder"
+  config.sweep.sizes = (3e3, 1.2e4)
+  config.sweep.tokens = (2 * 16 * 16,)  # two steps of 16 sequences × 16 tokens
+  plan = plan_lib.build(config, str(tmp_path))
+  counts = models.get(arch).param_counts
+  for run, summary in zip(plan.runs, plan.to_json()["runs"]):
+    assert run.model.arch == arch and run.model.n_layers == 1  # the base depth, widened
+    assert run.params_non_embedding == counts(run.model)["non_embedding"]
+    assert abs(math.log(run.params_non_embedding / run.target_params)) < math.log(1.3)
+    assert run.params_non_embedding != models.get("transformer").param_counts(
+        models.ModelConfig(d_model=run.model.d_model, n_layers=1, n_heads=1))["non_embedding"]
+    trainer.train(run.config, run.workdir, devices=jax.devices()[:1])
+    recorded = rundir.read_json(rundir.RunDir(run.workdir).run_file)
+    assert (summary["params"], summary["params_non_embedding"]) == (
+        run.params, run.params_non_embedding) == (
+        recorded["params"], recorded["params_non_embedding"])
