@@ -6,6 +6,7 @@ NaN and infinities, and values out of range; each message names the key and the 
 input is one line (`InputError`) that says what to change. Free of JAX so config checks stay light.
 """
 
+import dataclasses
 import math
 import numbers
 
@@ -84,3 +85,14 @@ def one_of(value, key: str, allowed) -> str:
   if value not in allowed:
     raise InputError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
   return value
+
+
+def dataclass_from(cls, values, group: str):
+  """`cls(**values)` for a dataclass and a mapping (e.g. `config.model`), naming a key `cls` does
+  not have as `group.key`: a typo in a config must not become a TypeError or a silent no-op."""
+  known = {field.name for field in dataclasses.fields(cls)}
+  values = dict(values)
+  for key in values:
+    if key not in known:
+      raise InputError(f"{group}.{key} is not a known key (known: {', '.join(sorted(known))})")
+  return cls(**values)

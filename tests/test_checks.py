@@ -48,3 +48,16 @@ def test_choices_and_booleans():
     checks.one_of("c", "k", ("a", "b"))
   with pytest.raises(InputError, match="^k must be true or false, got 1$"):
     checks.boolean(1, "k")
+
+
+def test_a_dataclass_from_a_mapping_names_an_unknown_key():
+  import dataclasses
+
+  @dataclasses.dataclass(frozen=True)
+  class Point:
+    x: int = 0
+    y: int = 0
+
+  assert checks.dataclass_from(Point, {"y": 2}, "point") == Point(0, 2)
+  with pytest.raises(InputError, match=r"^point.z is not a known key \(known: x, y\)$"):
+    checks.dataclass_from(Point, {"z": 1}, "point")

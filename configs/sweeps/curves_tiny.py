@@ -2,7 +2,7 @@
 
 Three sizes, each trained to four horizons a factor 2 apart (in tokens per parameter); each horizon
 is its own run whose cosine schedule ends at that horizon, as Hoffmann et al. require (overshooting
-a schedule by > 25 % hurts). Every key is documented in configs/sweeps/base.py.
+a schedule by > 25 % hurts). Every key is documented in scaling/sweep/config.py.
 
   scaling sweep --config configs/sweeps/curves_tiny.py --workdir runs/curves_tiny
 """

@@ -1,6 +1,6 @@
 """Kaplan et al. 2020's L(N) on a CPU: five sizes, each trained on the same 500k tokens.
 
-Every key is documented in configs/sweeps/base.py.
+Every key is documented in scaling/sweep/config.py.
 
   scaling sweep --config configs/sweeps/ladder_tiny.py --workdir runs/ladder_tiny
 """

@@ -1,7 +1,7 @@
 """Chinchilla Fig. 3 (IsoFLOP profiles, Hoffmann et al. 2022 Approach 2), sized for a 2-core CPU.
 
 Three budgets a factor ~2.2 apart, four sizes each over a factor 4 in N: 12 runs, 6.6e12 FLOPs
-(chinchilla convention). Every key is documented in configs/sweeps/base.py.
+(chinchilla convention). Every key is documented in scaling/sweep/config.py.
 
   scaling sweep --config experiments/chinchilla_isoflop/cpu.py --workdir runs/chinchilla_isoflop
 """

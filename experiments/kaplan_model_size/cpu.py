@@ -2,7 +2,7 @@
 
 Sizes a factor 2 apart over a factor 16 in N (Kaplan's N: without embeddings), every run on the
 same 2.05M bytes of the embedded corpus (2,000 steps of 16 × 64): 5 runs, 3.5e12 FLOPs (chinchilla
-convention). Every key is documented in configs/sweeps/base.py.
+convention). Every key is documented in scaling/sweep/config.py.
 
   scaling sweep --config experiments/kaplan_model_size/cpu.py --workdir runs/kaplan_model_size
 """

@@ -6,6 +6,7 @@ bad size or an unknown option is reported once, naming the key, before anything 
 
 import dataclasses
 
+from scaling import checks
 from scaling.errors import InputError
 
 MAX_INT = 2**31 - 1  # integer keys stay within int32: step counters, positions and shapes on device
@@ -76,9 +77,4 @@ class ModelConfig:
   @classmethod
   def from_dict(cls, values) -> "ModelConfig":
     """Builds from a mapping (e.g. `config.model`), naming any unknown key."""
-    known = {f.name for f in dataclasses.fields(cls)}
-    values = dict(values)
-    for key in values:
-      if key not in known:
-        raise InputError(f"model.{key} is not a known key (known: {', '.join(sorted(known))})")
-    return cls(**values)
+    return checks.dataclass_from(cls, values, "model")

@@ -126,7 +126,7 @@ def _check_keys(config: ml_collections.ConfigDict) -> None:
     raise InputError(f"sweep must be a group of keys, got {config.sweep!r}")
   for key in config.sweep.keys():
     if key not in reference.sweep:
-      raise InputError(f"sweep.{key} is not a known sweep key (see configs/sweeps/base.py)")
+      raise InputError(f"sweep.{key} is not a known sweep key (see scaling/sweep/config.py)")
 
 
 def _check_other_kinds_unset(sweep, kind: str) -> None:
@@ -288,12 +288,6 @@ def parse_shape(spec) -> tuple[str, dict]:
     raise InputError(f"sweep.shapes: {spec!r} gives the run name {name!r}; use values made of "
                      "letters, digits, '.', '_' and '-'")
   return name, keys
-
-
-def shape_label(spec: str) -> str:
-  """What a figure calls a shape's family: 'lstm', 'transformer (position=rotary)'."""
-  arch, _, _, *extra = spec.split(":")
-  return f"{arch} ({', '.join(extra)})" if extra else arch
 
 
 def _shape_points(sweep, base_model: ModelConfig, convention: str) -> list[_Point]:

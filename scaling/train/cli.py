@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
   from scaling.cli import signal_exit_code
   from scaling.train import trainer
 
-  config, workdir = config_file.load(argv, prog="scaling train", reference="configs/base.py")
+  config, workdir = config_file.load(argv, prog="scaling train", reference="scaling/train/config.py")
   if "sweep" in config and "base" in config:
     raise InputError("scaling train: --config is a sweep config (it has sweep.* and base.* keys); "
                      "run it with scaling sweep")
