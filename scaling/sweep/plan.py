@@ -103,7 +103,8 @@ class Plan:
     total = sum(run.flops for run in self.runs)
     rows.append(f"{len(self.runs)} runs, {total:.3e} FLOPs in all; N = non-embedding parameters; "
                 f"FLOPs and budget in the {self.flops_convention} convention "
-                f"(kind {self.kind}, recipe {self.recipe.name}, rule {self.rule})")
+                f"(kind {self.kind}, recipe {self.recipe.name}"
+                f"{'' if self.kind == 'shapes' else f', rule {self.rule}'})")
     return "\n".join(rows)
 
 
