@@ -73,6 +73,19 @@ def defaults() -> ml_collections.ConfigDict:
   return config
 
 
+def cpu_defaults() -> ml_collections.ConfigDict:
+  """`defaults()` with the base keys the byte-level sweeps sized for a CPU share
+  (configs/sweeps/*_tiny.py, experiments/*/cpu.py): runs of a few hundred to a few thousand steps,
+  where every evaluation and checkpoint before the last costs CPU time and adds nothing fitted."""
+  config = defaults()
+  config.base.model.seq_len = 64  # bytes of context
+  config.base.eval_batches = 8  # 8 × 16 × 64 = 8k held-out bytes for each run's final loss
+  config.base.log_every = 20
+  config.base.eval_every = 100_000  # only the final evaluation ...
+  config.base.checkpoint_every = 100_000  # ... and the final checkpoint
+  return config
+
+
 # The sweep keys only one kind reads; setting one for another kind is a mistake worth naming.
 KIND_KEYS = {
     "isoflop": ("budgets", "sizes_per_budget", "size_span", "optimum", "optimum_tokens_per_param",
