@@ -372,6 +372,8 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
     run_config.batch_size = recipe.batch_size
     run_config.train_steps = steps
     run_config.train_tokens = 0
+    run_config.wandb_name = name  # W&B: one run per name, grouped by the sweep directory's name
+    run_config.wandb_group = base.wandb_group or rundir.RunDir(rundir.absolute(workdir)).name
     for key, value in recipe.overrides(point.model, steps).items():
       run_config[key] = value
     runs.append(Run(

@@ -18,7 +18,7 @@ RESUME_CHANGES = ("refuse", "allow")
 
 
 def defaults() -> ml_collections.ConfigDict:
-  """Every key `scaling train` reads, with its default and what it means (configs/base.py is this)."""
+  """Every key `scaling train` reads, with its default and what it means (configs/base.py imports it)."""
   config = ml_collections.ConfigDict()
 
   config.model = ml_collections.ConfigDict()
@@ -61,6 +61,13 @@ def defaults() -> ml_collections.ConfigDict:
   config.checkpoint_every = 500  # save a checkpoint every this many steps (and at the end)
   config.keep_checkpoints = 2  # how many recent checkpoints orbax keeps
   config.progress = True  # show a progress bar
+  # Where metrics rows go, comma-separated: jsonl (metrics.jsonl, always) | tensorboard | wandb
+  # (Weights & Biases: pip install 'scaling[wandb]'; WANDB_MODE=offline needs no network)
+  config.trackers = "jsonl,tensorboard"
+  config.wandb_project = "scaling"  # W&B project (read when trackers has wandb, as are the next three)
+  config.wandb_entity = ""  # W&B team or user; "" = your default entity
+  config.wandb_name = ""  # W&B run name; "" = the workdir's basename (in a sweep: the run's name)
+  config.wandb_group = ""  # W&B run group; "" = none (in a sweep: the sweep workdir's basename)
   # On resume, a changed key that changes the result (optimizer, schedule, length) is refused:
   # refuse | allow (run.json's history records what changed at which step)
   config.resume_changes = "refuse"
@@ -110,11 +117,13 @@ class TrainConfig:
   checkpoint_every: int
   keep_checkpoints: int
   progress: bool
+  trackers: tuple[str, ...]  # tracker names, in order (scaling/train/trackers.py)
   eval_loss_by_position: bool
   resume_changes: str
   mesh: dict
   data: ml_collections.ConfigDict
   distributed: dict
+  wandb: dict
 
   @property
   def tokens_per_step(self) -> int:
@@ -190,6 +199,9 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
                      f"got {distributed['coordinator_address']!r}")
   _number(config, "distributed.num_processes", integer=True, at_least=0)
   _number(config, "distributed.process_id", integer=True, at_least=-1)
+  from scaling.train import trackers  # here, like the registry: config stays light
+
+  tracker_names = trackers.parse(config)
   for key in ("progress", "eval_loss_by_position"):
     checks.boolean(config[key], key)
   import jax  # here, not at the top: only this check needs a backend, and config stays light
@@ -217,11 +229,13 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
       checkpoint_every=_number(config, "checkpoint_every", integer=True, above=0),
       keep_checkpoints=_number(config, "keep_checkpoints", integer=True, above=0),
       progress=config.progress,
+      trackers=tracker_names,
       eval_loss_by_position=config.eval_loss_by_position,
       resume_changes=config.resume_changes,
       mesh=mesh,
       data=config.data,
       distributed=distributed,
+      wandb={key: config[f"wandb_{key}"] for key in trackers.WANDB_KEYS},
   )
 
 

@@ -298,3 +298,13 @@ def test_recipes_are_frozen_and_named():
     assert recipe.name == name
     with pytest.raises(dataclasses.FrozenInstanceError):
       recipe.batch_size = 1
+
+
+def test_a_sweep_names_its_runs_and_groups_them_for_wandb():
+  plan = plan_lib.build(isoflop_config(), "/sweeps/my-sweep/")
+  assert [(r.config.wandb_name, r.config.wandb_group) for r in plan.runs] == [
+      (r.name, "my-sweep") for r in plan.runs]
+  config = isoflop_config()
+  config.base.wandb_group = "ablation"
+  assert {r.config.wandb_group for r in plan_lib.build(config, "/sweeps/my-sweep").runs} == {
+      "ablation"}
