@@ -1,6 +1,8 @@
 """The CLI turns bad input into one line and exit code 2, and writes nothing."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -163,3 +165,26 @@ def test_unreachable_storage_and_missing_credentials_are_one_line_exit_2(gcs, ca
     assert cli.main(argv) == 2
   err = capsys.readouterr().err
   assert err.count("\n") == 1 and "no Google credentials" in err
+
+
+def test_help_lists_every_command_and_each_command_answers_help(capsys):
+  assert cli.main(["--help"]) == 0
+  listed = [line.split()[0] for line in capsys.readouterr().out.split("commands:\n")[1].splitlines()]
+  assert listed == list(cli.COMMANDS)
+  for command in cli.COMMANDS:
+    try:
+      code = cli.main([command, "--help"])
+    except SystemExit as e:  # argparse's own --help
+      code = e.code
+    assert code == 0, command
+    assert f"scaling {command}" in capsys.readouterr().out, command
+
+
+@pytest.mark.parametrize("command", ["train", "sweep", "runs", "fit", "plot", "generate"])
+def test_a_commands_help_imports_no_jax(command):
+  """The table imports a command's module only when it runs, and --help needs no backend."""
+  script = ("import sys; from scaling import cli\ntry: cli.main([%r, '--help'])\n"
+            "except SystemExit: pass\nbad = [m for m in sys.modules if m.split('.')[0] == 'jax']\n"
+            "assert not bad, bad[:3]" % command)
+  result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+  assert result.returncode == 0, result.stderr

@@ -2,22 +2,16 @@
 
 Three sizes, each trained to four horizons a factor 2 apart (in tokens per parameter); each horizon
 is its own run whose cosine schedule ends at that horizon, as Hoffmann et al. require (overshooting
-a schedule by > 25 % hurts). Every key is documented in configs/sweeps/base.py.
+a schedule by > 25 % hurts). Every key is documented in scaling/sweep/config.py.
 
   scaling sweep --config configs/sweeps/curves_tiny.py --workdir runs/curves_tiny
 """
 
-from scaling.sweep.config import defaults
+from scaling.sweep.config import cpu_defaults
 
 
 def get_config():
-  config = defaults()
-  config.base.model.seq_len = 64
-  config.base.eval_batches = 8
-  config.base.log_every = 20
-  config.base.eval_every = 1000
-  config.base.checkpoint_every = 1000
-
+  config = cpu_defaults()
   config.sweep.kind = "curves"
   config.sweep.recipe = "cpu_tiny"
   config.sweep.rule = "kaplan"

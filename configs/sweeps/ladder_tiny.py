@@ -1,21 +1,15 @@
 """Kaplan et al. 2020's L(N) on a CPU: five sizes, each trained on the same 500k tokens.
 
-Every key is documented in configs/sweeps/base.py.
+Every key is documented in scaling/sweep/config.py.
 
   scaling sweep --config configs/sweeps/ladder_tiny.py --workdir runs/ladder_tiny
 """
 
-from scaling.sweep.config import defaults
+from scaling.sweep.config import cpu_defaults
 
 
 def get_config():
-  config = defaults()
-  config.base.model.seq_len = 64
-  config.base.eval_batches = 8
-  config.base.log_every = 20
-  config.base.eval_every = 1000
-  config.base.checkpoint_every = 1000
-
+  config = cpu_defaults()
   config.sweep.kind = "ladder"
   config.sweep.recipe = "cpu_tiny"
   config.sweep.rule = "kaplan"

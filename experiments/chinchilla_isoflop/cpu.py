@@ -1,22 +1,18 @@
 """Chinchilla Fig. 3 (IsoFLOP profiles, Hoffmann et al. 2022 Approach 2), sized for a 2-core CPU.
 
 Three budgets a factor ~2.2 apart, four sizes each over a factor 4 in N: 12 runs, 6.6e12 FLOPs
-(chinchilla convention). Every key is documented in configs/sweeps/base.py.
+(chinchilla convention). Every key is documented in scaling/sweep/config.py.
 
   scaling sweep --config experiments/chinchilla_isoflop/cpu.py --workdir runs/chinchilla_isoflop
 """
 
-from scaling.sweep.config import defaults
+from scaling.sweep.config import cpu_defaults
 
 
 def get_config():
-  config = defaults()
-  config.base.model.seq_len = 64
+  config = cpu_defaults()
   # 32 × 16 × 64 = 32k held-out bytes, the same for every run: the final loss is what is fitted.
   config.base.eval_batches = 32
-  config.base.log_every = 20
-  config.base.eval_every = 100_000  # only the final eval: a mid-run eval would cost CPU time
-  config.base.checkpoint_every = 100_000
   config.base.progress = False
 
   config.sweep.kind = "isoflop"

@@ -3,7 +3,7 @@
 Five budgets a factor ~3 apart, seven sizes each over a factor 8 in N around Hoffmann et al.
 2022's 20 tokens per parameter, on C4 (tfds, ArrayRecord in a bucket) with a 32k SentencePiece
 vocabulary, 2048-token context, bf16: 35 runs, 1.0e21 FLOPs (chinchilla convention). The recipe is
-in experiments/chinchilla_isoflop/README.md; every key is documented in configs/sweeps/base.py.
+in experiments/chinchilla_isoflop/README.md; every key is documented in scaling/sweep/config.py.
 Check the plan anywhere (the vocabulary is fixed below, so bytes give the same plan):
 
   scaling sweep --config experiments/chinchilla_isoflop/tpu.py --workdir /tmp/plan --dry-run \

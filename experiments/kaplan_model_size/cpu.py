@@ -2,21 +2,17 @@
 
 Sizes a factor 2 apart over a factor 16 in N (Kaplan's N: without embeddings), every run on the
 same 2.05M bytes of the embedded corpus (2,000 steps of 16 × 64): 5 runs, 3.5e12 FLOPs (chinchilla
-convention). Every key is documented in configs/sweeps/base.py.
+convention). Every key is documented in scaling/sweep/config.py.
 
   scaling sweep --config experiments/kaplan_model_size/cpu.py --workdir runs/kaplan_model_size
 """
 
-from scaling.sweep.config import defaults
+from scaling.sweep.config import cpu_defaults
 
 
 def get_config():
-  config = defaults()
-  config.base.model.seq_len = 64
+  config = cpu_defaults()
   config.base.eval_batches = 32  # 32k held-out bytes, the same for every run
-  config.base.log_every = 20
-  config.base.eval_every = 100_000  # only the final eval
-  config.base.checkpoint_every = 100_000
   config.base.progress = False
 
   config.sweep.kind = "ladder"

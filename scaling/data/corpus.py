@@ -19,6 +19,7 @@ from typing import Any
 
 import grain
 
+from scaling import checks
 from scaling.data import sources, tfds_source
 from scaling.data.batches import Split
 from scaling.data.tokenizer import Tokenizer, load_tokenizer
@@ -53,19 +54,13 @@ class DataConfig:
                        f"tfds:NAME[:VERSION], got {self.source!r}")
     if self.source == "text" and not self.glob:
       raise InputError("data.glob: a pattern is required for data.source='text'")
-    percent = self.validation_percent
-    if not isinstance(percent, int) or isinstance(percent, bool) or not 0 <= percent <= 100:
-      raise InputError(f"data.validation_percent must be an integer in [0, 100], got {percent!r}")
+    checks.number(self.validation_percent, "data.validation_percent", integer=True, at_least=0,
+                  at_most=100)
 
   @classmethod
   def from_dict(cls, values: Mapping[str, Any]) -> "DataConfig":
     """Builds from a mapping (e.g. `config.data`), naming any unknown key."""
-    known = {f.name for f in dataclasses.fields(cls)}
-    values = dict(values)
-    for key in values:
-      if key not in known:
-        raise InputError(f"data.{key} is not a known key (known: {', '.join(sorted(known))})")
-    return cls(**values)
+    return checks.dataclass_from(cls, values, "data")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

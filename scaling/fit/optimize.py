@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from scaling import checks
 from scaling.errors import InputError
 from scaling.fit import laws as laws_lib
 from scaling.fit import objective as objective_lib
@@ -79,23 +80,12 @@ def _padded_size(n: int) -> int:
   return -(-n // step) * step
 
 
-def _positive_finite(name: str, values) -> np.ndarray:
-  values = np.asarray(values, dtype=np.float64)
-  if values.ndim != 1 or values.size == 0:
-    raise InputError(f"{name}: expected a non-empty 1-D array, got shape {values.shape}")
-  bad = ~np.isfinite(values) | (values <= 0)
-  if bad.any():
-    i = int(np.argmax(bad))
-    raise InputError(f"{name}[{i}] = {values[i]}: values must be finite and positive")
-  return values
-
-
 def prepare(law: laws_lib.Law, inputs: Sequence, loss, weights=None) -> Data:
   """Checks points for `law` (one array per law input, then the losses) and takes logs."""
   if len(inputs) != len(law.inputs):
     raise InputError(f"law {law.name} takes {len(law.inputs)} inputs {law.inputs}, got {len(inputs)}")
-  columns = [_positive_finite(f"input {name}", x) for name, x in zip(law.inputs, inputs)]
-  loss = _positive_finite("loss", loss)
+  columns = [checks.positive_array(x, f"input {name}") for name, x in zip(law.inputs, inputs)]
+  loss = checks.positive_array(loss, "loss")
   if weights is None:
     weights = np.ones_like(loss)
   weights = np.asarray(weights, dtype=np.float64)

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from scaling import rundir
+from scaling import checks, rundir
 from scaling.errors import InputError
 from scaling.rundir import METRICS_FILE, RESULTS_FILE, RUN_FILE
 _RUN_KEYS = ("params", "params_non_embedding")  # run.json values, the same for every eval row
@@ -43,11 +43,9 @@ def _number(where: str, column: str, value) -> float:
     number = float(value)
   except (TypeError, ValueError):
     raise InputError(f"{where}: {column} {value!r} is not a number") from None
-  if not np.isfinite(number):
+  if not np.isfinite(number):  # "nan", "inf" parse as floats: a CSV cell says which it was
     raise InputError(f"{where}: {column} is {number}")
-  if number <= 0:
-    raise InputError(f"{where}: {column} must be positive, got {value}")
-  return number
+  return checks.number(number, f"{where}: {column}", above=0)
 
 
 def _read_csv(path: str, columns: Sequence[str], optional: Sequence[str], curves: bool) -> dict:

@@ -9,6 +9,7 @@ config file (or `--config.model.arch=...` on it) can serve several families.
 
 import dataclasses
 
+from scaling import checks
 from scaling.errors import InputError
 from scaling.models import registry
 
@@ -19,26 +20,19 @@ DTYPES = ("float32", "bfloat16")
 
 
 def check_int(cfg, key: str, minimum: int = 1) -> None:
-  value = getattr(cfg, key)
-  if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_INT:
-    what = "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
-    raise InputError(f"model.{key} must be {what} ≤ {MAX_INT}, got {value!r}")
+  checks.number(getattr(cfg, key), f"model.{key}", integer=True, at_least=minimum, at_most=MAX_INT)
 
 
 def check_choice(cfg, key: str, allowed) -> None:
-  if getattr(cfg, key) not in allowed:
-    raise InputError(f"model.{key} must be one of {', '.join(allowed)}, got {getattr(cfg, key)!r}")
+  checks.one_of(getattr(cfg, key), f"model.{key}", allowed)
 
 
 def check_bool(cfg, key: str) -> None:
-  if not isinstance(getattr(cfg, key), bool):
-    raise InputError(f"model.{key} must be true or false, got {getattr(cfg, key)!r}")
+  checks.boolean(getattr(cfg, key), f"model.{key}")
 
 
 def check_positive(cfg, key: str) -> None:
-  value = getattr(cfg, key)
-  if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-    raise InputError(f"model.{key} must be positive, got {value!r}")
+  checks.number(getattr(cfg, key), f"model.{key}", above=0)
 
 
 class _ByArch(type):

@@ -4,8 +4,12 @@ Left: final eval loss against non-embedding parameters, one line per architectur
 LSTMs match Transformers when small and fall behind as N grows). Right: the final eval loss at each
 token position (`eval_loss_by_position`, logged with `eval_loss_by_position=true`), one line per
 run, solid for Transformers: Kaplan found LSTMs stop improving after ~100 tokens of context while
-Transformers keep improving along the whole context.
+Transformers keep improving along the whole context. A `kind=shapes` sweep directory gets both
+panels from its plan's runs, grouped by their `sweep.shapes` entries, and their table.
 """
+
+import csv
+import io
 
 import numpy as np
 
@@ -30,6 +34,50 @@ def final_by_position(run_dir: str) -> dict:
           "params_non_embedding": float(run["params_non_embedding"]),
           "eval_loss": float(evals[-1]["eval_loss"]),
           "eval_loss_by_position": np.asarray(evals[-1]["eval_loss_by_position"], np.float64)}
+
+
+def label(shape: str) -> str:
+  """What a figure calls a shape's family: 'lstm', 'transformer (position=rotary)'."""
+  arch, _, _, *extra = shape.split(":")
+  return f"{arch} ({', '.join(extra)})" if extra else arch
+
+
+def shape_runs(sweep_dir: str) -> dict[str, str]:
+  """Run directory -> label of every run of a shapes plan in `sweep_dir` ({} for other plans)."""
+  sweep = rundir.SweepDir(sweep_dir)
+  if not rundir.exists(sweep.plan_file):
+    return {}
+  return {rundir.join(sweep_dir, run["workdir"]): label(run["shape"])
+          for run in rundir.read_json(sweep.plan_file)["runs"] if run.get("shape")}
+
+
+# The table's bands of context positions (1-based, inclusive), as in experiments/kaplan_lstm_vs_
+# transformer: the first token has no context, and Kaplan's LSTMs level off after ~100 tokens.
+BANDS = {"loss_position_1": (1, 1), "loss_positions_2_16": (2, 16),
+         "loss_positions_17_64": (17, 64), "loss_positions_65_plus": (65, None)}
+
+
+def sweep_architectures(sweep_dir: str, out_dir: str, *, bins: int = 24) -> list[str]:
+  """Both panels for a shapes sweep, as OUT_DIR/architectures.{png,pdf}, and OUT_DIR/
+  architectures.csv: each run's final eval loss, overall and over bands of positions."""
+  runs = shape_runs(sweep_dir)
+  if not runs:
+    raise InputError(f"{sweep_dir}: no plan of kind shapes")
+  paths = architectures(list(runs), out_dir, name="architectures", bins=bins,
+                        labels=list(runs.values()))
+  with io.StringIO(newline="") as f:
+    writer = csv.writer(f)
+    writer.writerow(["run", "family", "params_non_embedding", "eval_loss", *BANDS])
+    for run_dir, family in runs.items():
+      final = final_by_position(run_dir)
+      loss_L = final["eval_loss_by_position"]
+      bands = [loss_L[a - 1:b].mean() if loss_L.size >= a else "" for a, b in BANDS.values()]
+      writer.writerow([final["name"], family, int(final["params_non_embedding"]),
+                       *(f"{v:.4f}" if isinstance(v, float) else v
+                         for v in [final["eval_loss"], *bands])])
+    table = rundir.join(out_dir, "architectures.csv")
+    rundir.write_text(table, f.getvalue())
+  return [*paths, table]
 
 
 def log_bins(loss_L: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:

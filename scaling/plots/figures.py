@@ -2,17 +2,18 @@
 
 A sweep directory gets the training curves (when it has run directories), the isoFLOP figure and
 the parametric contours (when it has >= 3 budgets with >= 3 sizes each; the contours also accept
->= 3 sizes, >= 3 token counts and >= 10 runs, e.g. a curves sweep), and L(N) (when >= 3 sizes
-share a token count, e.g. a ladder); a run directory gets its training curve.
+>= 3 sizes, >= 3 token counts and >= 10 runs, e.g. a curves sweep), L(N) (when >= 3 sizes
+share a token count, e.g. a ladder), and architectures compared by size and along the context
+(a shapes sweep whose runs logged eval_loss_by_position); a run directory gets its training curve.
 """
 
 import numpy as np
 
 from scaling import rundir
 from scaling.errors import InputError
-from scaling.plots import common, curves, isoflop, model_size, parametric, runs
+from scaling.plots import common, context, curves, isoflop, model_size, parametric, runs
 
-FIGURES = ("training_curves", "isoflop", "parametric_contours", "model_size")
+FIGURES = ("training_curves", "isoflop", "parametric_contours", "model_size", "architectures")
 PARAMETRIC_PARAMS = 5  # E, A, B, α, β of Hoffmann et al. 2022 eq. 2
 _REPORT_FIGURE = {"isoflop": "isoflop", "parametric": "parametric_contours",
                   "frontier": "model_size"}
@@ -43,7 +44,7 @@ def supported(path: str, *, flops_column: str = "flops", n_column: str = "params
   if runs.is_run_dir(path) and not runs.is_sweep_dir(path):
     why = "a run directory holds one training curve; this figure needs a sweep (results.csv)"
     return {"training_curves": None, "isoflop": why, "parametric_contours": why,
-            "model_size": why}
+            "model_size": why, "architectures": why}
   reasons = {"training_curves": None if rundir.is_dir(path) and runs.run_dirs(path)
              else "no run directories (run.json, metrics.jsonl) to draw curves from"}
   table = runs.final_points(path, [n_column, "tokens", "loss"],
@@ -68,6 +69,7 @@ def supported(path: str, *, flops_column: str = "flops", n_column: str = "params
   else:
     reasons["model_size"] = None if model_size.groups(table, size_column) else (
         f"no token count shared by >= {model_size.MIN_SIZES} model sizes")
+  reasons["architectures"] = None if context.shape_runs(path) else "not a sweep of kind shapes"
   return reasons
 
 
@@ -95,6 +97,7 @@ def draw(path: str, out_dir: str | None = None, fit_reports=(), *, flops_column:
           n_column=n_column),
       "model_size": lambda: model_size.model_size(path, out_dir, reports.get("model_size"),
                                                   n_column=size_column),
+      "architectures": lambda: context.sweep_architectures(path, out_dir),
   }
   drawn, skipped = {}, {}
   for figure in FIGURES:

@@ -18,7 +18,7 @@ PROG = "scaling sweep"
 USAGE = f"""usage: {PROG} --config FILE --workdir DIR [--config.KEY=VALUE ...] [--dry-run]
                      [--topology TYPE [--assume-mfu X]] [--executor local|ray] [--ray-address ADDR]
 
-  --config FILE       a sweep config (configs/sweeps/*.py; every key in configs/sweeps/base.py)
+  --config FILE       a sweep config (configs/sweeps/*.py; every key in scaling/sweep/config.py)
   --workdir DIR       DIR/plan.json, DIR/results.csv, DIR/runs/NAME (one train workdir per run)
   --dry-run           print the plan and write nothing
   --topology TYPE     with --dry-run: compile each run for this TPU slice (e.g. v5p-32) and add
@@ -71,7 +71,7 @@ def main(argv: list[str]) -> int:
     raise InputError(f"{PROG}: --topology plans against hardware; it needs --dry-run")
   topology, assume_mfu = _hardware(topology, assume_mfu)
   config, workdir = config_file.load([a for a in argv if a != "--dry-run"], prog=PROG,
-                                     reference="configs/sweeps/base.py")
+                                     reference="scaling/sweep/config.py")
   from scaling.sweep import plan as plan_lib
 
   plan = plan_lib.build(config, workdir)

@@ -1,24 +1,27 @@
 """A sweep config becomes a plan: named runs, each a full train config, before anything runs.
 
-Three kinds (configs/sweeps/base.py documents every key):
+Four kinds (scaling/sweep/config.py documents every key):
 - isoflop: Hoffmann et al. 2022 Approach 2. For each budget C, K sizes evenly spaced in log N around
   the expected optimum N*(C), each trained for D = C / flops_per_token(N) tokens.
 - ladder: Kaplan et al. 2020's L(N): sizes at one horizon (fixed tokens or tokens per parameter).
 - curves: Hoffmann et al. 2022 Approach 1: each size trained to several horizons, one run per
   horizon, so each run's cosine schedule ends where it stops.
-Sizes are non-embedding counts N, turned into shapes by the size ladder; runs last a whole number of
+- shapes: explicit models ("lstm:80:2", "transformer:64:2:position=rotary"), each trained to every
+  horizon: architectures or variants compared at the same sizes and tokens (Kaplan et al. Fig. 7).
+Sizes are non-embedding counts N, turned into shapes by the size ladder (counted, like explicit
+shapes, by each model's registered architecture); runs last a whole number of
 steps, so each run's real FLOPs (what is logged and fitted) differ from the nominal budget by less
 than half a step.
 """
 
+import ast
 import dataclasses
 import math
-import numbers
 import os
 
 import ml_collections
 
-from scaling import models, rundir
+from scaling import checks, models, rundir
 from scaling.data.corpus import DataConfig
 from scaling.data.tokenizer import load_tokenizer
 from scaling.errors import InputError
@@ -43,6 +46,7 @@ class Run:
   steps: int
   tokens: int
   flops: float  # real: tokens × flops per token, in the plan's convention
+  shape: str = ""  # kind shapes: the sweep.shapes entry this run trains
 
   @property
   def model(self) -> ModelConfig:
@@ -60,6 +64,7 @@ class Run:
         "tokens_per_param": self.tokens / self.params_non_embedding, "flops": self.flops,
         "batch_size": self.config.batch_size, "learning_rate": self.config.learning_rate,
         "warmup_steps": self.config.warmup_steps,
+        **({"arch": model.arch, "shape": self.shape} if self.shape else {}),
     }
 
 
@@ -100,7 +105,8 @@ class Plan:
     total = sum(run.flops for run in self.runs)
     rows.append(f"{len(self.runs)} runs, {total:.3e} FLOPs in all; N = non-embedding parameters; "
                 f"FLOPs and budget in the {self.flops_convention} convention "
-                f"(kind {self.kind}, recipe {self.recipe.name}, rule {self.rule})")
+                f"(kind {self.kind}, recipe {self.recipe.name}"
+                f"{'' if self.kind == 'shapes' else f', rule {self.rule}'})")
     return "\n".join(rows)
 
 
@@ -109,25 +115,6 @@ def short_number(x: float) -> str:
   mantissa, exponent = f"{x:.2e}".split("e")
   mantissa = mantissa.rstrip("0").rstrip(".")
   return f"{mantissa}e{int(exponent)}"
-
-
-def _check_number(value, key: str, *, integer=False, minimum=0.0, strict=True):
-  kind = numbers.Integral if integer else numbers.Real
-  ok = isinstance(value, kind) and not isinstance(value, bool)
-  if not ok or not math.isfinite(value) or value < minimum or (strict and value == minimum):
-    relation = ">" if strict else "≥"
-    noun = "an integer" if integer else "a number"
-    raise InputError(f"{key} must be {noun} {relation} {minimum:g}, got {value!r}")
-  return value
-
-
-def _positive_numbers(values, key: str) -> tuple[float, ...]:
-  if not isinstance(values, (tuple, list)) or not values:
-    raise InputError(f"{key} must be a non-empty tuple of positive numbers, got {values!r}")
-  for value in values:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < math.inf:
-      raise InputError(f"{key} must hold positive, finite numbers, got {value!r}")
-  return tuple(float(v) for v in values)
 
 
 def _check_keys(config: ml_collections.ConfigDict) -> None:
@@ -142,7 +129,7 @@ def _check_keys(config: ml_collections.ConfigDict) -> None:
     raise InputError(f"sweep must be a group of keys, got {config.sweep!r}")
   for key in config.sweep.keys():
     if key not in reference.sweep:
-      raise InputError(f"sweep.{key} is not a known sweep key (see configs/sweeps/base.py)")
+      raise InputError(f"sweep.{key} is not a known sweep key (see scaling/sweep/config.py)")
 
 
 def _check_other_kinds_unset(sweep, kind: str) -> None:
@@ -206,14 +193,15 @@ def _centres(sweep, budgets: tuple[float, ...], sizer: _Sizer) -> list[float]:
   """The expected optimum N*(C) of each budget, which its size grid is centred on."""
   optimum = sweep.optimum
   if optimum == "tokens_per_param":
-    ratio = _check_number(sweep.optimum_tokens_per_param, "sweep.optimum_tokens_per_param")
+    ratio = checks.number(sweep.optimum_tokens_per_param, "sweep.optimum_tokens_per_param",
+                            above=0)
     return [_tokens_per_param_centre(c, ratio, sizer) for c in budgets]
   if optimum == "power_law":
-    coefficient = _check_number(sweep.optimum_coefficient, "sweep.optimum_coefficient")
-    exponent = _check_number(sweep.optimum_exponent, "sweep.optimum_exponent", strict=False)
+    coefficient = checks.number(sweep.optimum_coefficient, "sweep.optimum_coefficient", above=0)
+    exponent = checks.number(sweep.optimum_exponent, "sweep.optimum_exponent", at_least=0)
     return [coefficient * c**exponent for c in budgets]
   if optimum == "sizes":
-    sizes = _positive_numbers(sweep.optimum_sizes, "sweep.optimum_sizes")
+    sizes = checks.positive_numbers(sweep.optimum_sizes, "sweep.optimum_sizes")
     if len(sizes) != len(budgets):
       raise InputError(f"sweep.optimum_sizes needs one size per budget ({len(budgets)}), "
                        f"got {len(sizes)}")
@@ -231,13 +219,14 @@ class _Point:
   tokens: float  # the horizon asked for, before rounding to whole steps
   budget: float
   key: str  # the sweep key to blame when this point cannot become a run
+  flops_per_token: float  # in the plan's convention
+  shape: str = ""  # kind shapes: its sweep.shapes entry, whose model keys the run sets
 
 
 def _isoflop_points(sweep, sizer: _Sizer) -> list[_Point]:
-  budgets = _positive_numbers(sweep.budgets, "sweep.budgets")
-  k = _check_number(sweep.sizes_per_budget, "sweep.sizes_per_budget", integer=True, minimum=3,
-                    strict=False)
-  span = _check_number(sweep.size_span, "sweep.size_span", minimum=1.0)
+  budgets = checks.positive_numbers(sweep.budgets, "sweep.budgets")
+  k = checks.number(sweep.sizes_per_budget, "sweep.sizes_per_budget", integer=True, at_least=3)
+  span = checks.number(sweep.size_span, "sweep.size_span", above=1)
   points = []
   for budget, centre in zip(budgets, _centres(sweep, budgets, sizer)):
     shapes = {}
@@ -251,17 +240,23 @@ def _isoflop_points(sweep, sizer: _Sizer) -> list[_Point]:
             f"{model.n_layers}); widen sweep.size_span, lower sweep.sizes_per_budget or raise "
             "the budget")
       shapes[model] = target
-      points.append(_Point(model, target, budget / sizer.flops_per_token(model), budget,
-                           "sweep.budgets"))
+      flops_per_token = sizer.flops_per_token(model)
+      points.append(_Point(model, target, budget / flops_per_token, budget, "sweep.budgets",
+                           flops_per_token))
   return points
 
 
-def _horizon_points(sweep, sizer: _Sizer, kind: str) -> list[_Point]:
-  sizes = _positive_numbers(sweep.sizes, "sweep.sizes")
+def _horizons(sweep, kind: str) -> tuple[str, tuple[float, ...]]:
+  """(the key the horizons come from, the horizons): sweep.tokens or sweep.tokens_per_param."""
   if bool(sweep.tokens) == bool(sweep.tokens_per_param):
     raise InputError(f"kind={kind} needs exactly one of sweep.tokens and sweep.tokens_per_param")
   key = "sweep.tokens" if sweep.tokens else "sweep.tokens_per_param"
-  horizons = _positive_numbers(sweep[key.split(".")[1]], key)
+  return key, checks.positive_numbers(sweep[key.split(".")[1]], key)
+
+
+def _horizon_points(sweep, sizer: _Sizer, kind: str) -> list[_Point]:
+  sizes = checks.positive_numbers(sweep.sizes, "sweep.sizes")
+  key, horizons = _horizons(sweep, kind)
   if kind == "ladder" and len(horizons) != 1:
     raise InputError(f"{key}: a ladder trains every size to one horizon, got {len(horizons)} "
                      "(several horizons: kind=curves)")
@@ -278,7 +273,57 @@ def _horizon_points(sweep, sizer: _Sizer, kind: str) -> list[_Point]:
     n = sizer.counts(model)["non_embedding"]
     for horizon in horizons:
       tokens = horizon if key == "sweep.tokens" else horizon * n
-      points.append(_Point(model, target, tokens, sizer.flops_per_token(model) * tokens, key))
+      flops_per_token = sizer.flops_per_token(model)
+      points.append(_Point(model, target, tokens, flops_per_token * tokens, key, flops_per_token))
+  return points
+
+
+def parse_shape(spec) -> tuple[str, dict]:
+  """'transformer:32:2:position=rotary' -> ('transformer_d32_l2_rotary', its model keys)."""
+  fields = spec.split(":") if isinstance(spec, str) else []
+  try:
+    arch, d_model, n_layers, *extra = fields
+    keys = {"arch": arch, "d_model": int(d_model), "n_layers": int(n_layers)}
+    for field in extra:
+      key, value = field.split("=", 1)
+      try:
+        keys[key] = ast.literal_eval(value)  # '2' -> 2, '0.5' -> 0.5, 'True' -> True
+      except (ValueError, SyntaxError):
+        keys[key] = value  # 'rotary'
+  except ValueError:
+    raise InputError(f"sweep.shapes: {spec!r} is not ARCH:D_MODEL:N_LAYERS[:MODEL_KEY=VALUE...]"
+                     ) from None
+  name = "_".join([arch, f"d{d_model}", f"l{n_layers}", *(str(v) for v in list(keys.values())[3:])])
+  if not all(c.isalnum() or c in "._-" for c in name):
+    raise InputError(f"sweep.shapes: {spec!r} gives the run name {name!r}; use values made of "
+                     "letters, digits, '.', '_' and '-'")
+  return name, keys
+
+
+def _shape_points(sweep, base_model: ModelConfig, convention: str) -> list[_Point]:
+  """Each explicit shape at every horizon, counted by its own architecture."""
+  if not isinstance(sweep.shapes, (tuple, list)) or not sweep.shapes:
+    raise InputError(f"sweep.shapes must be a non-empty tuple of ARCH:D_MODEL:N_LAYERS[:KEY=VALUE"
+                     f"...] strings, got {sweep.shapes!r}")
+  key, horizons = _horizons(sweep, "shapes")
+  points, seen = [], {}
+  for spec in sweep.shapes:
+    _, keys = parse_shape(spec)
+    try:
+      architecture = models.get(keys["arch"])
+      shared = {key: value for key, value in dataclasses.asdict(base_model).items()
+                if key in architecture.config.key_names()}  # the base keys this family reads
+      model = ModelConfig.from_dict({**shared, **keys})
+    except InputError as e:
+      raise InputError(f"sweep.shapes: {spec!r}: {e}") from None
+    if model in seen:
+      raise InputError(f"sweep.shapes: {seen[model]!r} and {spec!r} are the same model")
+    seen[model] = spec
+    n = architecture.param_counts(model)["non_embedding"]
+    flops_per_token = architecture.flops_per_token(model)[convention]
+    for horizon in horizons:
+      tokens = horizon if key == "sweep.tokens" else horizon * n
+      points.append(_Point(model, n, tokens, flops_per_token * tokens, key, flops_per_token, spec))
   return points
 
 
@@ -295,23 +340,24 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
   except InputError as e:
     raise InputError(f"base.{e}") from None
   recipe = recipe_lib.get(sweep.recipe)
+  if checks.number(sweep.batch_size, "sweep.batch_size", integer=True, at_least=0):
+    recipe = dataclasses.replace(recipe, batch_size=sweep.batch_size)
   try:
     ladder.depth_rule(sweep.rule)
   except InputError as e:
     raise InputError(f"sweep.rule: {e}") from None
-  if sweep.flops_convention not in registry.CONVENTIONS:
-    raise InputError(f"sweep.flops_convention must be one of {', '.join(registry.CONVENTIONS)}, "
-                     f"got {sweep.flops_convention!r}")
-  if sweep.kind not in sweep_config.KINDS:
-    raise InputError(
-        f"sweep.kind must be one of {', '.join(sweep_config.KINDS)}, got {sweep.kind!r}")
+  checks.one_of(sweep.flops_convention, "sweep.flops_convention", registry.CONVENTIONS)
+  checks.one_of(sweep.kind, "sweep.kind", sweep_config.KINDS)
   _check_other_kinds_unset(sweep, sweep.kind)
-  try:  # the family refuses a base it cannot resize (e.g. a Transformer's fixed d_ff)
-    sizer = _Sizer(base_cfg.model, sweep.rule, sweep.flops_convention)
-  except InputError as e:
-    raise InputError(f"base.{e}") from None
-  points = (_isoflop_points(sweep, sizer) if sweep.kind == "isoflop"
-            else _horizon_points(sweep, sizer, sweep.kind))
+  if sweep.kind == "shapes":
+    points = _shape_points(sweep, base_cfg.model, sweep.flops_convention)
+  else:
+    try:  # the family refuses a base it cannot resize (e.g. a Transformer's fixed d_ff)
+      sizer = _Sizer(base_cfg.model, sweep.rule, sweep.flops_convention)
+    except InputError as e:
+      raise InputError(f"base.{e}") from None
+    points = (_isoflop_points(sweep, sizer) if sweep.kind == "isoflop"
+              else _horizon_points(sweep, sizer, sweep.kind))
 
   tokens_per_step = recipe.batch_size * base_cfg.model.seq_len
   runs, names = [], set()
@@ -322,17 +368,21 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
           f"{point.key}: {point.tokens:.3g} tokens for N={point.target_params:.3g} is less than "
           f"half a step ({tokens_per_step} tokens = batch {recipe.batch_size} × seq_len "
           f"{base_cfg.model.seq_len}); raise it")
-    counts = sizer.counts(point.model)
+    counts = models.get(point.model.arch).param_counts(point.model)
     tokens = steps * tokens_per_step
-    size = f"N{short_number(counts['non_embedding'])}"
+    size = parse_shape(point.shape)[0] if point.shape else f"N{short_number(counts['non_embedding'])}"
     name = (f"C{short_number(point.budget)}_{size}" if sweep.kind == "isoflop"
             else f"{size}_D{short_number(tokens)}")
     if name in names:
       raise InputError(f"{point.key}: two runs round to the same name {name}; space the values out")
     names.add(name)
     run_config = base.copy_and_resolve_references()
+    reference = train_config.defaults().model
+    for key in run_config.model.keys():  # a key the run's family does not read: at its default
+      if key not in point.model.key_names():
+        run_config.model[key] = reference[key]
     for key, value in dataclasses.asdict(point.model).items():  # the shape, the resolved vocab
-      if key == "vocab_size" or value != getattr(base_cfg.model, key):
+      if key == "vocab_size" or value != getattr(base_cfg.model, key, None):
         run_config.model[key] = value
     run_config.batch_size = recipe.batch_size
     run_config.train_steps = steps
@@ -345,7 +395,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
         name=name, workdir=rundir.SweepDir(workdir).run(name).root, config=run_config,
         budget=point.budget, target_params=point.target_params, params=counts["total"],
         params_non_embedding=counts["non_embedding"], steps=steps, tokens=tokens,
-        flops=tokens * sizer.flops_per_token(point.model)))
+        flops=tokens * point.flops_per_token, shape=point.shape))
   resources.check(sweep, [run.params_non_embedding for run in runs])
   return Plan(kind=sweep.kind, recipe=recipe, rule=sweep.rule,
               flops_convention=sweep.flops_convention, workdir=workdir, sweep=sweep.to_dict(),

@@ -7,7 +7,7 @@ per recipe so that every size of a sweep sees the same number of tokens per step
 
 import dataclasses
 
-from scaling.errors import InputError
+from scaling import checks
 from scaling.models.config import ModelConfig
 
 
@@ -60,6 +60,4 @@ RECIPES = {
 
 
 def get(name: str) -> Recipe:
-  if name not in RECIPES:
-    raise InputError(f"sweep.recipe must be one of {', '.join(RECIPES)}, got {name!r}")
-  return RECIPES[name]
+  return RECIPES[checks.one_of(name, "sweep.recipe", RECIPES)]

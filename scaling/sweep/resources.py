@@ -11,6 +11,7 @@ import dataclasses
 import math
 import re
 
+from scaling import checks
 from scaling.errors import InputError
 
 # Chips per host, and whether the type's number counts TensorCores (2 per chip) or chips.
@@ -107,10 +108,5 @@ def check(sweep, sizes: list[int]) -> None:
   for size in sizes:
     for_size(sweep.resources, size)
   for key in ("preemption_retries", "failure_retries"):
-    value = sweep[key]
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-      raise InputError(f"sweep.{key} must be an integer ≥ 0, got {value!r}")
-  seconds = sweep.lease_seconds
-  if (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
-      or not 0 < seconds < math.inf):
-    raise InputError(f"sweep.lease_seconds must be a positive number, got {seconds!r}")
+    checks.number(sweep[key], f"sweep.{key}", integer=True, at_least=0)
+  checks.number(sweep.lease_seconds, "sweep.lease_seconds", above=0)

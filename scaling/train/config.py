@@ -10,6 +10,7 @@ import math
 
 import ml_collections
 
+from scaling import checks
 from scaling.errors import InputError
 from scaling.models.config import MAX_INT, ModelConfig
 
@@ -17,7 +18,7 @@ RESUME_CHANGES = ("refuse", "allow")
 
 
 def defaults() -> ml_collections.ConfigDict:
-  """Every key `scaling train` reads, with its default. `configs/base.py` is this, spelled out."""
+  """Every key `scaling train` reads, with its default and what it means (configs/base.py imports it)."""
   config = ml_collections.ConfigDict()
 
   config.model = ml_collections.ConfigDict()
@@ -141,24 +142,16 @@ def _check_keys(config, reference, prefix=""):
       _check_keys(config[key], reference[key], prefix=f"{prefix}{key}.")
 
 
-def _number(config, key, kind, minimum, *, strict=False, maximum=None, strict_maximum=False):
-  """config[key] as `kind`, within [minimum, maximum] (ends open when strict); integers are at most
-  MAX_INT (the optimizer's step counter and the device's indices are 32-bit)."""
+def _number(config, key: str, *, integer: bool = False, **bounds):
+  """config[key] ("distributed.num_processes" reads a group), checked by `checks.number`;
+  integers are at most MAX_INT (the optimizer's step counter and the device's indices are 32-bit)."""
   value = config
-  for part in key.split("."):  # "distributed.num_processes"
+  for part in key.split("."):
     value = value[part]
-  ok_type = isinstance(value, int) if kind is int else isinstance(value, (int, float))
-  if isinstance(value, bool) or not ok_type or not math.isfinite(value):
-    raise InputError(f"{key} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
-  if value < minimum or (strict and value == minimum):
-    relation = ">" if strict else "≥"
-    raise InputError(f"{key} must be {relation} {minimum}, got {value!r}")
-  if maximum is None and kind is int:
-    maximum = MAX_INT
-  if maximum is not None and (value > maximum or (strict_maximum and value == maximum)):
-    relation = "<" if strict_maximum else "≤"
-    raise InputError(f"{key} must be {relation} {maximum}, got {value!r}")
-  return kind(value)
+  if integer:
+    bounds.setdefault("at_most", MAX_INT)
+    return int(checks.number(value, key, integer=True, **bounds))
+  return float(checks.number(value, key, **bounds))
 
 
 def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConfig:
@@ -167,7 +160,7 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
   _check_keys(config, reference)
   missing = [key for key in reference.keys() if key not in config]
   if missing:
-    raise InputError(f"config is missing {', '.join(missing)} (start from configs/base.py)")
+    raise InputError(f"config is missing {', '.join(missing)} (start from scaling.train.config.defaults())")
 
   if not isinstance(config.model, (ml_collections.ConfigDict, dict)):
     raise InputError(f"model must be a group of keys, got {config.model!r}")
@@ -179,9 +172,9 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
         f"model.vocab_size={model_values['vocab_size']} is smaller than the tokenizer's {vocab_size}")
   model = ModelConfig.from_dict(model_values)  # the family's own config: its keys, its checks
 
-  batch_size = _number(config, "batch_size", int, 0, strict=True)
-  train_steps = _number(config, "train_steps", int, 0)
-  train_tokens = _number(config, "train_tokens", int, 0)
+  batch_size = _number(config, "batch_size", integer=True, above=0)
+  train_steps = _number(config, "train_steps", integer=True, at_least=0)
+  train_tokens = _number(config, "train_tokens", integer=True, at_least=0)
   if train_tokens:
     train_steps = math.ceil(train_tokens / (batch_size * model.seq_len))
     if train_steps > MAX_INT:
@@ -189,32 +182,28 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
                        f"{model.seq_len} tokens, more than the {MAX_INT} a run can take")
   if train_steps == 0:
     raise InputError("train_steps must be positive (or set train_tokens)")
-  warmup_steps = _number(config, "warmup_steps", int, -1)
-  warmup_fraction = _number(config, "warmup_fraction", float, 0.0, maximum=1.0, strict_maximum=True)
+  warmup_steps = _number(config, "warmup_steps", integer=True, at_least=-1)
+  warmup_fraction = _number(config, "warmup_fraction", at_least=0, below=1)
   if warmup_steps == -1:
     warmup_steps = int(warmup_fraction * train_steps)  # < train_steps, so any length works
   elif warmup_steps >= train_steps:
     raise InputError(f"warmup_steps={warmup_steps} must be smaller than the run's {train_steps} "
                      "steps (or -1: warmup_fraction of the run)")
-  if config.resume_changes not in RESUME_CHANGES:
-    raise InputError(f"resume_changes must be one of {', '.join(RESUME_CHANGES)}, "
-                     f"got {config.resume_changes!r}")
+  checks.one_of(config.resume_changes, "resume_changes", RESUME_CHANGES)
 
   mesh = {key: config.mesh[key] for key in ("data", "fsdp", "tensor")}
   distributed = dict(config.distributed.to_dict())
-  if not isinstance(distributed["initialize"], bool):
-    raise InputError(f"distributed.initialize must be true or false, got {distributed['initialize']!r}")
+  checks.boolean(distributed["initialize"], "distributed.initialize")
   if not isinstance(distributed["coordinator_address"], str):
     raise InputError("distributed.coordinator_address must be a string (host:port), "
                      f"got {distributed['coordinator_address']!r}")
-  _number(config, "distributed.num_processes", int, 0)
-  _number(config, "distributed.process_id", int, -1)
+  _number(config, "distributed.num_processes", integer=True, at_least=0)
+  _number(config, "distributed.process_id", integer=True, at_least=-1)
   from scaling.train import trackers  # here, like the registry: config stays light
 
   tracker_names = trackers.parse(config)
   for key in ("progress", "eval_loss_by_position"):
-    if not isinstance(config[key], bool):
-      raise InputError(f"{key} must be true or false, got {config[key]!r}")
+    checks.boolean(config[key], key)
   import jax  # here, not at the top: only this check needs a backend, and config stays light
 
   model.check_backend(jax.default_backend())
@@ -223,20 +212,20 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
       model=model,
       batch_size=batch_size,
       train_steps=train_steps,
-      learning_rate=_number(config, "learning_rate", float, 0.0, strict=True),
+      learning_rate=_number(config, "learning_rate", above=0),
       warmup_steps=warmup_steps,
-      min_lr_ratio=_number(config, "min_lr_ratio", float, 0.0, maximum=1.0),
-      weight_decay=_number(config, "weight_decay", float, 0.0),
-      adam_b1=_number(config, "adam_b1", float, 0.0, maximum=1.0, strict_maximum=True),
-      adam_b2=_number(config, "adam_b2", float, 0.0, maximum=1.0, strict_maximum=True),
-      adam_eps=_number(config, "adam_eps", float, 0.0, strict=True),
-      grad_clip=_number(config, "grad_clip", float, 0.0),
-      seed=_number(config, "seed", int, 0),
-      log_every=_number(config, "log_every", int, 0, strict=True),
-      eval_every=_number(config, "eval_every", int, 0, strict=True),
-      eval_batches=_number(config, "eval_batches", int, 0, strict=True),
-      checkpoint_every=_number(config, "checkpoint_every", int, 0, strict=True),
-      keep_checkpoints=_number(config, "keep_checkpoints", int, 0, strict=True),
+      min_lr_ratio=_number(config, "min_lr_ratio", at_least=0, at_most=1),
+      weight_decay=_number(config, "weight_decay", at_least=0),
+      adam_b1=_number(config, "adam_b1", at_least=0, below=1),
+      adam_b2=_number(config, "adam_b2", at_least=0, below=1),
+      adam_eps=_number(config, "adam_eps", above=0),
+      grad_clip=_number(config, "grad_clip", at_least=0),
+      seed=_number(config, "seed", integer=True, at_least=0),
+      log_every=_number(config, "log_every", integer=True, above=0),
+      eval_every=_number(config, "eval_every", integer=True, above=0),
+      eval_batches=_number(config, "eval_batches", integer=True, above=0),
+      checkpoint_every=_number(config, "checkpoint_every", integer=True, above=0),
+      keep_checkpoints=_number(config, "keep_checkpoints", integer=True, above=0),
       progress=config.progress,
       trackers=tracker_names,
       eval_loss_by_position=config.eval_loss_by_position,

@@ -7,7 +7,7 @@ from scaling.fit.bench import hoffmann_points
 
 @pytest.fixture(scope="session")
 def points_sigma_0001():
-  """The issue's first check: 250 points, N in 1e7-1e10, D in 1e8-1e12, σ = 0.001."""
+  """The fitter's first check: 250 points, N in 1e7-1e10, D in 1e8-1e12, σ = 0.001."""
   return hoffmann_points(250, 0.001, seed=0)
 
 

@@ -261,3 +261,11 @@ def test_an_isoflop_process_with_bootstrap_never_imports_jax(tmp_path):
             "assert not bad, bad[:3]; sys.exit(code)")
   result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
   assert result.returncode == 0, result.stderr
+
+
+def test_the_cli_offers_every_registered_law():
+  """--law's choices are spelled out so that `scaling fit --help` need not import JAX; a law
+  registered in laws.py without its name here would be unreachable from the command line."""
+  from scaling.fit import laws
+
+  assert set(cli.LAW_NAMES) == set(laws.LAWS)

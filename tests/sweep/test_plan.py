@@ -146,6 +146,34 @@ def test_curves_train_each_size_to_each_horizon_with_a_matched_schedule():
   assert [r.steps for r in plan.runs[:3]] == [round(t / 512) for t in (2.5e5, 1e6, 4e6)]
 
 
+@pytest.mark.parametrize("arch", ["lstm", "rnn"])
+def test_shapes_train_explicit_models_counted_by_their_own_architecture(arch):
+  shapes = ("transformer:32:2", "transformer:32:2:position=learned", f"{arch}:40:2")
+  config = isoflop_config(**_shapes(shapes=shapes, tokens_per_param=(10.0, 40.0), tokens=(),
+                                    batch_size=8))
+  plan = plan_lib.build(config, "/sweep")
+  assert [run.name for run in plan.runs] == [
+      f"{name}_D{plan_lib.short_number(run.tokens)}" for name, run in zip(
+          ["transformer_d32_l2"] * 2 + ["transformer_d32_l2_learned"] * 2 + [f"{arch}_d40_l2"] * 2,
+          plan.runs)]
+  for i, run in enumerate(plan.runs):  # each shape at 10, then 40 tokens per parameter
+    architecture = models.get(run.model.arch)
+    counts = architecture.param_counts(run.model)
+    assert run.params == counts["total"] and run.params_non_embedding == counts["non_embedding"]
+    assert run.flops == pytest.approx(
+        run.tokens * architecture.flops_per_token(run.model)["chinchilla"], rel=1e-12)
+    assert run.config.batch_size == 8 and run.tokens == run.steps * 8 * 32
+    assert abs(run.tokens - (10.0, 40.0)[i % 2] * run.params_non_embedding) <= 0.5 * 8 * 32
+    assert run.config.learning_rate == pytest.approx(
+        recipe_lib.get("cpu_tiny").learning_rate(run.model.d_model))
+  assert {run.model.arch for run in plan.runs} == {"transformer", arch}
+  assert plan.runs[2].config.model.position == "learned" != plan.runs[0].config.model.position
+  assert plan.runs[4].config.model.n_layers == 2 and plan.runs[4].config.model.d_model == 40
+  assert plan.to_json()["recipe"]["batch_size"] == 8
+  summary = plan.to_json()["runs"][4]
+  assert (summary["arch"], summary["shape"]) == (arch, f"{arch}:40:2")
+
+
 def test_plan_json_and_table():
   plan = plan_lib.build(isoflop_config(), "/sweep")
   record = plan.to_json()
@@ -166,13 +194,6 @@ def test_plan_json_and_table():
   assert int(first["warmup"].replace(",", "")) == run.config.warmup_steps > 0
 
 
-def test_base_config_file_equals_defaults():
-  spec = importlib.util.spec_from_file_location("sweep_base", SWEEP_CONFIGS / "base.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  assert module.get_config().to_dict() == sweep_config.defaults().to_dict()
-
-
 @pytest.mark.parametrize("path", sorted(p.name for p in SWEEP_CONFIGS.glob("*.py")
                                         if p.name != "base.py"))
 def test_every_example_sweep_config_plans(path):
@@ -187,6 +208,14 @@ def _ladder(**sweep):
   defaults = sweep_config.defaults().sweep
   isoflop_defaults = {key: defaults[key] for key in sweep_config.KIND_KEYS["isoflop"]}
   return {**isoflop_defaults, "kind": "ladder", "sizes": (1e4, 3e4), "tokens": (1e6,), **sweep}
+
+
+def _shapes(**sweep):
+  """A valid shapes sweep on top of isoflop_config(), like _ladder."""
+  defaults = sweep_config.defaults().sweep
+  isoflop_defaults = {key: defaults[key] for key in sweep_config.KIND_KEYS["isoflop"]}
+  return {**isoflop_defaults, "kind": "shapes", "shapes": ("transformer:32:2", "lstm:40:2"),
+          "tokens": (1e6,), **sweep}
 
 
 BAD_SWEEPS = {
@@ -217,6 +246,17 @@ BAD_SWEEPS = {
     "ladder_below_smallest_model": (_ladder(sizes=(1e3, 1e4)), "sweep.sizes"),
     "ladder_below_one_step": (_ladder(tokens=(100.0,)), "sweep.tokens"),
     "curves_one_horizon": (_ladder(kind="curves"), "sweep.tokens"),
+    "negative_batch": (dict(batch_size=-8), "sweep.batch_size"),
+    "shapes_key_in_ladder": (_ladder(shapes=("lstm:32:1",)), "sweep.shapes"),
+    "no_shapes": (_shapes(shapes=()), "sweep.shapes"),
+    "shape_not_a_spec": (_shapes(shapes=("lstm:32",)), "sweep.shapes"),
+    "shape_of_unknown_arch": (_shapes(shapes=("gru:32:1",)), "model.arch"),
+    "shape_with_unknown_key": (_shapes(shapes=("lstm:32:1:widht=3",)), "model.widht"),
+    "shape_bad_value": (_shapes(shapes=("transformer:30:1:n_heads=4",)), "model.n_heads"),
+    "shape_twice": (_shapes(shapes=("lstm:32:1", "lstm:32:1:n_layers=1")), "same model"),
+    "shape_unsafe_name": (_shapes(shapes=("transformer:32:1:norm=a/b",)), "run name"),
+    "shapes_without_horizon": (_shapes(tokens=()), "sweep.tokens"),
+    "shape_below_one_step": (_shapes(tokens=(100.0,)), "sweep.tokens"),
 }
 
 

@@ -277,3 +277,29 @@ def test_a_tiny_sweep_trains_into_a_bucket_and_fit_and_plot_read_it(text_corpus,
   assert fit_cli.main(["--data", gcs_dir, "--approach", "parametric", "--law", "power"]) == 0
   assert plots_cli.main([gcs_dir]) == 0
   assert rundir.join(gcs_dir, "figures", "training_curves.png") in capsys.readouterr().out
+
+
+def test_a_shapes_sweep_trains_each_architecture_as_planned_and_plots_it(text_corpus, tmp_path):
+  """Kaplan Fig. 7 in miniature: a Transformer and an LSTM, each counted by its own architecture
+  (what plan.json says is what run.json records), drawn by `scaling plot` with its table."""
+  from scaling.plots import figures
+
+  config = tiny_sweep(text_corpus)
+  config.base.mesh.fsdp = 1
+  config.base.eval_loss_by_position = True
+  config.sweep.update(kind="shapes", sizes=(), shapes=("transformer:16:1", "lstm:16:1"),
+                      tokens=(2048,), batch_size=8)  # 8 steps of 8 sequences × 32 tokens
+  workdir = str(tmp_path / "sweep")
+  plan = plan_lib.build(config, workdir)
+  assert runner.run(plan).finished == ("transformer_d16_l1_D2.05e3", "lstm_d16_l1_D2.05e3")
+  for run in plan.runs:
+    recorded = rundir.RunDir(run.workdir).read_run()
+    assert (recorded["params"], recorded["params_non_embedding"]) == (
+        run.params, run.params_non_embedding)
+    assert recorded["config"]["model"]["arch"] == run.model.arch and run.steps == 8
+  drawn, _ = figures.draw(workdir)
+  table = [row for row in csv.DictReader(open(drawn["architectures"][-1]))]
+  assert [(row["run"], row["family"]) for row in table] == [
+      ("transformer_d16_l1_D2.05e3", "transformer"), ("lstm_d16_l1_D2.05e3", "lstm")]
+  assert all(row["loss_positions_65_plus"] == "" and float(row["loss_position_1"]) > 0
+             for row in table)  # a 32-token context has no position beyond 64

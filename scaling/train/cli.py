@@ -1,0 +1,53 @@
+"""`scaling train --config FILE --workdir DIR [--config.KEY=VALUE ...]`: one run, resumable.
+
+JAX and the trainer are imported only after --help, so printing the usage stays instant.
+"""
+
+import sys
+
+from scaling.errors import InputError
+
+USAGE = """usage: scaling train --config FILE --workdir DIR [--config.KEY=VALUE ...]
+
+  --config FILE        a train config (configs/tiny.py; every key, its default and meaning in
+                       scaling/train/config.py defaults())
+  --workdir DIR        run.json, metrics.jsonl, checkpoints/, tensorboard/; the same DIR resumes
+  --config.KEY=VALUE   override any key, e.g. --config.model.d_model=128 --config.train_steps=500
+
+exit codes: 0 trained (or already finished), 1 diverged or out of memory, 2 bad input (nothing
+written), 130 stopped by SIGINT (Ctrl-C) and 143 by SIGTERM, each after saving a checkpoint from
+which the same command resumes.
+"""
+
+
+def main(argv: list[str]) -> int:
+  if any(a in ("-h", "--help") for a in argv):
+    print(USAGE, end="")
+    return 0
+  from scaling import config_file
+  from scaling.cli import signal_exit_code
+  from scaling.train import trainer
+
+  config, workdir = config_file.load(argv, prog="scaling train", reference="scaling/train/config.py")
+  if "sweep" in config and "base" in config:
+    raise InputError("scaling train: --config is a sweep config (it has sweep.* and base.* keys); "
+                     "run it with scaling sweep")
+
+  try:
+    last = trainer.train(config, workdir)
+  except (trainer.Diverged, trainer.OutOfMemory) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  if last.get("preempted"):
+    return signal_exit_code(last["signal"])
+  if not last:
+    print(f"{workdir}: already trained to its last step; nothing to do")
+    return 0
+  summary = ", ".join(f"{k} {last[k]:.4g}" for k in ("loss", "eval_loss", "tokens", "flops") if k in last)
+  print(f"step {last['step']}: {summary}; outputs in {workdir}")
+  throughput = trainer.throughput(workdir)
+  if throughput:
+    print("throughput (median over log intervals, first one with compilation excluded): "
+          f"{throughput['tokens_per_sec']:,.0f} tokens/s, "
+          f"{throughput['flops_per_sec']:.3g} model FLOP/s (chinchilla convention)")
+  return 0
