@@ -15,7 +15,13 @@ import numpy as np
 from scaling import rundir
 from scaling.errors import ArgumentParser
 
-BUDGETS = (3e11, 8e11, 2e12)  # chinchilla-convention FLOPs: 1.2e13 in all, about 10 minutes here
+# Chinchilla-convention FLOPs: 1.5 decades, 2.5e13 in all (2.7e13 with the replicates), about 12
+# minutes here. The smallest budget is the least whose five sizes are distinct two-layer shapes.
+BUDGETS = (1.1e11, 3.5e11, 1.1e12, 3.5e12)
+# Run noise is measured, not assumed: the sizes of the two smallest budgets are trained again with
+# another seed (init and data order), so the fit's bootstrap resamples seeds as well as sizes.
+REPLICATE_SEEDS = (1,)
+REPLICATE_BUDGETS = BUDGETS[:2]
 
 
 def demo_config():
@@ -29,18 +35,26 @@ def demo_config():
   config.base.eval_every = 1000
   config.base.checkpoint_every = 1000
   config.base.progress = False  # the runner's bar over runs is enough on a terminal
+  # Porian et al. 2024 find AdamW's usual β2 = 0.95 too low at small batch sizes; these runs take
+  # 16 × 64 = 1k tokens per step, so β2 = 0.99 (warmup and LR follow the cpu_tiny recipe: a short
+  # warmup and a larger LR for narrower models, as they also find).
+  config.base.adam_b2 = 0.99
   config.sweep.kind = "isoflop"
   config.sweep.recipe = "cpu_tiny"
-  config.sweep.rule = "kaplan"
+  # Head dim 4 and at least two layers (models/ladder.py, "heads:<h>"): widths step by one head,
+  # so neighbouring sizes differ only in scale.
+  config.sweep.rule = "heads:4"
   config.sweep.flops_convention = "chinchilla"
   config.sweep.budgets = BUDGETS
-  config.sweep.sizes_per_budget = 4
+  config.sweep.sizes_per_budget = 5
   config.sweep.size_span = 8.0
   # Tiny byte-level models are far from 20 tokens per parameter, so the grid is centred on a
   # measured optimum, not on Chinchilla's rule: a first run of this demo centred on 150 (size span
   # 5) put the parabola minima at 40–80 tokens per non-embedding parameter.
   config.sweep.optimum = "tokens_per_param"
   config.sweep.optimum_tokens_per_param = 60.0
+  config.sweep.replicate_seeds = REPLICATE_SEEDS
+  config.sweep.replicate_budgets = REPLICATE_BUDGETS
   return config
 
 

@@ -57,6 +57,13 @@ def get_config() -> ml_collections.ConfigDict:
   config.sweep.tokens = ()  # horizons in tokens (ladder: one value) ...
   config.sweep.tokens_per_param = ()  # ... or as tokens per non-embedding parameter: D = ratio × N
 
+  # Replicates (any kind): each planned run is trained again with each of these seeds in place of
+  # base.seed (parameter init and data order), as run NAME_s<seed>; results.csv's seed column lets
+  # `scaling fit`'s isoFLOP bootstrap resample seeds within sizes. isoflop: only the runs of
+  # replicate_budgets (values of sweep.budgets; () = every budget).
+  config.sweep.replicate_seeds = ()  # e.g. (1, 2): three seeds in all with base.seed = 0
+  config.sweep.replicate_budgets = ()
+
   # --executor ray (docs/sweeps.md): what each run asks of the Ray cluster, and how often it is tried.
   # Specs: cpu:N, gpu:N, or a TPU slice type (v4-16, v5litepod-8, v6e-16: one process per host).
   # MAX_N=SPEC entries by increasing MAX_N pick by non-embedding size; a bare last SPEC covers the rest:

@@ -35,6 +35,9 @@ def defaults() -> ml_collections.ConfigDict:
   config.sweep.sizes = ()
   config.sweep.tokens = ()
   config.sweep.tokens_per_param = ()
+  # replicate seeds: every run (isoflop: of replicate_budgets, () = all) again with each seed
+  config.sweep.replicate_seeds = ()
+  config.sweep.replicate_budgets = ()
   # --executor ray: what each run asks of the cluster, and how often it is tried
   config.sweep.resources = ("cpu:1",)
   config.sweep.preemption_retries = 10000
@@ -46,7 +49,7 @@ def defaults() -> ml_collections.ConfigDict:
 # The sweep keys only one kind reads; setting one for another kind is a mistake worth naming.
 KIND_KEYS = {
     "isoflop": ("budgets", "sizes_per_budget", "size_span", "optimum", "optimum_tokens_per_param",
-                "optimum_coefficient", "optimum_exponent", "optimum_sizes"),
+                "optimum_coefficient", "optimum_exponent", "optimum_sizes", "replicate_budgets"),
     "ladder": ("sizes", "tokens", "tokens_per_param"),
     "curves": ("sizes", "tokens", "tokens_per_param"),
 }

@@ -273,6 +273,24 @@ def _horizon_points(sweep, sizer: _Sizer, kind: str) -> list[_Point]:
   return points
 
 
+def _replicated(sweep, base_seed: int):
+  """point -> the replicate seeds it is also trained with (`sweep.replicate_seeds`)."""
+  seeds = sweep.replicate_seeds
+  if not isinstance(seeds, (tuple, list)) or any(
+      isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0 for s in seeds):
+    raise InputError(f"sweep.replicate_seeds must be a tuple of integer seeds >= 0, got {seeds!r}")
+  if len(set(seeds)) != len(seeds) or base_seed in seeds:
+    raise InputError(f"sweep.replicate_seeds must be distinct and differ from base.seed "
+                     f"({base_seed}), got {tuple(seeds)!r}")
+  budgets = sweep.replicate_budgets
+  if budgets:
+    budgets = _positive_numbers(budgets, "sweep.replicate_budgets")
+    unknown = [b for b in budgets if b not in tuple(float(c) for c in sweep.budgets)]
+    if unknown:
+      raise InputError(f"sweep.replicate_budgets: {unknown[0]:.4g} is not one of sweep.budgets")
+  return lambda point: tuple(seeds) if not budgets or point.budget in budgets else ()
+
+
 def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
   """Validates a sweep config and returns its runs, in order; runs nothing, writes nothing."""
   _check_keys(config)
@@ -305,8 +323,9 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
             else _horizon_points(sweep, sizer, sweep.kind))
 
   tokens_per_step = recipe.batch_size * base_cfg.model.seq_len
+  replicated = _replicated(sweep, base.seed)
   runs, names = [], set()
-  for point in points:
+  for point, seed in ((p, s) for p in points for s in (base.seed, *replicated(p))):
     steps = round(point.tokens / tokens_per_step)
     if steps < 1:
       raise InputError(
@@ -317,7 +336,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
     tokens = steps * tokens_per_step
     size = f"N{short_number(counts['non_embedding'])}"
     name = (f"C{short_number(point.budget)}_{size}" if sweep.kind == "isoflop"
-            else f"{size}_D{short_number(tokens)}")
+            else f"{size}_D{short_number(tokens)}") + (f"_s{seed}" if seed != base.seed else "")
     if name in names:
       raise InputError(f"{point.key}: two runs round to the same name {name}; space the values out")
     names.add(name)
@@ -325,6 +344,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
     for key in ("d_model", "n_layers", "n_heads", "vocab_size"):
       run_config.model[key] = getattr(point.model, key)
     run_config.batch_size = recipe.batch_size
+    run_config.seed = seed
     run_config.train_steps = steps
     run_config.train_tokens = 0
     for key, value in recipe.overrides(point.model, steps).items():
