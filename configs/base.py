@@ -52,6 +52,13 @@ def get_config() -> ml_collections.ConfigDict:
   config.checkpoint_every = 500  # save a checkpoint every this many steps (and at the end)
   config.keep_checkpoints = 2  # how many recent checkpoints orbax keeps
   config.progress = True  # show a progress bar
+  # Where metrics rows go, comma-separated: jsonl (metrics.jsonl, always) | tensorboard | wandb
+  # (Weights & Biases: pip install 'scaling[wandb]'; WANDB_MODE=offline needs no network)
+  config.trackers = "jsonl,tensorboard"
+  config.wandb_project = "scaling"  # W&B project (read when trackers has wandb, as are the next three)
+  config.wandb_entity = ""  # W&B team or user; "" = your default entity
+  config.wandb_name = ""  # W&B run name; "" = the workdir's basename (in a sweep: the run's name)
+  config.wandb_group = ""  # W&B run group; "" = none (in a sweep: the sweep workdir's basename)
   # On resume, a changed key that changes the result (optimizer, schedule, length) is refused:
   # refuse | allow (run.json's history records what changed at which step)
   config.resume_changes = "refuse"

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-from scaling import config_file
+from scaling import config_file, models
 from scaling.errors import InputError
 from scaling.plots import context
 from scaling.sweep.recipe import RECIPES
@@ -63,6 +63,11 @@ def run_configs(config) -> dict:
       if key not in run.model:
         raise InputError(f"runs: {spec!r}: model.{key} is not a model key")
       run.model[key] = value
+    # `base` serves every family: the keys this run's family does not read go back to defaults.
+    family_keys = models.get(run.model.arch).config.key_names()
+    for key, default in config_lib.defaults().model.items():
+      if key not in family_keys:
+        run.model[key] = default
     run.warmup_steps = 0  # set from the run's length below
     steps = config_lib.validate(run, vocab_size=256).train_steps  # vocab does not change the length
     run.learning_rate = recipe.learning_rate(run.model.d_model)

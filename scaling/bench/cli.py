@@ -97,9 +97,11 @@ def interleave(runs: dict, counts: dict, rounds: int) -> dict[str, list[float]]:
   return seconds
 
 
-def _use_torch(requested, platform: str, dtype: str) -> bool:
-  """On unless asked otherwise, where it is a fair comparison: CPU, float32, torch installed."""
+def _use_torch(requested, platform: str, dtype: str, arch: str) -> bool:
+  """On unless asked otherwise, where it is a fair comparison: a Transformer on CPU in float32,
+  torch installed."""
   reasons = [reason for reason, bad in (
+      (f"the twin is a Transformer, not model.arch={arch}", arch != "transformer"),
       ("the twin runs on CPU only", platform != "cpu"),
       ("the twin computes in float32 only", dtype != "float32"),
       ("PyTorch is not installed (pip install 'scaling[bench]')",
@@ -148,7 +150,7 @@ def measure(cfg, mesh, args) -> dict:
   from scaling.train import state as state_lib
 
   device = mesh.devices.flat[0]
-  with_torch = _use_torch(args.torch, device.platform, cfg.model.dtype)
+  with_torch = _use_torch(args.torch, device.platform, cfg.model.dtype, cfg.model.arch)
   threads = len(os.sched_getaffinity(0))  # XLA:CPU sizes its Eigen pool to the usable cores
   load_before = os.getloadavg()[0]
   architecture = models.get(cfg.model.arch)
@@ -203,11 +205,7 @@ def measure(cfg, mesh, args) -> dict:
 
   m = cfg.model
   report = {
-      "config": {"path": args.config, "d_model": m.d_model, "n_layers": m.n_layers,
-                 "n_heads": m.n_heads, "d_ff": m.hidden_dim, "seq_len": m.seq_len,
-                 "vocab_size": m.vocab_size, "batch_size": cfg.batch_size, "dtype": m.dtype,
-                 "norm": m.norm, "mlp": m.mlp, "position": m.position,
-                 "tie_embeddings": m.tie_embeddings, "scan_layers": m.scan_layers, "remat": m.remat},
+      "config": {"path": args.config, **m.resolved(), "batch_size": cfg.batch_size},
       "device": {"platform": device.platform, "kind": device.device_kind,
                  "count": int(mesh.devices.size)},
       "versions": _versions(with_torch),
@@ -252,10 +250,7 @@ def format_report(r: dict) -> str:
   c = r["config"]
   v = r["versions"]
   lines = [
-      f"scaling bench {c['path']}: d_model {c['d_model']}, n_layers {c['n_layers']}, n_heads "
-      f"{c['n_heads']}, d_ff {c['d_ff']}, seq_len {c['seq_len']}, vocab {c['vocab_size']}, batch "
-      f"{c['batch_size']}, {c['dtype']}, {c['norm']}/{c['mlp']}/{c['position']}"
-      f"{'/tied' if c['tie_embeddings'] else ''}, scan {c['scan_layers']}, remat {c['remat']}",
+      f"scaling bench {c['path']}: " + ", ".join(f"{k} {c[k]}" for k in c if k != "path"),
       f"device {r['device']['kind']} × {r['device']['count']} ({r['device']['platform']}); threads "
       f"XLA {r['threads']['xla']}" + (f", torch {r['threads']['torch']}" if r["threads"]["torch"] else "")
       + "; " + ", ".join(f"{k} {v[k]}" for k in v)

@@ -15,11 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scaling.models.config import ModelConfig
+from scaling.models.transformer import TransformerConfig
 from scaling.train.config import TrainConfig
 
 
-def _norm(cfg: ModelConfig) -> nn.Module:
+def _norm(cfg: TransformerConfig) -> nn.Module:
   if cfg.norm == "layernorm":
     return nn.LayerNorm(cfg.d_model, eps=1e-5)
   return nn.RMSNorm(cfg.d_model, eps=1e-6)
@@ -39,7 +39,7 @@ def rotary(x_BxLxHxK, sin_Lx1xK, cos_Lx1xK):
 
 class Attention(nn.Module):
 
-  def __init__(self, cfg: ModelConfig):
+  def __init__(self, cfg: TransformerConfig):
     super().__init__()
     self.cfg = cfg
     d, d_attn = cfg.d_model, cfg.n_heads * cfg.head_dim
@@ -65,7 +65,7 @@ class Attention(nn.Module):
 
 class Mlp(nn.Module):
 
-  def __init__(self, cfg: ModelConfig):
+  def __init__(self, cfg: TransformerConfig):
     super().__init__()
     self.swiglu = cfg.mlp == "swiglu"
     d, f = cfg.d_model, cfg.hidden_dim
@@ -85,7 +85,7 @@ class Mlp(nn.Module):
 
 class Block(nn.Module):
 
-  def __init__(self, cfg: ModelConfig):
+  def __init__(self, cfg: TransformerConfig):
     super().__init__()
     self.attn_norm = _norm(cfg)
     self.attn = Attention(cfg)
@@ -100,7 +100,7 @@ class Block(nn.Module):
 class Transformer(nn.Module):
   """tokens_BxL (int64) -> logits_BxLxV (float32)."""
 
-  def __init__(self, cfg: ModelConfig):
+  def __init__(self, cfg: TransformerConfig):
     super().__init__()
     self.cfg = cfg
     self.embedding = nn.Embedding(cfg.vocab_size, cfg.d_model)

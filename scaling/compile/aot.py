@@ -10,9 +10,9 @@ import math
 import re
 import time
 
+from scaling import models
 from scaling.compile import hardware, hlo
 from scaling.compile import topology as topology_lib
-from scaling.models import accounting
 from scaling.train.config import TrainConfig
 
 # XLA's error when a program does not fit, e.g. "... HLO temporaries (34.72G) exceeds available
@@ -61,7 +61,7 @@ def _flops(cost: dict, lowered_text: str, summary: hlo.Summary, cfg: TrainConfig
            devices: int) -> dict:
   """XLA's count with its loop bodies counted once per trip: XLA's own figure plus the matmul FLOPs
   of the trips it left out (from the lowered program). Against the model's chinchilla count."""
-  per_token = accounting.flops_per_token(cfg.model)["chinchilla"]
+  per_token = models.get(cfg.model.arch).flops_per_token(cfg.model)["chinchilla"]
   model = per_token * cfg.tokens_per_step
   reported = float(cost.get("flops", 0.0)) * devices
   matmul, matmul_once = hlo.matmul_flops(lowered_text)
@@ -105,7 +105,8 @@ def advice(report: dict) -> str:
     helps.append(f"a bigger slice (parameters and Adam moments alone take {state / 2**30:.2f} GiB "
                  "per device)")
   else:
-    if cfg["model"]["remat"] != "full":
+    family_keys = models.get(cfg["model"]["arch"]).config.key_names()
+    if "remat" in family_keys and cfg["model"]["remat"] != "full":
       helps.append("--config.model.remat=full")
     helps.append(f"a smaller batch than batch_size={cfg['batch_size']}")
   return f"{report['topology']}: does not fit: {over}; try " + ", or ".join(helps)

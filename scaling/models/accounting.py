@@ -1,29 +1,31 @@
-"""What one model costs: its parameter counts and its training FLOPs per token.
+"""What one Transformer (`scaling.models.transformer`) costs: parameter counts and training FLOPs
+per token, the functions its registry entry hands to training, logging and sweep planning.
 
-Sweep planning, throughput logging (MFU) and the law fitter all read cost from here, so they can
-never disagree. FLOP conventions differ across the literature and move the fitted exponent (Porian
-et al. 2024), so every supported convention is computed, named in `CONVENTIONS`, and the caller
-picks one.
+Kept apart from the model code because these are the formulas papers quote (Kaplan et al. 2020,
+Hoffmann et al. 2022) and tests check them by hand. FLOP conventions differ across the literature
+and move the fitted exponent (Porian et al. 2024), so every convention in `registry.CONVENTIONS` is
+computed and the caller picks one. Other families count themselves in their own files.
 
 Letters: D d_model, L n_layers, H n_heads, h head_dim, F MLP hidden width, V vocab_size, S seq_len.
 """
 
-from scaling.models.config import ModelConfig
+from typing import TYPE_CHECKING
 
-CONVENTIONS = ("kaplan", "chinchilla", "6n", "6n_total")
+from scaling.models.layers import norm_params
+from scaling.models.registry import CONVENTIONS
+
+if TYPE_CHECKING:
+  from scaling.models.transformer import TransformerConfig
+
+__all__ = ["CONVENTIONS", "flops_per_token", "param_counts"]
 
 
-def norm_params(cfg: ModelConfig) -> int:
-  """One norm layer: LayerNorm has a scale and a bias [D], RMSNorm a scale only."""
-  return 2 * cfg.d_model if cfg.norm == "layernorm" else cfg.d_model
-
-
-def _mlp_matrices(cfg: ModelConfig) -> int:
+def _mlp_matrices(cfg: "TransformerConfig") -> int:
   """Weight matrices of one MLP: gelu has in [D, F] and out [F, D]; swiglu adds a gate [D, F]."""
   return 3 if cfg.mlp == "swiglu" else 2
 
 
-def param_counts(cfg: ModelConfig) -> dict[str, int]:
+def param_counts(cfg: "TransformerConfig") -> dict[str, int]:
   """Counts the float32 parameters of `scaling.models.transformer` (no linear biases).
 
   Returns `total` (every parameter), `embedding` (token embedding [V, D], the learned position
@@ -48,7 +50,7 @@ def param_counts(cfg: ModelConfig) -> dict[str, int]:
   }
 
 
-def _chinchilla_forward_per_sequence(cfg: ModelConfig) -> int:
+def _chinchilla_forward_per_sequence(cfg: "TransformerConfig") -> int:
   """Forward FLOPs of one sequence, Hoffmann et al. 2022 App. F (a multiply-add counts 2)."""
   d, s, v, heads = cfg.d_model, cfg.seq_len, cfg.vocab_size, cfg.n_heads
   d_attn = heads * cfg.head_dim
@@ -66,7 +68,7 @@ def _chinchilla_forward_per_sequence(cfg: ModelConfig) -> int:
   return embeddings + cfg.n_layers * (attention + mlp) + logits
 
 
-def flops_per_token(cfg: ModelConfig) -> dict[str, float]:
+def flops_per_token(cfg: "TransformerConfig") -> dict[str, float]:
   """Training FLOPs (forward + backward) per token, one entry per name in `CONVENTIONS`.
 
   Training is 3 × forward under every convention (the backward pass costs twice the forward:

@@ -1,84 +1,117 @@
-"""The typed description of one model in a family, validated once at the edge.
+"""The typed description of one model, validated once at the edge; each family subclasses it.
 
-Config files are ml_collections data; the inside of the package receives a frozen `ModelConfig`, so a
-bad size or an unknown option is reported once, naming the key, before anything is built or written.
+Config files keep one flat `config.model` group whatever the family; `ModelConfig.from_dict` picks
+the family's own frozen dataclass by `arch` and builds it from the keys that family reads, so a bad
+size, an unknown key or a key the chosen family would silently ignore is one line naming the key,
+before anything is built or written. Keys other families read are allowed at their defaults: one
+config file (or `--config.model.arch=...` on it) can serve several families.
 """
 
 import dataclasses
 
 from scaling.errors import InputError
+from scaling.models import registry
 
 MAX_INT = 2**31 - 1  # integer keys stay within int32: step counters, positions and shapes on device
 
 NORMS = ("layernorm", "rmsnorm")
-MLPS = ("gelu", "swiglu")
-POSITIONS = ("learned", "rotary")
 DTYPES = ("float32", "bfloat16")
-REMAT = ("none", "full", "dots")
-ATTENTION = ("auto", "xla", "cudnn")
+
+
+def check_int(cfg, key: str, minimum: int = 1) -> None:
+  value = getattr(cfg, key)
+  if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_INT:
+    what = "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
+    raise InputError(f"model.{key} must be {what} ≤ {MAX_INT}, got {value!r}")
+
+
+def check_choice(cfg, key: str, allowed) -> None:
+  if getattr(cfg, key) not in allowed:
+    raise InputError(f"model.{key} must be one of {', '.join(allowed)}, got {getattr(cfg, key)!r}")
+
+
+def check_bool(cfg, key: str) -> None:
+  if not isinstance(getattr(cfg, key), bool):
+    raise InputError(f"model.{key} must be true or false, got {getattr(cfg, key)!r}")
+
+
+def check_positive(cfg, key: str) -> None:
+  value = getattr(cfg, key)
+  if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+    raise InputError(f"model.{key} must be positive, got {value!r}")
+
+
+class _ByArch(type):
+  """`ModelConfig(arch=..., **keys)` builds that family's class, as `pathlib.Path(...)` builds a
+  `PosixPath`; a family's own class is constructed as usual."""
+
+  def __call__(cls, *args, **values):
+    if cls is ModelConfig:
+      if args:
+        raise TypeError("ModelConfig(...) takes keys by name")
+      return ModelConfig.from_dict(values)
+    return super().__call__(*args, **values)
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
-  """One member of a decoder-only family. Letters used in shape names: D d_model, F d_ff, H n_heads."""
+class ModelConfig(metaclass=_ByArch):
+  """The keys every family reads. Letters used in shape names: D d_model, V vocab_size."""
 
   arch: str = "transformer"
   d_model: int = 64
   n_layers: int = 2
-  n_heads: int = 4
-  d_ff: int = 0  # 0: derived as round(mlp_ratio * d_model)
-  mlp_ratio: float = 4.0
   vocab_size: int = 256
   seq_len: int = 64
   norm: str = "rmsnorm"  # "layernorm": Kaplan / GPT-2 style
-  mlp: str = "swiglu"  # "gelu": Kaplan / GPT-2 style
-  position: str = "rotary"  # "learned": Kaplan / GPT-2 style
   tie_embeddings: bool = False
   dtype: str = "float32"  # compute dtype; parameters are always float32
   init_std: float = 0.02
-  scan_layers: bool = False  # apply the blocks with a scan: compile time flat in depth
-  remat: str = "none"  # recompute activations in the backward pass: none | full | dots (keep matmuls)
-  attention: str = "auto"  # jax.nn.dot_product_attention implementation: auto | xla | cudnn
-
-  @property
-  def head_dim(self) -> int:
-    return self.d_model // self.n_heads
-
-  @property
-  def hidden_dim(self) -> int:
-    """The MLP hidden width F actually used."""
-    return self.d_ff if self.d_ff > 0 else int(round(self.mlp_ratio * self.d_model))
 
   def __post_init__(self):
-    for key in ("d_model", "n_layers", "n_heads", "vocab_size", "seq_len"):
-      value = getattr(self, key)
-      if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_INT:
-        raise InputError(f"model.{key} must be a positive integer ≤ {MAX_INT}, got {value!r}")
-    if not isinstance(self.d_ff, int) or not 0 <= self.d_ff <= MAX_INT:
-      raise InputError(f"model.d_ff must be a non-negative integer (0 = from mlp_ratio), got {self.d_ff!r}")
-    if self.d_ff == 0 and not 0 < self.mlp_ratio < float("inf"):
-      raise InputError(f"model.mlp_ratio must be positive, got {self.mlp_ratio!r}")
-    if self.d_model % self.n_heads:
-      raise InputError(
-          f"model.n_heads={self.n_heads} does not divide model.d_model={self.d_model}")
-    if self.position == "rotary" and self.head_dim % 2:
-      raise InputError(f"model.position=rotary needs an even head dim, got {self.head_dim}")
-    for key, allowed in (("norm", NORMS), ("mlp", MLPS), ("position", POSITIONS), ("dtype", DTYPES),
-                         ("remat", REMAT), ("attention", ATTENTION)):
-      if getattr(self, key) not in allowed:
-        raise InputError(f"model.{key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
-    for key in ("tie_embeddings", "scan_layers"):
-      if not isinstance(getattr(self, key), bool):
-        raise InputError(f"model.{key} must be true or false, got {getattr(self, key)!r}")
-    if not 0 < self.init_std < float("inf"):
-      raise InputError(f"model.init_std must be positive, got {self.init_std!r}")
+    if registry.get(self.arch).config is not type(self):
+      raise InputError(f"model.arch={self.arch} is not configured by {type(self).__name__}")
+    for key in ("d_model", "n_layers", "vocab_size", "seq_len"):
+      check_int(self, key)
+    check_choice(self, "norm", NORMS)
+    check_choice(self, "dtype", DTYPES)
+    check_bool(self, "tie_embeddings")
+    check_positive(self, "init_std")
+
+  def check_backend(self, backend: str) -> None:
+    """Refuses options this JAX backend cannot run (checked when a run starts, not when a config is
+    built, so configs for other machines can still be planned and compiled for)."""
+
+  def resolved(self) -> dict:
+    """Every key with the value that takes effect (what reports print)."""
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def key_names(cls) -> tuple[str, ...]:
+    """The `model.*` keys this family reads."""
+    return tuple(field.name for field in dataclasses.fields(cls))
 
   @classmethod
   def from_dict(cls, values) -> "ModelConfig":
-    """Builds from a mapping (e.g. `config.model`), naming any unknown key."""
-    known = {f.name for f in dataclasses.fields(cls)}
+    """The family's config from a flat mapping (e.g. `config.model`), naming a bad key."""
     values = dict(values)
-    for key in values:
-      if key not in known:
-        raise InputError(f"model.{key} is not a known key (known: {', '.join(sorted(known))})")
-    return cls(**values)
+    family = registry.get(values.get("arch", "transformer")).config if cls is ModelConfig else cls
+    families = [architecture.config for architecture in registry.all_architectures().values()]
+    for key in [key for key in values if key not in family.key_names()]:
+      defaults = [_default(other, key) for other in families if key in other.key_names()]
+      if not defaults:
+        known = sorted({name for other in families for name in other.key_names()})
+        raise InputError(f"model.{key} is not a known key (known: {', '.join(known)})")
+      if not any(_same(values[key], default) for default in defaults):
+        arch = values.get("arch", family.arch)
+        raise InputError(f"model.{key} is set, but arch={arch} does not read it")
+      del values[key]  # another family's key at its default: one config serves several families
+    return family(**values)
+
+
+def _default(family: type, key: str):
+  return next(field.default for field in dataclasses.fields(family) if field.name == key)
+
+
+def _same(value, default) -> bool:
+  """A value a config left at its default (4 and 4.0 are the same, True and 1 are not)."""
+  return value == default and isinstance(value, bool) == isinstance(default, bool)

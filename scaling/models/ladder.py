@@ -1,9 +1,10 @@
-"""Size ladders: the (d_model, n_layers, n_heads) whose non-embedding count hits a target N.
+"""Size ladders: the model of a family whose non-embedding count hits a target N.
 
 Sweep planning asks for models of N = 1e4 .. 1e10 non-embedding parameters (Kaplan et al. 2020
-sec. 2.1), counted exactly by `accounting.param_counts`. A named rule says how deep a model of a
-given width should be; `shape_for` follows it to the target on a grid of valid widths. Everything
-else (norm, MLP kind and ratio, vocab, positions) comes from a base `ModelConfig`.
+sec. 2.1), each family counting its own (`registry.Architecture.param_counts`) and resizing by its
+own rule (`Architecture.resize`). The Transformer's is `shape_for`: a named rule says how deep a
+model of a given width should be, followed to the target on a grid of valid widths; everything else
+(norm, MLP kind and ratio, vocab, positions) comes from a base config.
 """
 
 import dataclasses
@@ -13,7 +14,7 @@ import numbers
 from typing import Callable, Iterator, Sequence
 
 from scaling.errors import InputError
-from scaling.models import accounting
+from scaling.models import registry
 from scaling.models.config import ModelConfig
 
 # Width grid: d_model starts at 16 (the tiny CPU models) and steps by a sixteenth of its octave, at
@@ -120,11 +121,16 @@ def _n_heads(d_model: int, max_head_dim: int) -> int:
 
 def _non_embedding(base_cfg: ModelConfig, shape: Shape) -> int:
   cfg = dataclasses.replace(base_cfg, **dataclasses.asdict(shape))
-  return accounting.param_counts(cfg)["non_embedding"]
+  return registry.get(cfg.arch).param_counts(cfg)["non_embedding"]
 
 
-def _closest_width(target: float, n_non_embedding: Callable[[int], int],
-                   head_dim: int | None = None) -> int:
+def check_target(target) -> None:
+  if isinstance(target, bool) or not isinstance(target, numbers.Real) or not 0 < target < math.inf:
+    raise InputError(f"ladder target must be a positive, finite parameter count, got {target!r}")
+
+
+def closest_width(target: float, n_non_embedding: Callable[[int], int],
+                  head_dim: int | None = None) -> int:
   """The grid width whose count is closest to target (ratio-wise); counts grow with width."""
   below = None
   for d_model in _widths(head_dim):
@@ -151,8 +157,7 @@ def shape_for(target: float, rule: str, base_cfg: ModelConfig, *,
   """
   depth = depth_rule(rule)
   head_dim = fixed_head_dim(rule)
-  if isinstance(target, bool) or not isinstance(target, numbers.Real) or not 0 < target < math.inf:
-    raise InputError(f"ladder target must be a positive, finite parameter count, got {target!r}")
+  check_target(target)
   if base_cfg.d_ff:
     raise InputError(
         f"model.d_ff={base_cfg.d_ff} is fixed; a ladder scales the MLP with d_model through "
@@ -167,19 +172,14 @@ def shape_for(target: float, rule: str, base_cfg: ModelConfig, *,
     n_heads = d_model // head_dim if head_dim else _n_heads(d_model, max_head_dim)
     return Shape(d_model=d_model, n_layers=n_layers, n_heads=n_heads)
 
-  on_rule = _closest_width(target, lambda d: _non_embedding(base_cfg, shape(d, rule_depth(d))),
-                           head_dim)
+  on_rule = closest_width(target, lambda d: _non_embedding(base_cfg, shape(d, rule_depth(d))),
+                          head_dim)
   n_layers = rule_depth(on_rule)
-  d_model = _closest_width(target, lambda d: _non_embedding(base_cfg, shape(d, n_layers)),
-                           head_dim)
+  d_model = closest_width(target, lambda d: _non_embedding(base_cfg, shape(d, n_layers)), head_dim)
   return shape(d_model, n_layers)
 
 
-def ladder(targets: Sequence[float], rule: str, base_cfg: ModelConfig, *,
-           max_head_dim: int = MAX_HEAD_DIM) -> list[ModelConfig]:
-  """`base_cfg` resized by `shape_for` to each target, in the order given (equal shapes kept)."""
-  return [
-      dataclasses.replace(base_cfg, **dataclasses.asdict(
-          shape_for(target, rule, base_cfg, max_head_dim=max_head_dim)))
-      for target in targets
-  ]
+def ladder(targets: Sequence[float], rule: str, base_cfg: ModelConfig) -> list[ModelConfig]:
+  """`base_cfg` resized by its family to each target, in the order given (equal shapes kept)."""
+  resize = registry.get(base_cfg.arch).resize
+  return [resize(target, rule, base_cfg) for target in targets]

@@ -1,7 +1,7 @@
 """Building blocks every family shares, so parameters and norms are made (and counted) one way.
 
 Every parameter is float32 and names its logical axes (`scaling.parallel.rules` splits them);
-`accounting.norm_params` counts what `norm` builds.
+`norm_params` counts what `norm` builds.
 """
 
 import jax
@@ -16,6 +16,11 @@ def param(rngs: nnx.Rngs, shape, logical_axes, std: float) -> nnx.Param:
   """A float32 normal(0, std) parameter that carries its logical axis names."""
   value = std * jax.random.normal(rngs.params(), shape, jnp.float32)
   return nnx.Param(value, out_sharding=logical_axes)
+
+
+def norm_params(cfg: ModelConfig) -> int:
+  """One `norm` layer: LayerNorm has a scale and a bias [D], RMSNorm a scale only."""
+  return 2 * cfg.d_model if cfg.norm == "layernorm" else cfg.d_model
 
 
 def norm(cfg: ModelConfig, rngs: nnx.Rngs) -> nnx.Module:

@@ -1,14 +1,20 @@
-"""Architecture name -> (module, its parameter count, its FLOPs per token).
+"""Architecture name -> everything the rest of the package may ask of a model family.
 
-The model owns its cost (Levanter): training, throughput logging and sweep planning all ask the same
-entry, so they can never disagree. A new architecture is one file that calls `register` plus one
-import line in `scaling/models/__init__.py`.
+The family owns its config keys, its cost and its shapes (Levanter's `LmConfig.register_subclass`):
+training, throughput logging, the size ladder and sweep planning all ask the same entry, so they can
+never disagree, and nothing outside the family's file knows its hyperparameters. A new
+architecture is one file that calls `register` (from inside the package, or from any code that runs
+before the config is validated; README.md, "Add an architecture").
 """
 
 import dataclasses
 from typing import Callable
 
 from scaling.errors import InputError
+
+# FLOP conventions every family's `flops_per_token` answers, in this order (`accounting` explains
+# each for the Transformer); sweeps and the law fitter pick one by name.
+CONVENTIONS = ("kaplan", "chinchilla", "6n", "6n_total")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,11 +26,18 @@ class Architecture:
     (a Transformer's keys and values, a recurrent model's state) and the next position;
   - `decode(tokens_BxT, cache) -> (logits_BxTxV, cache)`: continues the sequence from the cache's
     position by T tokens. Decoding a prefix in any chunks gives the logits `__call__` gives on it.
+
+  Its parameters name logical axes (`scaling.parallel.rules`); `axis_keys` says which config key
+  sets the size of each split one, so a size the mesh cannot split is reported by its key.
   """
 
+  config: type  # the family's `ModelConfig` subclass: its keys, defaults and validation
   module: Callable
-  param_counts: Callable  # ModelConfig -> {"total", "embedding", "non_embedding"}
-  flops_per_token: Callable  # ModelConfig -> {convention: training FLOPs per token}
+  param_counts: Callable  # cfg -> {"total", "embedding", "non_embedding"}
+  flops_per_token: Callable  # cfg -> {convention: training FLOPs per token}, one per CONVENTIONS
+  resize: Callable  # (target non-embedding N, ladder rule, base cfg) -> cfg of about that N
+  axis_keys: dict = dataclasses.field(
+      default_factory=lambda: {"embed": "model.d_model", "vocab": "model.vocab_size"})
 
 
 _ARCHITECTURES: dict[str, Architecture] = {}
@@ -36,11 +49,20 @@ def register(name: str, architecture: Architecture) -> None:
   _ARCHITECTURES[name] = architecture
 
 
+def unregister(name: str) -> None:
+  """Forgets an architecture (a test's toy family, after the test)."""
+  del _ARCHITECTURES[name]
+
+
 def get(name: str) -> Architecture:
-  if name not in _ARCHITECTURES:
+  if not isinstance(name, str) or name not in _ARCHITECTURES:
     raise InputError(f"model.arch: unknown architecture {name!r} (known: {', '.join(names())})")
   return _ARCHITECTURES[name]
 
 
 def names() -> list[str]:
   return sorted(_ARCHITECTURES)
+
+
+def all_architectures() -> dict[str, Architecture]:
+  return dict(_ARCHITECTURES)

@@ -2,10 +2,10 @@
 
 Shape letters: B batch, L sequence length, D d_model (= hidden size), V vocab, N n_layers.
 
-The same stack as `scaling.models.lstm` (embedding [V, D] -> input norm -> N layers of input width D
--> final norm -> output [D, V] or the tied embedding), with the simplest cell. The input projection
-of all L steps is one matmul before a `jax.lax.scan` over time; the carried h and the tanh are
-float32, matmuls run in `cfg.dtype`, logits are float32.
+The simplest cell on the shared recurrent stack (`scaling.models.recurrent`: embedding [V, D] ->
+input norm -> N layers of input width D -> final norm -> output [D, V] or the tied embedding). The
+input projection of all L steps is one matmul before a `jax.lax.scan` over time; the carried h and
+the tanh are float32.
 
 Parameters of one layer: w_x [D, D], w_h [D, D], b [D] -> 2·D² + D.
 
@@ -20,8 +20,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from scaling.models import layers, lstm, registry
-from scaling.models.config import ModelConfig
+from scaling.models import layers, recurrent, registry
+from scaling.models.recurrent import RecurrentConfig
 from scaling.parallel.rules import constrain
 
 
@@ -30,7 +30,7 @@ class RnnLayer(nnx.Module):
 
   state_names = ("h",)
 
-  def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+  def __init__(self, cfg: RecurrentConfig, *, rngs: nnx.Rngs):
     D = cfg.d_model
     std = 1.0 / math.sqrt(D)  # fan-in; w_h's spectral radius about 1: h neither dies nor explodes
     self.w_x = layers.param(rngs, (D, D), ("embed", "recurrent"), std)
@@ -54,23 +54,22 @@ class RnnLayer(nnx.Module):
     return jnp.swapaxes(h_LxBxD, 0, 1).astype(dtype), (h_BxD,)
 
 
-class Rnn(lstm.Recurrent):
+class Rnn(recurrent.Recurrent):
   """Embedding, stacked Elman layers, output; see the module docstring."""
 
   layer_cls = RnnLayer
 
 
-def param_counts(cfg: ModelConfig) -> dict[str, int]:
+def param_counts(cfg: RecurrentConfig) -> dict[str, int]:
   """Per layer w_x [D, D] + w_h [D, D] + b [D] = 2·D² + D."""
   D = cfg.d_model
-  return lstm.param_counts_for(cfg, 2 * D * D + D)
+  return recurrent.param_counts_for(cfg, 2 * D * D + D)
 
 
-def flops_per_token(cfg: ModelConfig) -> dict[str, float]:
+def flops_per_token(cfg: RecurrentConfig) -> dict[str, float]:
   """Per layer forward 2·(d_in + d)·d = 4·D² (d_in = d = D)."""
   D = cfg.d_model
-  return lstm.flops_per_token_for(cfg, param_counts(cfg), 2 * (D + D) * D)
+  return recurrent.flops_per_token_for(cfg, param_counts(cfg), 2 * (D + D) * D)
 
 
-registry.register("rnn", registry.Architecture(
-    module=Rnn, param_counts=param_counts, flops_per_token=flops_per_token))
+registry.register("rnn", recurrent.architecture(Rnn, param_counts, flops_per_token))

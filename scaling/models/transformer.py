@@ -6,7 +6,8 @@ F MLP hidden, V vocab, C the stacked projections of one fused weight (q/k/v, or 
 Options span what scaling papers trained: LayerNorm + GELU MLP + learned positions + tied embeddings
 (GPT-2, Kaplan et al. 2020) or RMSNorm + SwiGLU + rotary positions + untied embeddings (modern).
 Every parameter names its logical axes; `scaling.parallel.rules` decides how they are split.
-No linear layer has a bias, so `scaling.models.accounting` counts exactly these parameters.
+No linear layer has a bias, so `scaling.models.accounting` counts exactly these parameters; the
+size ladder (`scaling.models.ladder.shape_for`) picks depth, width and heads for a target N.
 
 Speed on XLA:CPU (docs/benchmarks.md): projections run on the tokens flattened to [N, D], so every
 weight gradient is one dot contracting N, which XLA runs without writing a transposed copy of the
@@ -16,6 +17,7 @@ attention's backward pass transposes no [L, L] matrix (`causal_attention`); the 
 tables are computed once per call, not in every layer's forward and backward.
 """
 
+import dataclasses
 import functools
 import math
 
@@ -24,10 +26,62 @@ import jax.numpy as jnp
 from flax import nnx
 from jax.ad_checkpoint import checkpoint_name
 
-from scaling.models import accounting, layers, registry
 from scaling.errors import InputError
-from scaling.models.config import ModelConfig
+from scaling.models import accounting, config, ladder, layers, registry
 from scaling.parallel.rules import constrain
+
+MLPS = ("gelu", "swiglu")
+POSITIONS = ("learned", "rotary")
+REMAT = ("none", "full", "dots")
+ATTENTION = ("auto", "xla", "cudnn")
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerConfig(config.ModelConfig):
+  """One decoder-only Transformer. Letters used in shape names: F d_ff, H n_heads."""
+
+  arch: str = "transformer"
+  n_heads: int = 4
+  d_ff: int = 0  # 0: derived as round(mlp_ratio * d_model)
+  mlp_ratio: float = 4.0
+  mlp: str = "swiglu"  # "gelu": Kaplan / GPT-2 style
+  position: str = "rotary"  # "learned": Kaplan / GPT-2 style
+  scan_layers: bool = False  # apply the blocks with a scan: compile time flat in depth
+  remat: str = "none"  # recompute activations in the backward pass: none | full | dots (keep matmuls)
+  attention: str = "auto"  # jax.nn.dot_product_attention implementation: auto | xla | cudnn
+
+  @property
+  def head_dim(self) -> int:
+    return self.d_model // self.n_heads
+
+  @property
+  def hidden_dim(self) -> int:
+    """The MLP hidden width F actually used."""
+    return self.d_ff if self.d_ff > 0 else int(round(self.mlp_ratio * self.d_model))
+
+  def resolved(self) -> dict:
+    return {**super().resolved(), "d_ff": self.hidden_dim}
+
+  def __post_init__(self):
+    super().__post_init__()
+    config.check_int(self, "n_heads")
+    config.check_int(self, "d_ff", minimum=0)
+    if self.d_ff == 0:
+      config.check_positive(self, "mlp_ratio")
+    if self.d_model % self.n_heads:
+      raise InputError(
+          f"model.n_heads={self.n_heads} does not divide model.d_model={self.d_model}")
+    if self.position == "rotary" and self.head_dim % 2:
+      raise InputError(f"model.position=rotary needs an even head dim, got {self.head_dim}")
+    for key, allowed in (("mlp", MLPS), ("position", POSITIONS), ("remat", REMAT),
+                         ("attention", ATTENTION)):
+      config.check_choice(self, key, allowed)
+    config.check_bool(self, "scan_layers")
+
+  def check_backend(self, backend: str) -> None:
+    if self.attention == "cudnn" and backend != "gpu":
+      raise InputError(f"model.attention=cudnn needs a GPU (this backend is {backend}); "
+                       "use auto or xla")
 
 
 REMAT_POLICIES = {
@@ -39,7 +93,7 @@ REMAT_POLICIES = {
 }
 
 
-def attention_implementation(cfg: ModelConfig) -> str:
+def attention_implementation(cfg: TransformerConfig) -> str:
   """The `jax.nn.dot_product_attention` implementation: cuDNN's fused kernel on GPU under bf16 with
   head dims it supports (≤ 128, multiple of 8), XLA's elsewhere (CPU, TPU, float32)."""
   if cfg.attention != "auto":
@@ -153,7 +207,7 @@ causal_attention.defvjp(_attention_fwd, _attention_bwd)
 class Attention(nnx.Module):
   """Causal multi-head self-attention through `jax.nn.dot_product_attention`."""
 
-  def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+  def __init__(self, cfg: TransformerConfig, *, rngs: nnx.Rngs):
     self.cfg = cfg
     D, H, K = cfg.d_model, cfg.n_heads, cfg.head_dim
     out_std = cfg.init_std / math.sqrt(2 * cfg.n_layers)  # GPT-2: residual projections scaled by depth
@@ -199,7 +253,7 @@ class Attention(nnx.Module):
 class Mlp(nnx.Module):
   """GELU MLP (GPT-2) or SwiGLU (Shazeer 2020): gate and up projections, then down."""
 
-  def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+  def __init__(self, cfg: TransformerConfig, *, rngs: nnx.Rngs):
     self.cfg = cfg
     D, F = cfg.d_model, cfg.hidden_dim
     out_std = cfg.init_std / math.sqrt(2 * cfg.n_layers)
@@ -222,7 +276,7 @@ class Mlp(nnx.Module):
 class Block(nnx.Module):
   """Pre-norm residual block: x + attn(norm(x)), then x + mlp(norm(x))."""
 
-  def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+  def __init__(self, cfg: TransformerConfig, *, rngs: nnx.Rngs):
     self.attn_norm = layers.norm(cfg, rngs)
     self.attn = Attention(cfg, rngs=rngs)
     self.mlp_norm = layers.norm(cfg, rngs)
@@ -241,7 +295,7 @@ class Block(nnx.Module):
 class Transformer(nnx.Module):
   """tokens_BxL (int) -> logits_BxLxV (float32, whatever the compute dtype)."""
 
-  def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+  def __init__(self, cfg: TransformerConfig, *, rngs: nnx.Rngs):
     self.cfg = cfg
     D, V = cfg.d_model, cfg.vocab_size
     self.embedding = layers.param(rngs, (V, D), ("vocab", "embed"), cfg.init_std)
@@ -349,8 +403,18 @@ class Transformer(nnx.Module):
     return scan_body(x_BxLxD, self.blocks)
 
 
+def resize(target: float, rule: str, base_cfg: TransformerConfig) -> TransformerConfig:
+  """`base_cfg` with the ladder's (d_model, n_layers, n_heads) for a non-embedding N of `target`."""
+  shape = ladder.shape_for(target, rule, base_cfg)
+  return dataclasses.replace(base_cfg, **dataclasses.asdict(shape))
+
+
 registry.register("transformer", registry.Architecture(
+    config=TransformerConfig,
     module=Transformer,
     param_counts=accounting.param_counts,
     flops_per_token=accounting.flops_per_token,
+    resize=resize,
+    axis_keys={"embed": "model.d_model", "heads": "model.n_heads",
+               "mlp": "model.d_ff (MLP width)", "vocab": "model.vocab_size"},
 ))

@@ -38,7 +38,3 @@ def make_mesh(sizes: dict, devices=None) -> Mesh:
   return jax.make_mesh(shape, MESH_AXES, axis_types=(AxisType.Auto,) * len(MESH_AXES),
                        devices=devices)
 
-
-def batch_axis_size(shape: tuple[int, int, int]) -> int:
-  """How many ways the global batch is split (the `batch` logical axis spans data and fsdp)."""
-  return shape[0] * shape[1]

@@ -3,12 +3,18 @@
 Layers name *logical* axes (`embed`, `mlp`, `heads`, `vocab`, ...); `RULES` maps each to mesh axes
 (`data`, `fsdp`, `tensor`). Changing the parallelism is editing this table, not the model (MaxText's
 logical-axis rules). Parameters are FSDP-sharded over their `embed` dimension and tensor-sharded over
-heads, MLP hidden units and the vocabulary; activations are split over the batch only.
+heads, MLP hidden units, recurrent units and the vocabulary; activations are split over the batch
+only. What a mesh requires of the sizes (`unsplittable`) is read off this table and the parameters a
+model builds, so remapping an axis here moves the checks with it.
 """
+
+import math
+from typing import Callable
+
 
 import jax
 from flax import nnx
-from jax.sharding import PartitionSpec
+from jax.sharding import AxisType, PartitionSpec
 
 MESH_AXES = ("data", "fsdp", "tensor")
 
@@ -49,3 +55,35 @@ def constrain(x, logical_axes):
   if jax.sharding.get_abstract_mesh().empty:
     return x
   return jax.lax.with_sharding_constraint(x, logical_to_spec(logical_axes))
+
+
+def mesh_axes(logical_axis: str) -> tuple[str, ...]:
+  """The mesh axes `logical_axis` is split over; () when it is replicated or has no rule."""
+  target = dict(RULES).get(logical_axis)
+  return () if target is None else (target,) if isinstance(target, str) else tuple(target)
+
+
+def param_axis_sizes(create: Callable) -> dict[str, set[int]]:
+  """{logical axis: sizes of the parameter dimensions naming it} of the nnx.Module `create()`
+  builds, traced on one device without allocating anything."""
+  one_device = jax.make_mesh((1,) * len(MESH_AXES), MESH_AXES, devices=jax.devices()[:1],
+                             axis_types=(AxisType.Auto,) * len(MESH_AXES))
+  with jax.set_mesh(one_device), axis_rules():
+    params = nnx.state(nnx.eval_shape(create), nnx.Param)
+  sizes: dict[str, set[int]] = {}
+  for variable in jax.tree.leaves(params, is_leaf=lambda x: isinstance(x, nnx.Variable)):
+    for name, size in zip(variable.get_metadata().get("out_sharding") or (), variable.shape):
+      if name is not None:
+        sizes.setdefault(name, set()).add(size)
+  return sizes
+
+
+def unsplittable(axis_sizes: dict[str, set[int]], mesh_sizes: dict[str, int]):
+  """(logical axis, size, its mesh axes, how many ways they split it) for each size the mesh cannot
+  split evenly, in the order of `RULES`."""
+  out = []
+  for name, _ in RULES:
+    axes = mesh_axes(name)
+    ways = math.prod(mesh_sizes[axis] for axis in axes)
+    out += [(name, size, axes, ways) for size in sorted(axis_sizes.get(name, ())) if size % ways]
+  return out

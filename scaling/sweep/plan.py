@@ -22,7 +22,7 @@ from scaling import models, rundir
 from scaling.data.corpus import DataConfig
 from scaling.data.tokenizer import load_tokenizer
 from scaling.errors import InputError
-from scaling.models import accounting, ladder
+from scaling.models import ladder, registry
 from scaling.models.config import ModelConfig
 from scaling.sweep import config as sweep_config
 from scaling.sweep import recipe as recipe_lib
@@ -51,9 +51,10 @@ class Run:
   def summary(self) -> dict:
     """What plan.json records about the run, besides its config."""
     model = self.model
+    n_heads = getattr(model, "n_heads", None)  # None: a family without attention heads
     return {
         "name": self.name, "budget": self.budget, "target_params": self.target_params,
-        "d_model": model.d_model, "n_layers": model.n_layers, "n_heads": model.n_heads,
+        "d_model": model.d_model, "n_layers": model.n_layers, "n_heads": n_heads,
         "params": self.params, "params_non_embedding": self.params_non_embedding,
         "steps": self.steps, "tokens": self.tokens,
         "tokens_per_param": self.tokens / self.params_non_embedding, "flops": self.flops,
@@ -87,7 +88,8 @@ class Plan:
     lines = [header]
     for run in self.runs:
       s = run.summary()
-      lines.append((run.name, str(s["d_model"]), str(s["n_layers"]), str(s["n_heads"]),
+      heads = "-" if s["n_heads"] is None else str(s["n_heads"])
+      lines.append((run.name, str(s["d_model"]), str(s["n_layers"]), heads,
                     f"{run.params:,}", f"{run.params_non_embedding:,}", str(s["batch_size"]),
                     f"{s['learning_rate']:.3g}", f"{s['warmup_steps']:,}", f"{run.steps:,}",
                     f"{run.tokens:,}", f"{s['tokens_per_param']:.3g}", f"{run.flops:.3e}",
@@ -153,7 +155,8 @@ def _check_other_kinds_unset(sweep, kind: str) -> None:
 
 
 class _Sizer:
-  """Shapes, counts and FLOPs per token of ladder sizes, all from the same base model."""
+  """Shapes, counts and FLOPs per token of ladder sizes, all from the same base model and all
+  asked of its family (`registry.Architecture`)."""
 
   # The ladder's nearest width misses a target by at most 12.5 % below d_model 32
   # (scaling/models/ladder.py); further below the smallest model, sizes stop following targets.
@@ -162,16 +165,22 @@ class _Sizer:
   def __init__(self, base_model: ModelConfig, rule: str, convention: str):
     self.base_model, self.rule, self.convention = base_model, rule, convention
     self.architecture = models.get(base_model.arch)
-    self.smallest = accounting.param_counts(self.shape(1.0))["non_embedding"]
+    self.smallest_model = self.shape(1.0)
+    self.smallest = self.counts(self.smallest_model)["non_embedding"]
 
   def shape(self, target: float) -> ModelConfig:
-    return ladder.ladder([target], self.rule, self.base_model)[0]
+    return self.architecture.resize(target, self.rule, self.base_model)
 
   def model(self, target: float, key: str) -> ModelConfig:
     if target * self.SMALLEST_MISS < self.smallest:
+      smallest = self.smallest_model
+      depth = "one layer" if smallest.n_layers == 1 else f"{smallest.n_layers} layers"
       raise InputError(f"{key}: size N={target:.3g} is below the smallest model of the ladder "
-                       f"(N={self.smallest:,}, d_model {ladder.MIN_D_MODEL}, one layer)")
+                       f"(N={self.smallest:,}, d_model {smallest.d_model}, {depth})")
     return self.shape(target)
+
+  def counts(self, model: ModelConfig) -> dict[str, int]:
+    return self.architecture.param_counts(model)
 
   def flops_per_token(self, model: ModelConfig) -> float:
     return self.architecture.flops_per_token(model)[self.convention]
@@ -266,7 +275,7 @@ def _horizon_points(sweep, sizer: _Sizer, kind: str) -> list[_Point]:
       raise InputError(f"sweep.sizes: N={seen[model]:.3g} and N={target:.3g} give the same shape "
                        f"(d_model {model.d_model}, n_layers {model.n_layers})")
     seen[model] = target
-    n = accounting.param_counts(model)["non_embedding"]
+    n = sizer.counts(model)["non_embedding"]
     for horizon in horizons:
       tokens = horizon if key == "sweep.tokens" else horizon * n
       points.append(_Point(model, target, tokens, sizer.flops_per_token(model) * tokens, key))
@@ -308,17 +317,17 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
     ladder.depth_rule(sweep.rule)
   except InputError as e:
     raise InputError(f"sweep.rule: {e}") from None
-  if sweep.flops_convention not in accounting.CONVENTIONS:
-    raise InputError(f"sweep.flops_convention must be one of {', '.join(accounting.CONVENTIONS)}, "
+  if sweep.flops_convention not in registry.CONVENTIONS:
+    raise InputError(f"sweep.flops_convention must be one of {', '.join(registry.CONVENTIONS)}, "
                      f"got {sweep.flops_convention!r}")
   if sweep.kind not in sweep_config.KINDS:
     raise InputError(
         f"sweep.kind must be one of {', '.join(sweep_config.KINDS)}, got {sweep.kind!r}")
   _check_other_kinds_unset(sweep, sweep.kind)
-  if base_cfg.model.d_ff:
-    raise InputError(f"base.model.d_ff={base_cfg.model.d_ff} is fixed; the ladder scales the MLP "
-                     "with d_model through model.mlp_ratio, so set base.model.d_ff = 0")
-  sizer = _Sizer(base_cfg.model, sweep.rule, sweep.flops_convention)
+  try:  # the family refuses a base it cannot resize (e.g. a Transformer's fixed d_ff)
+    sizer = _Sizer(base_cfg.model, sweep.rule, sweep.flops_convention)
+  except InputError as e:
+    raise InputError(f"base.{e}") from None
   points = (_isoflop_points(sweep, sizer) if sweep.kind == "isoflop"
             else _horizon_points(sweep, sizer, sweep.kind))
 
@@ -332,7 +341,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
           f"{point.key}: {point.tokens:.3g} tokens for N={point.target_params:.3g} is less than "
           f"half a step ({tokens_per_step} tokens = batch {recipe.batch_size} × seq_len "
           f"{base_cfg.model.seq_len}); raise it")
-    counts = accounting.param_counts(point.model)
+    counts = sizer.counts(point.model)
     tokens = steps * tokens_per_step
     size = f"N{short_number(counts['non_embedding'])}"
     name = (f"C{short_number(point.budget)}_{size}" if sweep.kind == "isoflop"
@@ -341,12 +350,15 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
       raise InputError(f"{point.key}: two runs round to the same name {name}; space the values out")
     names.add(name)
     run_config = base.copy_and_resolve_references()
-    for key in ("d_model", "n_layers", "n_heads", "vocab_size"):
-      run_config.model[key] = getattr(point.model, key)
+    for key, value in dataclasses.asdict(point.model).items():  # the shape, the resolved vocab
+      if key == "vocab_size" or value != getattr(base_cfg.model, key):
+        run_config.model[key] = value
     run_config.batch_size = recipe.batch_size
     run_config.seed = seed
     run_config.train_steps = steps
     run_config.train_tokens = 0
+    run_config.wandb_name = name  # W&B: one run per name, grouped by the sweep directory's name
+    run_config.wandb_group = base.wandb_group or rundir.RunDir(rundir.absolute(workdir)).name
     for key, value in recipe.overrides(point.model, steps).items():
       run_config[key] = value
     runs.append(Run(

@@ -27,11 +27,11 @@ from scaling.rundir import COMPILE_CACHE_DIR, PLAN_FILE
 from scaling.sweep import results
 from scaling.sweep.plan import Plan, Run
 from scaling.train import config as train_config
-from scaling.train import trainer
+from scaling.train import trackers, trainer
 # Keys that change how a run reports or where it runs, not its result: a finished run whose
 # recorded config differs from the plan only in these still counts as this plan's run.
 PRESENTATION_KEYS = ("progress", "log_every", "eval_every", "checkpoint_every", "keep_checkpoints",
-                     "distributed")
+                     "distributed", *trackers.CONFIG_KEYS)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -60,6 +60,13 @@ def defaults() -> ml_collections.ConfigDict:
   config.checkpoint_every = 500  # save a checkpoint every this many steps (and at the end)
   config.keep_checkpoints = 2  # how many recent checkpoints orbax keeps
   config.progress = True  # show a progress bar
+  # Where metrics rows go, comma-separated: jsonl (metrics.jsonl, always) | tensorboard | wandb
+  # (Weights & Biases: pip install 'scaling[wandb]'; WANDB_MODE=offline needs no network)
+  config.trackers = "jsonl,tensorboard"
+  config.wandb_project = "scaling"  # W&B project (read when trackers has wandb, as are the next three)
+  config.wandb_entity = ""  # W&B team or user; "" = your default entity
+  config.wandb_name = ""  # W&B run name; "" = the workdir's basename (in a sweep: the run's name)
+  config.wandb_group = ""  # W&B run group; "" = none (in a sweep: the sweep workdir's basename)
   # On resume, a changed key that changes the result (optimizer, schedule, length) is refused:
   # refuse | allow (run.json's history records what changed at which step)
   config.resume_changes = "refuse"
@@ -109,11 +116,13 @@ class TrainConfig:
   checkpoint_every: int
   keep_checkpoints: int
   progress: bool
+  trackers: tuple[str, ...]  # tracker names, in order (scaling/train/trackers.py)
   eval_loss_by_position: bool
   resume_changes: str
   mesh: dict
   data: ml_collections.ConfigDict
   distributed: dict
+  wandb: dict
 
   @property
   def tokens_per_step(self) -> int:
@@ -125,7 +134,8 @@ def _check_keys(config, reference, prefix=""):
   for key in config.keys():
     if key not in reference:
       raise InputError(f"{prefix}{key} is not a known config key")
-    if isinstance(reference[key], ml_collections.ConfigDict) and key not in ("data",):
+    # data and model are checked by their own configs (a model family may add keys).
+    if isinstance(reference[key], ml_collections.ConfigDict) and key not in ("data", "model"):
       if not isinstance(config[key], (ml_collections.ConfigDict, dict)):
         raise InputError(f"{prefix}{key} must be a group of keys, got {config[key]!r}")
       _check_keys(config[key], reference[key], prefix=f"{prefix}{key}.")
@@ -159,16 +169,15 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
   if missing:
     raise InputError(f"config is missing {', '.join(missing)} (start from configs/base.py)")
 
+  if not isinstance(config.model, (ml_collections.ConfigDict, dict)):
+    raise InputError(f"model must be a group of keys, got {config.model!r}")
   model_values = {**reference.model.to_dict(), **config.model.to_dict()}
   if model_values["vocab_size"] == 0:
     model_values["vocab_size"] = vocab_size
   elif isinstance(model_values["vocab_size"], int) and model_values["vocab_size"] < vocab_size:
     raise InputError(
         f"model.vocab_size={model_values['vocab_size']} is smaller than the tokenizer's {vocab_size}")
-  model = ModelConfig.from_dict(model_values)
-  from scaling import models  # the registry; imported here so config stays light
-
-  models.get(model.arch)
+  model = ModelConfig.from_dict(model_values)  # the family's own config: its keys, its checks
 
   batch_size = _number(config, "batch_size", int, 0, strict=True)
   train_steps = _number(config, "train_steps", int, 0)
@@ -200,14 +209,15 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
                      f"got {distributed['coordinator_address']!r}")
   _number(config, "distributed.num_processes", int, 0)
   _number(config, "distributed.process_id", int, -1)
+  from scaling.train import trackers  # here, like the registry: config stays light
+
+  tracker_names = trackers.parse(config)
   for key in ("progress", "eval_loss_by_position"):
     if not isinstance(config[key], bool):
       raise InputError(f"{key} must be true or false, got {config[key]!r}")
   import jax  # here, not at the top: only this check needs a backend, and config stays light
 
-  if model.attention == "cudnn" and jax.default_backend() != "gpu":
-    raise InputError(f"model.attention=cudnn needs a GPU (this backend is {jax.default_backend()}); "
-                     "use auto or xla")
+  model.check_backend(jax.default_backend())
 
   return TrainConfig(
       model=model,
@@ -228,28 +238,38 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
       checkpoint_every=_number(config, "checkpoint_every", int, 0, strict=True),
       keep_checkpoints=_number(config, "keep_checkpoints", int, 0, strict=True),
       progress=config.progress,
+      trackers=tracker_names,
       eval_loss_by_position=config.eval_loss_by_position,
       resume_changes=config.resume_changes,
       mesh=mesh,
       data=config.data,
       distributed=distributed,
+      wandb={key: config[f"wandb_{key}"] for key in trackers.WANDB_KEYS},
   )
 
 
-def check_fits_mesh(cfg: TrainConfig, mesh_shape: tuple[int, int, int], process_count: int) -> None:
-  """Sizes that the mesh splits must divide evenly; say which key to change."""
-  data, fsdp, tensor = mesh_shape
-  if cfg.batch_size % (data * fsdp):
+def check_fits_mesh(cfg: TrainConfig, mesh_shape: tuple[int, ...], process_count: int) -> None:
+  """Sizes that the mesh splits must divide evenly; say which key to change.
+
+  The split sizes are read off the parameters the model builds and the logical-axis rules
+  (`scaling.parallel.rules`); the family's `axis_keys` names the key that sets each.
+  """
+  from flax import nnx  # here, not at the top: config stays light
+
+  from scaling import models
+  from scaling.parallel import rules
+
+  sizes = dict(zip(rules.MESH_AXES, mesh_shape))
+  batch_axes = rules.mesh_axes("batch")
+  batch_ways = math.prod(sizes[axis] for axis in batch_axes)
+  if cfg.batch_size % batch_ways:
     raise InputError(f"batch_size={cfg.batch_size} is not divisible by the batch-sharding size "
-                     f"mesh.data × mesh.fsdp = {data * fsdp}")
+                     f"{' × '.join(f'mesh.{axis}' for axis in batch_axes)} = {batch_ways}")
   if cfg.batch_size % process_count:
     raise InputError(f"batch_size={cfg.batch_size} is not divisible by the {process_count} processes")
-  m = cfg.model
-  for key, size, axis, axis_size in (
-      ("model.d_model", m.d_model, "mesh.fsdp", fsdp),
-      ("model.d_model", m.d_model, "mesh.tensor", tensor),  # recurrent hidden units split over it
-      ("model.n_heads", m.n_heads, "mesh.tensor", tensor),
-      ("model.d_ff (MLP width)", m.hidden_dim, "mesh.tensor", tensor),
-      ("model.vocab_size", m.vocab_size, "mesh.tensor", tensor)):
-    if size % axis_size:
-      raise InputError(f"{key}={size} is not divisible by {axis}={axis_size}")
+  architecture = models.get(cfg.model.arch)
+  axis_sizes = rules.param_axis_sizes(lambda: architecture.module(cfg.model, rngs=nnx.Rngs(0)))
+  for name, size, axes, ways in rules.unsplittable(axis_sizes, sizes):
+    key = architecture.axis_keys.get(name, f"model (arch={cfg.model.arch}): its {name!r} axis")
+    split = " × ".join(f"mesh.{axis}" for axis in axes)
+    raise InputError(f"{key}={size} is not divisible by {split}={ways}")

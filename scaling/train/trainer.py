@@ -1,4 +1,5 @@
-"""The training loop: config -> sharded state -> steps -> metrics.jsonl, run.json, checkpoints.
+"""The training loop: config -> sharded state -> steps -> metrics rows; what happens around the
+steps (eval, checkpoints, run.json, trackers, the progress bar) are hooks (scaling/train/hooks.py).
 
 Re-running with the same workdir resumes from the latest checkpoint, which holds the train state and
 the input iterator's state (grain's, one file per process), so the data position is restored exactly.
@@ -11,8 +12,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 
-import grain
 import jax
 import ml_collections
 import numpy as np
@@ -24,8 +25,9 @@ from scaling.errors import InputError, first_line
 from scaling.parallel import memory
 from scaling.parallel import mesh as mesh_lib
 from scaling.train import config as config_lib
+from scaling.train import hooks as hooks_lib
 from scaling.train import state as state_lib
-from scaling.train.metrics import MetricsLog, NullLog
+from scaling.train import trackers
 
 # Keys that must match between a workdir's recorded run and a resuming one: the checkpoint's shapes
 # and the meaning of `step` (the data position) depend on them.
@@ -36,7 +38,9 @@ FIXED_KEYS = ("model", "batch_size", "seed", "data")
 # resume unless resume_changes=allow, and then recorded in run.json's history.
 FREE_KEYS = ("log_every", "eval_every", "eval_loss_by_position", "checkpoint_every",
              "keep_checkpoints", "progress", "mesh", "distributed", "resume_changes",
-             "train_tokens", "warmup_fraction")
+             "train_tokens", "warmup_fraction", *trackers.CONFIG_KEYS)
+# What a tracker's run config gets from run.json besides the config: the run's size and cost.
+TRACKED_METADATA = ("params", "params_non_embedding", "flops_per_token", "tokens_per_step")
 
 
 def _git_commit() -> str | None:
@@ -235,151 +239,147 @@ class Preemption:
       signal.signal(signum, previous)
 
 
-def _restore(checkpoints, steps, batches, run: rundir.RunDir):
-  """The latest complete checkpoint (orbax never lists a half-written one), or a fresh state.
+class Loop:
+  """The step loop: steps, metrics rows and preemption; everything else is a hook (hooks.py).
 
-  The checkpoint also sets `batches`, the input iterator, to the position it had when it was saved.
+  A row's metrics are pulled to the host one step late, once the next step is queued, so the
+  device never waits for the host; at a checkpoint they are pulled at once, and a non-finite loss,
+  gradient or eval loss stops the run before a state that went non-finite is saved.
   """
-  start = checkpoints.latest_step()
-  if start is None:
-    return 0, steps.init()
-  try:
-    return start, checkpoints.restore(start, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(steps.abstract_state),
-        data=grain.checkpoint.CheckpointRestore(batches))).state
-  except Exception as e:  # a complete-looking but unreadable checkpoint: say so, change nothing
-    message = first_line(e)
-    raise InputError(f"checkpoint {start} in {run.checkpoints} cannot be restored "
-                     f"({message[:200]}); move it away to resume from an earlier one") from None
+
+  def __init__(self, cfg: config_lib.TrainConfig, steps: state_lib.Steps, flops_per_token: dict,
+               checkpointer: hooks_lib.Checkpointer, hooks: list[hooks_lib.Hook]):
+    self.cfg, self.steps, self.flops_per_token = cfg, steps, flops_per_token
+    self.checkpointer, self.hooks = checkpointer, hooks
+    self._last = {}
+
+  def _due(self, done: int, every: int) -> bool:
+    return done % every == 0 or done == self.cfg.train_steps
+
+  def _needs_row(self, done: int) -> bool:
+    return self._due(done, self.cfg.log_every) or self._due(done, self.cfg.eval_every)
+
+  def _record(self, done: int, step_metrics: dict, evaluated: dict, first_bad) -> None:
+    """Pulls one step's metrics to the host, stops on a non-finite value, hands its row to the
+    hooks if one is due."""
+    cfg = self.cfg
+    host, evaluated, first_bad = jax.device_get((step_metrics, evaluated, first_bad))
+    bad_eval = "eval_loss" in evaluated and not np.isfinite(evaluated["eval_loss"])
+    if first_bad or bad_eval:
+      what = f"loss or gradient at step {first_bad}" if first_bad else f"eval loss at step {done}"
+      kept = self.checkpointer.describe_latest()
+      raise Diverged(f"non-finite {what}; last good checkpoint: {kept}")
+    if not self._needs_row(done):
+      return
+    now, last = time.perf_counter(), self._last
+    tokens = done * cfg.tokens_per_step
+    seconds = max(now - last["time"], 1e-9)
+    row = {"step": done, "tokens": tokens,
+           "flops": self.flops_per_token["chinchilla"] * tokens,
+           "flops_kaplan": self.flops_per_token["kaplan"] * tokens,
+           "loss": float(host["loss"]), "lr": float(host["lr"]), "grad_norm": float(host["grad_norm"]),
+           "tokens_per_sec": (done - last["step"]) * cfg.tokens_per_step / seconds}
+    for key, value in evaluated.items():
+      row[key] = [round(float(x), 6) for x in value] if np.ndim(value) else float(value)
+    for hook in self.hooks:
+      hook.on_row(row)
+    last.update(time=now, step=done, row=row)
+
+  def run(self, start: int, train_state, batches) -> dict:
+    """Steps from `start` to the end (or a preemption); the last row, as `train` returns it."""
+    cfg, steps, hooks = self.cfg, self.steps, self.hooks
+    self._last = {"time": time.perf_counter(), "step": start, "row": {}}
+    preemption = Preemption(self.checkpointer.manager)
+    pending = None  # a row step's (step, metrics, eval metrics, first_bad), pulled a step later
+    first_bad = steps.no_bad_step()
+    error = None
+    try:
+      for step in range(start, cfg.train_steps):
+        batch = _global_batch(next(batches), steps.batch_sharding)
+        train_state, step_metrics, first_bad = steps.train(train_state, batch, first_bad)
+        done = step + 1
+        info = hooks_lib.StepInfo(done, train_state, step_metrics)
+        if step == start:  # the run has started: it compiled, fitted and ran one step
+          jax.block_until_ready(first_bad)
+          for hook in hooks:
+            hook.on_start(start)
+        if pending is not None:  # one step late: the device already has this step queued
+          self._record(*pending)
+          pending = None
+        evaluated = {}
+        if self._due(done, cfg.eval_every):
+          for hook in hooks:
+            evaluated.update(hook.on_eval(info))
+        if self._needs_row(done):
+          pending = (done, step_metrics, evaluated, first_bad)
+        preempted = preemption.reached(done)
+        if self._due(done, cfg.checkpoint_every) or preempted:
+          # Pulled now: a state that went non-finite is never checkpointed.
+          self._record(done, step_metrics, evaluated, first_bad)
+          pending = None
+          for hook in hooks:
+            hook.on_checkpoint(info, preempted)
+        for hook in hooks:
+          if hook.every and self._due(done, hook.every):
+            hook.on_step(info)
+        if preempted:
+          self._last["row"] = {**self._last["row"], "step": done, "preempted": True,
+                               "signal": preemption.signal.name}
+          break
+    except BaseException as e:
+      error = e
+      if isinstance(e, jax.errors.JaxRuntimeError) and "RESOURCE_EXHAUSTED" in str(e):
+        error = OutOfMemory(f"out of memory in step {self._last['step'] + 1} "
+                            f"({str(e).splitlines()[0][:200]}); lower batch_size or model.seq_len, "
+                            "set model.remat=full, or shard over more devices (mesh.fsdp)")
+        raise error from None
+      raise
+    finally:
+      preemption.close()
+      for hook in reversed(hooks):
+        hook.on_end(error)
+    return self._last["row"]
 
 
-def train(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict:
+def train(config: ml_collections.ConfigDict, workdir: str, devices=None,
+          hooks: Sequence[hooks_lib.Hook] = ()) -> dict:
   """Trains (or resumes) the run described by `config` in `workdir`; returns the last metrics row.
 
   Nothing is written until the first step has run: a run that fails its checks, or whose first
   step fails (out of memory), leaves the workdir as it was. The returned row has "preempted": True
   and "signal": "SIGTERM" | "SIGINT" when a signal stopped the run early (after a checkpoint).
   `devices` defaults to every device of every process; a subset is for side-by-side comparisons.
+  `hooks` run after the run's own (progress, eval, run.json, trackers) and before the checkpointer.
   """
   prepared = prepare(config, workdir, devices)
   cfg, steps = prepared.cfg, prepared.steps
   run = rundir.RunDir(rundir.absolute(workdir))
   is_writer = jax.process_index() == 0
   metadata = _run_metadata(cfg, prepared.resolved, prepared.corpus, prepared.mesh)
-  flops_per_token = metadata["flops_per_token"]
 
   batches = data.iterate_from(prepared.train_data, 0)  # reads the next batch while a step runs
-  checkpoints = ocp.CheckpointManager(  # create=False: the first save makes the directory
-      run.checkpoints,
-      options=ocp.CheckpointManagerOptions(max_to_keep=cfg.keep_checkpoints, create=False))
-  start, train_state = _restore(checkpoints, steps, batches, run)
-  eval_data = [_global_batch(b, steps.batch_sharding)
-               for b in data.iterate_from(prepared.eval_data, 0)]
-  outputs = {"log": NullLog()}
-
-  def open_outputs():
-    """run.json (with the history of changed keys) and metrics.jsonl, once the first step ran."""
-    if not is_writer:
-      return
-    history = prepared.history
-    if prepared.changes:
-      changed = {k: list(v) for k, v in prepared.changes.items()}
-      history = [*history, {"step": start, "changed": changed}]
-    run.write_run({**metadata, "resumed_from_step": start, "history": history})
-    outputs["log"] = MetricsLog(run, resume_step=start)
-
-  def evaluate(state):
-    """{"eval_loss": mean, "eval_loss_by_position": [L]} on device; pulled with the step's metrics."""
-    by_position_L = sum(steps.eval(state, batch) for batch in eval_data) / len(eval_data)
-    return {"eval_loss": by_position_L.mean(), "eval_loss_by_position": by_position_L}
-
-  from tqdm import tqdm  # deferred: only an interactive run needs it
-
-  bar = tqdm(total=cfg.train_steps, initial=start, unit="step", dynamic_ncols=True,
-             disable=not (cfg.progress and is_writer))
-  last = {"time": time.perf_counter(), "step": start, "row": {}}
-
-  def needs_row(done):
-    return done % cfg.log_every == 0 or done % cfg.eval_every == 0 or done == cfg.train_steps
-
-  def record(done, device_metrics, first_bad):
-    """Pulls one step's metrics to the host, stops on a non-finite value, writes its row if due."""
-    host, first_bad = jax.device_get((device_metrics, first_bad))
-    bad_eval = "eval_loss" in host and not np.isfinite(host["eval_loss"])
-    if first_bad or bad_eval:
-      kept = checkpoints.latest_step()
-      kept = f"step {kept} in {run.checkpoints}" if kept else "none (no checkpoint yet)"
-      what = f"loss or gradient at step {first_bad}" if first_bad else f"eval loss at step {done}"
-      raise Diverged(f"non-finite {what}; last good checkpoint: {kept}")
-    if not needs_row(done):
-      return
-    now = time.perf_counter()
-    tokens = done * cfg.tokens_per_step
-    row = {"step": done, "tokens": tokens,
-           "flops": flops_per_token["chinchilla"] * tokens,
-           "flops_kaplan": flops_per_token["kaplan"] * tokens,
-           "loss": float(host["loss"]), "lr": float(host["lr"]), "grad_norm": float(host["grad_norm"]),
-           "tokens_per_sec": (done - last["step"]) * cfg.tokens_per_step / max(now - last["time"], 1e-9)}
-    if "eval_loss" in host:
-      row["eval_loss"] = float(host["eval_loss"])
-      if cfg.eval_loss_by_position:
-        row["eval_loss_by_position"] = [round(float(x), 6) for x in host["eval_loss_by_position"]]
-    outputs["log"].write(row)
-    bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_sec']:,.0f}")
-    last.update(time=now, step=done, row=row)
-
-  preemption = Preemption(checkpoints)
-  pending = None  # a log step's (step, device metrics, first_bad), pulled once the next is queued
-  first_bad = steps.no_bad_step()
-  stopped = None  # the step a signal stopped the run at
+  checkpointer = hooks_lib.Checkpointer(run.checkpoints, cfg.keep_checkpoints, batches)
+  start, train_state = checkpointer.restore(steps)
+  eval_batches = [_global_batch(b, steps.batch_sharding)
+                  for b in data.iterate_from(prepared.eval_data, 0)]
+  writers = []
+  if is_writer:  # one process writes run.json and the metrics
+    tracked = {**prepared.resolved, **{key: metadata[key] for key in TRACKED_METADATA}}
+    writers = [hooks_lib.RunRecord(run, metadata, prepared.history, prepared.changes),
+               *trackers.build(cfg.trackers, run, cfg.wandb, tracked)]
+  loop = Loop(cfg, steps, metadata["flops_per_token"], checkpointer, [
+      hooks_lib.ProgressBar(cfg.train_steps, start, cfg.progress and is_writer),
+      hooks_lib.Evaluator(steps, eval_batches, cfg.eval_loss_by_position),
+      *writers, *hooks, checkpointer])
   try:
-    for step in range(start, cfg.train_steps):
-      batch = _global_batch(next(batches), steps.batch_sharding)
-      train_state, step_metrics, first_bad = steps.train(train_state, batch, first_bad)
-      done = step + 1
-      if step == start:  # the run has started: it compiled, fitted and ran one step
-        jax.block_until_ready(first_bad)
-        open_outputs()
-      if pending is not None:  # one step late: the device already has this step queued
-        record(*pending)
-        pending = None
-      if done % cfg.eval_every == 0 or done == cfg.train_steps:
-        step_metrics = {**step_metrics, **evaluate(train_state)}
-      if needs_row(done):
-        pending = (done, step_metrics, first_bad)
-      preempted = preemption.reached(done)
-      if done % cfg.checkpoint_every == 0 or done == cfg.train_steps or preempted:
-        record(done, step_metrics, first_bad)  # never checkpoint a state that went non-finite
-        pending = None
-        outputs["log"].flush()  # the rows up to this checkpoint, readable before it is
-        checkpoints.save(done, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(train_state), data=grain.checkpoint.CheckpointSave(batches)),
-                         force=preempted)
-      bar.update(1)
-      if preempted:
-        checkpoints.wait_until_finished()
-        last["row"] = {**last["row"], "step": done, "preempted": True,
-                       "signal": preemption.signal.name}
-        stopped = done
-        break
-  except jax.errors.JaxRuntimeError as e:
-    if "RESOURCE_EXHAUSTED" not in str(e):
-      raise
-    raise OutOfMemory(f"out of memory in step {last['step'] + 1} "
-                      f"({str(e).splitlines()[0][:200]}); lower batch_size or model.seq_len, "
-                      "set model.remat=full, or shard over more devices (mesh.fsdp)") from None
+    last = loop.run(start, train_state, batches)
   finally:
-    preemption.close()
-    checkpoints.wait_until_finished()
-    checkpoints.close()
     batches.close()
-    bar.close()
-    outputs["log"].close()
-  if stopped is not None and is_writer:
+  if last.get("preempted") and is_writer:
+    stopped = last["step"]
     print(f"preempted: saved step {stopped} to {rundir.join(run.checkpoints, str(stopped))} "
-          f"({preemption.signal.name}); run the same command again to resume",
-          file=sys.stderr, flush=True)
-  return last["row"]
+          f"({last['signal']}); run the same command again to resume", file=sys.stderr, flush=True)
+  return last
 
 
 def throughput(workdir: str) -> dict | None:

@@ -157,8 +157,9 @@ def test_replicate_seeds_train_the_chosen_budgets_again_under_named_seeds():
   for base_name, runs in replicated.items():
     first = runs[0]
     assert [r.config.seed for r in runs] == ([0, 1, 2] if first.budget == 1e11 else [0])
-    for run in runs[1:]:  # the same run but for the seed
-      assert run.config.to_dict() == {**first.config.to_dict(), "seed": run.config.seed}
+    for run in runs[1:]:  # the same run but for the seed (and the W&B name, the run's name)
+      assert run.config.to_dict() == {**first.config.to_dict(), "seed": run.config.seed,
+                                      "wandb_name": run.name}
       assert run.workdir != first.workdir
   # Every budget (), and the other kinds: every run.
   assert len(plan_lib.build(isoflop_config(replicate_seeds=(7,)), "/sweep").runs) == 30
@@ -289,3 +290,47 @@ def test_recipes_are_frozen_and_named():
     assert recipe.name == name
     with pytest.raises(dataclasses.FrozenInstanceError):
       recipe.batch_size = 1
+
+
+def test_a_sweep_names_its_runs_and_groups_them_for_wandb():
+  plan = plan_lib.build(isoflop_config(), "/sweeps/my-sweep/")
+  assert [(r.config.wandb_name, r.config.wandb_group) for r in plan.runs] == [
+      (r.name, "my-sweep") for r in plan.runs]
+  config = isoflop_config()
+  config.base.wandb_group = "ablation"
+  assert {r.config.wandb_group for r in plan_lib.build(config, "/sweeps/my-sweep").runs} == {
+      "ablation"}
+
+
+@pytest.mark.parametrize("arch", ["lstm", "rnn"])
+def test_a_recurrent_sweep_is_sized_by_its_own_counts(arch, text_corpus, tmp_path):
+  """The plan counts a recurrent family as the trainer does (run.json), not as a Transformer."""
+  import jax
+
+  from scaling import rundir
+  from scaling.train import trainer
+
+  config = sweep_config.defaults()
+  config.base.model.arch, config.base.model.n_layers = arch, 1
+  config.base.model.seq_len = 16
+  config.base.eval_batches = 1
+  config.base.progress = False
+  config.base.data.source = "text"
+  config.base.data.glob = text_corpus
+  config.base.data.validation_percent = 20
+  config.sweep.kind = "ladder"
+  config.sweep.sizes = (3e3, 1.2e4)
+  config.sweep.tokens = (2 * 16 * 16,)  # two steps of 16 sequences × 16 tokens
+  plan = plan_lib.build(config, str(tmp_path))
+  counts = models.get(arch).param_counts
+  for run, summary in zip(plan.runs, plan.to_json()["runs"]):
+    assert run.model.arch == arch and run.model.n_layers == 1  # the base depth, widened
+    assert run.params_non_embedding == counts(run.model)["non_embedding"]
+    assert abs(math.log(run.params_non_embedding / run.target_params)) < math.log(1.3)
+    assert run.params_non_embedding != models.get("transformer").param_counts(
+        models.ModelConfig(d_model=run.model.d_model, n_layers=1, n_heads=1))["non_embedding"]
+    trainer.train(run.config, run.workdir, devices=jax.devices()[:1])
+    recorded = rundir.read_json(rundir.RunDir(run.workdir).run_file)
+    assert (summary["params"], summary["params_non_embedding"]) == (
+        run.params, run.params_non_embedding) == (
+        recorded["params"], recorded["params_non_embedding"])

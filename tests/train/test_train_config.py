@@ -78,6 +78,29 @@ def test_batch_must_divide_over_the_mesh():
   config_lib.check_fits_mesh(cfg, (4, 1, 2), 1)
 
 
+def test_the_mesh_checks_follow_the_rules_table(monkeypatch):
+  from scaling.parallel import rules
+
+  config = config_lib.defaults()
+  config.train_steps, config.batch_size = 200, 8
+  cfg = config_lib.validate(config, vocab_size=256)
+  with pytest.raises(InputError, match=r"^model.n_heads=4 is not divisible by mesh.tensor=8$"):
+    config_lib.check_fits_mesh(cfg, (1, 1, 8), 1)
+  remapped = tuple((name, None if name == "heads" else axes) for name, axes in rules.RULES)
+  monkeypatch.setattr(rules, "RULES", remapped)  # heads replicated: nothing else asks for 8 heads
+  config_lib.check_fits_mesh(cfg, (1, 1, 8), 1)
+
+
+def test_a_recurrent_models_hidden_units_must_split_over_tensor():
+  config = config_lib.defaults()
+  config.model.arch, config.model.d_model = "lstm", 36
+  config.train_steps, config.batch_size = 200, 8
+  cfg = config_lib.validate(config, vocab_size=256)
+  config_lib.check_fits_mesh(cfg, (2, 2, 2), 1)
+  with pytest.raises(InputError, match=r"^model.d_model=36 is not divisible by mesh.tensor=8$"):
+    config_lib.check_fits_mesh(cfg, (1, 1, 8), 1)
+
+
 @pytest.mark.skipif(jax.default_backend() == "gpu", reason="cuDNN attention is available on GPU")
 def test_cudnn_attention_off_gpu_is_refused():
   config = config_lib.defaults()

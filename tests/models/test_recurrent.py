@@ -1,7 +1,10 @@
-"""The recurrent stack of `scaling.models.lstm`, for both families that use it (lstm, rnn): real
-parameters match the accounting, chunked decoding matches the full forward, and it trains through
-the real trainer, the same on a (data, fsdp, tensor) mesh as on one device. Then the LSTM's own
-cost, by hand."""
+"""The recurrent stack (`scaling.models.recurrent`), for both cells that use it (lstm, rnn): real
+parameters match the accounting, chunked decoding matches the full forward, it trains through the
+real trainer, the same on a (data, fsdp, tensor) mesh as on one device, and its ladder widens it at
+its own depth. Then each cell's cost, by hand."""
+
+import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -10,7 +13,7 @@ import pytest
 from flax import nnx
 
 from scaling import models
-from scaling.models import ModelConfig
+from scaling.models import ModelConfig, ladder
 from scaling.train import trainer
 from small_runs import build_model, decode_in_chunks, losses, small_config
 
@@ -64,13 +67,36 @@ def test_trains_and_a_mesh_gives_the_single_device_losses(arch, text_corpus, tmp
   np.testing.assert_allclose(losses(tmp_path / "mesh"), one, rtol=1e-4)
 
 
-def test_lstm_flops_per_token_by_hand():
-  # D=64 N=2 V=256 S=64, rmsnorm, untied. Layer: w_x, w_h 2·4·64·64 = 32_768 + b 256 = 33_024;
-  # ×2 = 66_048; + 2 rmsnorms 128 -> non_embedding 66_176; embedding 2·256·64 = 32_768.
-  cfg = ModelConfig(arch="lstm", d_model=64, n_layers=2, vocab_size=256, seq_len=64)
-  assert models.get("lstm").param_counts(cfg) == {
-      "total": 98_944, "embedding": 32_768, "non_embedding": 66_176}
-  # Forward per token: embedding 2·256·64 = 32_768 + 2 layers × 2·4·(64+64)·64 = 131_072 + logits
-  # 32_768 = 196_608; ×3 = 589_824. kaplan = 6n = 6·66_176 = 397_056; 6n_total = 6·98_944.
-  assert models.get("lstm").flops_per_token(cfg) == {
-      "kaplan": 397_056.0, "chinchilla": 589_824.0, "6n": 397_056.0, "6n_total": 593_664.0}
+@pytest.mark.parametrize("arch", FAMILIES)
+def test_the_ladder_widens_a_recurrent_model_at_its_own_depth(arch):
+  base = ModelConfig(arch=arch, n_layers=3, norm="layernorm")
+  targets = np.geomspace(2e4, 1e8, 9)
+  cfgs = ladder.ladder(targets, "chinchilla", base)
+  counts = [models.get(arch).param_counts(cfg)["non_embedding"] for cfg in cfgs]
+  assert all(cfg == dataclasses.replace(base, d_model=cfg.d_model) for cfg in cfgs)
+  assert counts == sorted(counts)
+  assert all(abs(math.log(n / target)) < math.log(1.125) for n, target in zip(counts, targets))
+
+
+# D=64 N=2 V=256 S=64, rmsnorm, untied: embedding 2·256·64 = 32_768, two rmsnorms 128, forward
+# embedding one-hot 2·256·64 = 32_768 and logits 32_768; training = 3 × forward.
+BY_HAND = {
+    # Layer: w_x, w_h 2·4·64·64 = 32_768 + b 256 = 33_024; ×2 + 128 -> non_embedding 66_176.
+    # Forward: 32_768 + 2 layers × 2·4·(64+64)·64 = 131_072 + 32_768 = 196_608; ×3 = 589_824.
+    # kaplan = 6n = 6·66_176 = 397_056; 6n_total = 6·98_944.
+    "lstm": ({"total": 98_944, "embedding": 32_768, "non_embedding": 66_176},
+             {"kaplan": 397_056.0, "chinchilla": 589_824.0, "6n": 397_056.0,
+              "6n_total": 593_664.0}),
+    # Layer: w_x, w_h 2·64·64 = 8_192 + b 64 = 8_256; ×2 + 128 -> non_embedding 16_640.
+    # Forward: 32_768 + 2 layers × 2·(64+64)·64 = 32_768 + 32_768 = 98_304; ×3 = 294_912.
+    # kaplan = 6n = 6·16_640 = 99_840; 6n_total = 6·49_408 = 296_448.
+    "rnn": ({"total": 49_408, "embedding": 32_768, "non_embedding": 16_640},
+            {"kaplan": 99_840.0, "chinchilla": 294_912.0, "6n": 99_840.0, "6n_total": 296_448.0}),
+}
+
+
+@pytest.mark.parametrize("arch", FAMILIES)
+def test_cost_by_hand(arch):
+  cfg = ModelConfig(arch=arch, d_model=64, n_layers=2, vocab_size=256, seq_len=64)
+  architecture = models.get(arch)
+  assert (architecture.param_counts(cfg), architecture.flops_per_token(cfg)) == BY_HAND[arch]

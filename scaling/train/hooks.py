@@ -1,0 +1,149 @@
+"""Hooks: what a run does around its steps (evaluate, save, record, show progress), one object each.
+
+The loop (`scaling.train.trainer.Loop`) only steps and builds metrics rows; at named moments it
+calls every hook, in the order they were added, so a new concern (a tracker, a probe every N steps)
+is a new hook rather than an edit of the loop. The moments, and what a hook may do at each:
+
+  on_start(start)           once, after the first step ran (it compiled and fitted): outputs open
+                            here, so a run that fails its checks or its first step writes nothing
+  on_step(info)             every `every` steps and at the last step (every = 0: never)
+  on_eval(info) -> dict     at eval steps (every eval_every, and the last): device values that join
+                            the step's metrics row (arrays become lists, scalars floats)
+  on_row(row)               each metrics row, on the host (every log_every, eval steps, the last)
+  on_checkpoint(info, force)  every checkpoint_every, at the last step and on a preemption
+                            (force), once the step's metrics were found finite and its row (if
+                            due) handed on: writers flush, then the checkpointer saves
+  on_end(error)             when the loop stops, however it stops (`error`: the exception, or None);
+                            in reverse order, so what was added last closes first
+"""
+
+import dataclasses
+
+import grain
+import orbax.checkpoint as ocp
+
+from scaling import rundir
+from scaling.errors import InputError, first_line
+
+
+@dataclasses.dataclass(frozen=True)
+class StepInfo:
+  """A step as hooks see it: how many steps are done, the state after them, its device metrics."""
+
+  step: int
+  state: object
+  metrics: dict
+
+
+class Hook:
+  """Does nothing at every moment; a hook overrides the moments it cares about."""
+
+  every = 0  # on_step runs when step % every == 0 and at the last step; 0 = never
+
+  def on_start(self, start: int) -> None:
+    del start
+
+  def on_step(self, info: StepInfo) -> None:
+    del info
+
+  def on_eval(self, info: StepInfo) -> dict:
+    del info
+    return {}
+
+  def on_row(self, row: dict) -> None:
+    del row
+
+  def on_checkpoint(self, info: StepInfo, force: bool) -> None:
+    del info, force
+
+  def on_end(self, error: BaseException | None) -> None:
+    del error
+
+
+class Evaluator(Hook):
+  """The mean next-token loss on the validation batches (and per context position when asked)."""
+
+  def __init__(self, steps, batches: list, by_position: bool):
+    self._steps, self._batches, self._by_position = steps, batches, by_position
+
+  def on_eval(self, info: StepInfo) -> dict:
+    by_position_L = sum(self._steps.eval(info.state, b) for b in self._batches) / len(self._batches)
+    metrics = {"eval_loss": by_position_L.mean()}
+    if self._by_position:
+      metrics["eval_loss_by_position"] = by_position_L
+    return metrics
+
+
+class Checkpointer(Hook):
+  """The train state and the input iterator's position (grain's, one file per process), saved with
+  orbax at checkpoint moments and restored on the next run in the same workdir."""
+
+  def __init__(self, directory: str, keep: int, batches):
+    self.directory, self._batches = directory, batches
+    self.manager = ocp.CheckpointManager(  # create=False: the first save makes the directory
+        directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=False))
+
+  def restore(self, steps) -> tuple[int, object]:
+    """(step, state) of the latest complete checkpoint (orbax never lists a half-written one),
+    which also moves the input iterator to where it was; (0, a fresh state) when there is none."""
+    start = self.manager.latest_step()
+    if start is None:
+      return 0, steps.init()
+    try:
+      return start, self.manager.restore(start, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(steps.abstract_state),
+          data=grain.checkpoint.CheckpointRestore(self._batches))).state
+    except Exception as e:  # a complete-looking but unreadable checkpoint: say so, change nothing
+      raise InputError(f"checkpoint {start} in {self.directory} cannot be restored "
+                       f"({first_line(e)[:200]}); move it away to resume from an earlier one"
+                       ) from None
+
+  def describe_latest(self) -> str:
+    kept = self.manager.latest_step()
+    return f"step {kept} in {self.directory}" if kept else "none (no checkpoint yet)"
+
+  def on_checkpoint(self, info: StepInfo, force: bool) -> None:
+    self.manager.save(info.step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(info.state),
+        data=grain.checkpoint.CheckpointSave(self._batches)), force=force)
+
+  def on_end(self, error: BaseException | None) -> None:
+    self.manager.wait_until_finished()
+    self.manager.close()
+
+
+class ProgressBar(Hook):
+  """A tqdm bar over the run's steps, with the last row's loss and throughput."""
+
+  every = 1
+
+  def __init__(self, total: int, start: int, enabled: bool):
+    from tqdm import tqdm  # deferred: only an interactive run needs it
+
+    self._bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True,
+                     disable=not enabled)
+
+  def on_step(self, info: StepInfo) -> None:
+    self._bar.update(1)
+
+  def on_row(self, row: dict) -> None:
+    self._bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_sec']:,.0f}")
+
+  def on_end(self, error: BaseException | None) -> None:
+    self._bar.close()
+
+
+class RunRecord(Hook):
+  """run.json once the run has started: the metadata, the step it resumed from and the history of
+  result keys changed on resume."""
+
+  def __init__(self, run: rundir.RunDir, metadata: dict, history: list, changes: dict):
+    self._run, self._metadata, self._history, self._changes = run, metadata, history, changes
+
+  def on_start(self, start: int) -> None:
+    history = self._history
+    if self._changes:
+      changed = {key: list(change) for key, change in self._changes.items()}
+      history = [*history, {"step": start, "changed": changed}]
+    self._run.write_run({**self._metadata, "resumed_from_step": start, "history": history})
+
