@@ -1,21 +1,31 @@
 """`scaling demo`: from nothing to a compute-optimal law on this machine, in one command.
 
-An isoFLOP sweep of tiny byte-level Transformers on the embedded corpus (3 budgets × 4 sizes, sized
-for a 2-core CPU), then Hoffmann et al. 2022's Approach 2 (isoFLOP parabolas) and Approach 3 (the
-parametric L(N, D)) with bootstrap intervals, the figures, and an honest check: fit without the
-largest budget and predict its optimal loss.
+An isoFLOP sweep of tiny byte-level Transformers on the embedded corpus (4 budgets × 5 sizes, most
+with a replicate seed, sized for a 2-core CPU), then Hoffmann et al. 2022's Approach 2 (isoFLOP
+parabolas) and Approach 3 (the parametric L(N, D)) with bootstrap intervals, each profile set
+against the seed noise, the figures, and an honest check: fit without the largest budget and
+predict its optimal loss.
 """
 
-import os
+import contextlib
+import io
+import math
 import sys
 import time
 
 import numpy as np
 
 from scaling import rundir
-from scaling.errors import ArgumentParser
+from scaling.errors import ArgumentParser, InputError
 
-BUDGETS = (3e11, 8e11, 2e12)  # chinchilla-convention FLOPs: 1.2e13 in all, about 10 minutes here
+# Chinchilla-convention FLOPs, 1.5 decades: 1.1e13 in all, 1.5e13 with the replicates, about 12
+# minutes here. The smallest budget is one whose five sizes are distinct two-layer shapes.
+BUDGETS = (5e10, 1.58e11, 5e11, 1.58e12)
+# Run noise is measured, not assumed: the sizes of all budgets but the largest (a third of the
+# FLOPs) are trained again with another seed (init and data order), so the fit's bootstrap
+# resamples seeds as well as sizes.
+REPLICATE_SEEDS = (1,)
+REPLICATE_BUDGETS = BUDGETS[:3]
 
 
 def demo_config():
@@ -29,18 +39,26 @@ def demo_config():
   config.base.eval_every = 1000
   config.base.checkpoint_every = 1000
   config.base.progress = False  # the runner's bar over runs is enough on a terminal
+  # Porian et al. 2024 find AdamW's usual β2 = 0.95 too low at small batch sizes; these runs take
+  # 16 × 64 = 1k tokens per step, so β2 = 0.99 (warmup and LR follow the cpu_tiny recipe: a short
+  # warmup and a larger LR for narrower models, as they also find).
+  config.base.adam_b2 = 0.99
   config.sweep.kind = "isoflop"
   config.sweep.recipe = "cpu_tiny"
-  config.sweep.rule = "kaplan"
+  # Head dim 4 and at least two layers (models/ladder.py, "heads:<h>"): widths step by one head,
+  # so neighbouring sizes differ only in scale.
+  config.sweep.rule = "heads:4"
   config.sweep.flops_convention = "chinchilla"
   config.sweep.budgets = BUDGETS
-  config.sweep.sizes_per_budget = 4
+  config.sweep.sizes_per_budget = 5
   config.sweep.size_span = 8.0
   # Tiny byte-level models are far from 20 tokens per parameter, so the grid is centred on a
   # measured optimum, not on Chinchilla's rule: a first run of this demo centred on 150 (size span
   # 5) put the parabola minima at 40–80 tokens per non-embedding parameter.
   config.sweep.optimum = "tokens_per_param"
   config.sweep.optimum_tokens_per_param = 60.0
+  config.sweep.replicate_seeds = REPLICATE_SEEDS
+  config.sweep.replicate_budgets = REPLICATE_BUDGETS
   return config
 
 
@@ -83,8 +101,13 @@ def _holdout_check(rows: list[dict]) -> str:
   columns = [np.array([r[k] for r in rows], dtype=float) for k in ("params", "tokens", "loss")]
   largest = budget.max()
   held_in = budget < largest
-  observed = approaches.isoflop(budget, *columns)
-  fitted = approaches.isoflop(budget[held_in], *(c[held_in] for c in columns))
+  observed = approaches.isoflop(budget, *columns, quiet=True)
+  try:
+    fitted = approaches.isoflop(budget[held_in], *(c[held_in] for c in columns), quiet=True)
+  except InputError as e:  # e.g. a budget below the largest without a bracketed minimum
+    return f"held-out budget {largest:.3g} FLOPs: no check, the budgets below it do not fit ({e})"
+  if not np.isclose(observed.flops_M.max(), largest):
+    return f"held-out budget {largest:.3g} FLOPs: no check, it has no isoFLOP minimum of its own"
   # L_opt(C) = k·C^-γ through the held-in budgets' minima (Kaplan et al. 2020's L(C_min) form).
   slope, intercept = np.polyfit(np.log(fitted.flops_M), np.log(fitted.loss_M), 1)
   predicted = float(np.exp(intercept + slope * np.log(largest)))
@@ -97,17 +120,83 @@ def _holdout_check(rows: list[dict]) -> str:
           f"{n_actual:,.0f} ({100 * (n_predicted - n_actual) / n_actual:+.0f}%)")
 
 
+def seed_spread(rows: list[dict]) -> tuple[float, int]:
+  """(pooled SD of final loss between seeds of the same run, its degrees of freedom): over every
+  (budget, size) with replicates, Σ(loss - mean)² / Σ(seeds - 1). NaN, 0 without replicates."""
+  groups = {}
+  for row in rows:
+    groups.setdefault((row["budget"], row["params"]), []).append(row["loss"])
+  replicated = [np.asarray(losses) for losses in groups.values() if len(losses) > 1]
+  dof = sum(losses.size - 1 for losses in replicated)
+  if not dof:
+    return math.nan, 0
+  return float(np.sqrt(sum(((l - l.mean()) ** 2).sum() for l in replicated) / dof)), dof
+
+
+def profile_noise(rows: list[dict], report: dict) -> list[dict]:
+  """Per budget: how deep its profile is, how far its points sit from their parabola, and how far
+  seeds of one size sit from each other, so "a parabola" can be judged against measured noise.
+
+  depth: the highest minus the lowest fitted loss; residual: the weighted RMS of the fitted points
+  about the parabola with 3 degrees of freedom taken out (sqrt(Σw·r² / Σw · n / (n - 3)), n
+  points fitted), comparable to seed_sd, the budget's own `seed_spread`.
+  """
+  from scaling.fit import approaches
+
+  budget_P = np.array([r["budget"] for r in rows])
+  columns = [np.array([r[k] for r in rows], dtype=float) for k in ("params", "tokens", "loss")]
+  optima = {round(o["flops"]): o for o in report["optima"]}
+  table = []
+  for profile in approaches.isoflop_profiles(budget_P, *columns, window=report["window"],
+                                             grouped=False):
+    fitted = profile.fitted if not profile.skipped else np.zeros(profile.rows.size, bool)
+    weights, loss = profile.weights[fitted], profile.loss[fitted]
+    n = int(fitted.sum())
+    residual = loss - np.polyval(profile.coefficients, profile.log_params[fitted])
+    rms = (math.sqrt((weights * residual**2).sum() / weights.sum() * n / (n - 3)) if n > 3
+           else math.nan)
+    sd, dof = seed_spread([r for r in rows if r["budget"] == profile.flops])
+    table.append({"budget": profile.flops, "sizes": np.unique(profile.log_params).size,
+                  "runs": profile.rows.size, "fitted": n, "depth": float(np.ptp(loss)) if n else math.nan,
+                  "residual": rms, "seed_sd": sd, "seed_dof": dof,
+                  "optimum": optima.get(round(profile.flops))})
+  return table
+
+
+def noise_lines(table: list[dict], pooled: tuple[float, int]) -> list[str]:
+  lines = [f"{'budget':>9}  {'sizes':>5}  {'runs':>4}  {'N_opt (95% CI)':>28}  {'depth':>6}  "
+           f"{'residual':>8}  {'seed SD':>12}"]
+  for row in table:
+    optimum = row["optimum"]
+    ci = (optimum or {}).get("ci95", {}).get("N_opt")
+    n_opt = ("no minimum" if not optimum else f"{optimum['N_opt']:,.0f}"
+             + (f" ({ci[0]:,.0f}–{ci[1]:,.0f})" if ci else ""))
+    seed = f"{row['seed_sd']:.4f} ({row['seed_dof']} df)" if row["seed_dof"] else "-"
+    lines.append(f"{row['budget']:>9.3g}  {row['sizes']:>5}  {row['runs']:>4}  {n_opt:>28}  "
+                 f"{row['depth']:>6.4f}  {row['residual']:>8.4f}  {seed:>12}")
+  sd, dof = pooled
+  lines.append(f"depth: highest minus lowest loss the parabola fits; residual: its points' RMS "
+               f"about it (3 df taken out); seed SD: between seeds of one size, pooled over all "
+               f"budgets {sd:.4f} ({dof} df)" if dof else "no replicate seeds: run noise unmeasured")
+  return lines
+
+
 def main(argv: list[str]) -> int:
   parser = ArgumentParser(prog="scaling demo", description=__doc__.split("\n\n")[0])
   parser.add_argument("--workdir", default="runs/demo",
                       help="where runs, results.csv, fits and figures go (re-running resumes)")
   parser.add_argument("--bootstrap", type=int, default=200, help="resamples for the 95%% intervals")
   args = parser.parse_args(argv)
+  return run(demo_config(), args.workdir, args.bootstrap)
+
+
+def run(config, workdir: str, bootstrap: int) -> int:
+  """Trains `config`'s sweep in `workdir` (resuming), fits, draws and prints the summary."""
   from scaling.sweep import plan as plan_lib
   from scaling.sweep import results, runner
 
   started = time.perf_counter()
-  plan = plan_lib.build(demo_config(), args.workdir)
+  plan = plan_lib.build(config, workdir)
   print(plan.table(), flush=True)
   outcome = runner.run(plan)
   if outcome.preempted:
@@ -121,17 +210,23 @@ def main(argv: list[str]) -> int:
       print(f"failed: {name}: {reason}", file=sys.stderr)
     return 1
   trained = time.perf_counter() - started
-  workdir = args.workdir
   rows = results.read(workdir)
   largest = max(r["budget"] for r in rows)
   target = 10 * largest
 
   print("\n== Approach 2: isoFLOP profiles (Hoffmann et al. 2022, sec. 3.2) ==")
-  isoflop = _fit(["--data", workdir, "--approach", "isoflop", "--bootstrap", str(args.bootstrap)],
+  isoflop = _fit(["--data", workdir, "--approach", "isoflop", "--bootstrap", str(bootstrap)],
                  rundir.join(workdir, "fit_isoflop.json"))
+  pooled = seed_spread(rows)
+  print("\nEach budget's profile against the run noise measured by replicate seeds:")
+  print("\n".join(noise_lines(profile_noise(rows, isoflop), pooled)))
+  with contextlib.redirect_stdout(io.StringIO()):  # the same fit with Kaplan's N: only its a
+    non_embedding = _fit(["--data", workdir, "--approach", "isoflop", "--n-column",
+                          "params_non_embedding", "--bootstrap", str(bootstrap)],
+                         rundir.join(workdir, "fit_isoflop_non_embedding.json"))
   print("\n== Approach 3: parametric L(N, D) = E + A/N^α + B/D^β (sec. 3.3) ==")
   parametric = _fit(["--data", workdir, "--approach", "parametric", "--law", "chinchilla",
-                     "--bootstrap", str(args.bootstrap)], rundir.join(workdir, "fit_parametric.json"))
+                     "--bootstrap", str(bootstrap)], rundir.join(workdir, "fit_parametric.json"))
 
   from scaling.plots import cli as plots_cli
 
@@ -143,8 +238,19 @@ def main(argv: list[str]) -> int:
         "C = training FLOPs, chinchilla convention) ==")
   print(f"Approach 2: N_opt ∝ C^a, a = {_interval(isoflop, 'a')}; "
         f"D_opt ∝ C^b, b = {_interval(isoflop, 'b')}")
+  kept = isoflop["bootstrap"]["kept"]
+  print(f"  its 95% CI: a ± 1.96 SD over {kept} of {bootstrap} case resamples of the runs (within "
+        "each budget, sizes drawn with replacement, then each drawn size's seeds), each refitted "
+        "through windows, parabolas and power laws; seed noise is in it as measured, "
+        f"{pooled[0]:.4f} nats between seeds" if pooled[1] else
+        f"  its 95% CI: a ± 1.96 SD over {kept} of {bootstrap} case resamples of the runs within "
+        "each budget (no replicate seeds: run noise enters only through the sizes' scatter)")
+  moved = non_embedding["a"] - isoflop["a"]
+  print(f"  with N = non-embedding parameters (Kaplan et al.'s) instead of all: a = "
+        f"{_interval(non_embedding, 'a')}, a moved by {moved:+.3f} (the "
+        "embeddings, 2·256·d_model, are a larger share of the smaller models' N)")
   print(f"Approach 3: a = {_interval(parametric, 'a')}; b = {_interval(parametric, 'b')} "
-        "(β/(α+β), α/(α+β): exact when C ∝ N·D)")
+        "(β/(α+β), α/(α+β): exact when C ∝ N·D; its CI resamples the runs as independent points)")
   print(f"Compute-optimal at C = {target:.3g} FLOPs (10× the largest budget), Approach 2: "
         f"N_opt = {k_n * target ** isoflop['a']:,.0f} parameters, "
         f"D_opt = {k_d * target ** isoflop['b']:,.0f} tokens")

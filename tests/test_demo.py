@@ -1,9 +1,14 @@
 """The demo's own arithmetic: the parametric optimum on the family's FLOPs, the held-out check."""
 
+import math
+import os
+
 import numpy as np
 import pytest
 
 from scaling import demo
+from scaling.sweep import plan as plan_lib
+from scaling.sweep import results
 
 LAW = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}  # Hoffmann et al. 2022
 
@@ -39,5 +44,89 @@ def test_holdout_check_reports_prediction_against_measurement():
 
 def test_demo_sweep_meets_the_issue_shape():
   config = demo.demo_config()
-  assert len(config.sweep.budgets) >= 3 and config.sweep.sizes_per_budget >= 4
+  budgets = config.sweep.budgets
+  assert len(budgets) >= 4 and round(math.log10(max(budgets) / min(budgets)), 2) >= 1.5
+  assert config.sweep.sizes_per_budget >= 5 and config.sweep.replicate_seeds
   assert config.sweep.kind == "isoflop" and config.base.data.source == "stdlib"
+  plan = plan_lib.build(config, "/demo")
+  for run in plan.runs:  # the smooth ladder: one head width, never a one-layer model
+    assert run.model.head_dim == 4 and run.model.n_layers >= 2
+  assert {run.budget for run in plan.runs if run.config.seed != config.base.seed} == set(
+      config.sweep.replicate_budgets)
+
+
+@pytest.mark.slow  # 12 tiny runs: about a minute on an idle 2-core CPU
+def test_a_reduced_demo_trains_replicates_fits_and_sets_profiles_against_seed_noise(
+    tmp_path, capsys):
+  config = demo.demo_config()
+  config.base.model.seq_len = 32
+  config.sweep.budgets = (1.2e10, 2.4e10, 4.8e10)
+  config.sweep.sizes_per_budget = 3
+  config.sweep.size_span = 4.0
+  config.sweep.optimum = "sizes"
+  config.sweep.optimum_sizes = (4.7e3, 8.3e3, 1.29e4)
+  config.sweep.replicate_budgets = (1.2e10,)
+  workdir = str(tmp_path / "demo")
+  assert demo.run(config, workdir, bootstrap=20) == 0
+  out = capsys.readouterr().out
+  rows = results.read(workdir)
+  assert len(rows) == 12 and sorted({row["seed"] for row in rows}) == [0, 1]
+  assert sum(row["name"].endswith("_s1") for row in rows) == 3
+  # The noise table: one line per budget, the replicated one with its seed SD and degrees of
+  # freedom, and the pooled spread named in the interval's explanation.
+  sd, dof = demo.seed_spread(rows)
+  assert dof == 3 and f"pooled over all budgets {sd:.4f} (3 df)" in out
+  assert f"{sd:.4f} (3 df)" in out.split("Each budget's profile")[1].splitlines()[2]
+  assert "then each drawn size's seeds" in out and "with N = non-embedding parameters" in out
+  assert "held-out budget 4.8e+10 FLOPs" in out
+  for name in ("isoflop", "parametric_contours", "training_curves"):
+    assert os.path.getsize(os.path.join(workdir, "figures", f"{name}.png")) > 10_000
+
+
+def replicated_rows(sd=0.01, seeds=3):
+  """Runs on C = 6ND at 5 sizes over a factor 6 around each budget's optimum, as the demo's grid,
+  each under `seeds` seeds with losses scattered by `sd`."""
+  rng = np.random.default_rng(0)
+  alpha, beta = LAW["alpha"], LAW["beta"]
+  g = (alpha * LAW["A"] / (beta * LAW["B"])) ** (1 / (alpha + beta))
+  rows = []
+  for budget in (1e18, 1e19, 1e20):
+    n_opt = g * (budget / 6) ** (beta / (alpha + beta))  # Hoffmann et al. 2022, eq. (4)
+    for n in n_opt * np.geomspace(1 / 2.5, 2.5, 5):
+      d = budget / (6 * n)
+      loss = LAW["E"] + LAW["A"] * n ** -alpha + LAW["B"] * d ** -beta
+      for seed in range(seeds):
+        rows.append({"params": n, "tokens": d, "flops": budget, "budget": budget, "seed": seed,
+                     "loss": loss + sd * rng.standard_normal()})
+  return rows
+
+
+def test_seed_spread_pools_the_replicates_of_each_size():
+  rows = [{"budget": 1.0, "params": 10, "loss": 2.0}, {"budget": 1.0, "params": 10, "loss": 2.2},
+          {"budget": 1.0, "params": 20, "loss": 1.0}, {"budget": 2.0, "params": 10, "loss": 5.0},
+          {"budget": 2.0, "params": 10, "loss": 5.1}, {"budget": 2.0, "params": 10, "loss": 5.2}]
+  sd, dof = demo.seed_spread(rows)
+  # (0.1² + 0.1²) + (0.1² + 0 + 0.1²) over (2 - 1) + (3 - 1) degrees of freedom.
+  assert dof == 3 and sd == pytest.approx(np.sqrt(0.04 / 3))
+  assert demo.seed_spread(rows[2:3]) == (pytest.approx(np.nan, nan_ok=True), 0)
+
+
+def test_profile_noise_sees_the_seed_noise_in_the_residuals():
+  from scaling.fit import approaches
+
+  rows = replicated_rows(sd=0.01)
+  budget = np.array([r["budget"] for r in rows])
+  columns = [np.array([r[k] for r in rows]) for k in ("params", "tokens", "loss")]
+  optima = approaches.isoflop(budget, *columns, grouped=False)
+  report = {"window": approaches.WINDOW,
+            "optima": [{"flops": c, "N_opt": n} for c, n in zip(optima.flops_M, optima.params_M)]}
+  table = demo.profile_noise(rows, report)
+  assert [row["budget"] for row in table] == [1e18, 1e19, 1e20]
+  for row in table:
+    assert row["sizes"] == 5 and row["runs"] == 15 and row["seed_dof"] == 10
+    assert 0.005 < row["seed_sd"] < 0.015
+    # The law is smooth, so what the parabola leaves is the seed noise (plus its curvature error).
+    assert 0.5 < row["residual"] / row["seed_sd"] < 2
+    assert row["depth"] > 0 and row["optimum"]["N_opt"] > 0
+  lines = demo.noise_lines(table, demo.seed_spread(rows))
+  assert len(lines) == 5 and "pooled over all budgets" in lines[-1]

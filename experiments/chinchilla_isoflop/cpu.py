@@ -1,31 +1,20 @@
-"""Chinchilla Fig. 3 (IsoFLOP profiles, Hoffmann et al. 2022 Approach 2), sized for a 2-core CPU.
+"""Chinchilla Fig. 3 (IsoFLOP profiles, Hoffmann et al. 2022 Approach 2) on a 2-core CPU: the
+demo's recipe (`scaling demo`, scaling/demo.py) at twice its budgets.
 
-Three budgets a factor ~2.2 apart, four sizes each over a factor 4 in N: 12 runs, 6.6e12 FLOPs
-(chinchilla convention). Every key is documented in scaling/sweep/config.py.
+Eight budgets 5e10–3.5e12 (1.85 decades: the demo's four and four more between and above them) ×
+5 sizes of the `heads:4` ladder (head dim 4, at least two layers), the five smallest budgets' sizes
+trained again with seed 1: 65 runs, 4.3e13 FLOPs (chinchilla convention). Every
+key is documented in scaling/sweep/config.py.
 
   scaling sweep --config experiments/chinchilla_isoflop/cpu.py --workdir runs/chinchilla_isoflop
 """
 
-from scaling.sweep.config import cpu_defaults
+from scaling import demo
 
 
 def get_config():
-  config = cpu_defaults()
-  # 32 × 16 × 64 = 32k held-out bytes, the same for every run: the final loss is what is fitted.
-  config.base.eval_batches = 32
-  config.base.progress = False
-
-  config.sweep.kind = "isoflop"
-  config.sweep.recipe = "cpu_tiny"
-  config.sweep.rule = "kaplan"
-  config.sweep.flops_convention = "chinchilla"
-  config.sweep.budgets = (2e11, 4.5e11, 1e12)
-  config.sweep.sizes_per_budget = 4
-  config.sweep.size_span = 4.0
-  # Centred on a measured optimum, not on Hoffmann's 20 tokens per parameter (REFERENCE.md: tiny
-  # byte-level models spend most FLOPs on embeddings, logits and attention). A 5-size profile at
-  # C = 1e11 (N 5.2e3-8.3e4, this base config, 8 eval batches) had its parabola minimum at
-  # D/N = 127 (all 5 sizes) to 164 (the 3 smallest) in non-embedding N: we centre on 150.
-  config.sweep.optimum = "tokens_per_param"
-  config.sweep.optimum_tokens_per_param = 150.0
+  config = demo.demo_config()
+  config.base.progress = True  # one bar per run; the demo shows only the runner's
+  config.sweep.budgets = (5e10, 1.1e11, 1.58e11, 3.5e11, 5e11, 1.1e12, 1.58e12, 3.5e12)
+  config.sweep.replicate_budgets = (5e10, 1.1e11, 1.58e11, 3.5e11, 5e11)
   return config

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Chinchilla Fig. 3 on a CPU: the sweep, approaches 2 and 3 with bootstrap intervals, the figures.
+# Chinchilla Fig. 3 on a CPU: the sweep, approaches 2 and 3 with bootstrap intervals, each profile
+# against the seed noise, the figures.
 #   experiments/chinchilla_isoflop/run.sh [WORKDIR]     (default runs/chinchilla_isoflop, gitignored)
 set -euo pipefail
 W=${1:-runs/chinchilla_isoflop}
@@ -11,6 +12,13 @@ for n in params params_non_embedding; do
 done
 scaling fit --data "$W" --law chinchilla --bootstrap 1000 --seed 0 \
   --out "$W/fits/parametric_params.json"
-# `scaling plot` once it is wired into scaling/cli.py:
-python -m scaling.plots.cli "$W" --fit "$W/fits/isoflop_params.json" \
-  --fit "$W/fits/parametric_params.json"
+python - "$W" <<'PY'
+import json, sys
+from scaling import demo
+from scaling.sweep import results
+rows = results.read(sys.argv[1])
+with open(f"{sys.argv[1]}/fits/isoflop_params.json") as f:
+  report = json.load(f)
+print("\n".join(demo.noise_lines(demo.profile_noise(rows, report), demo.seed_spread(rows))))
+PY
+scaling plot "$W" --fit "$W/fits/isoflop_params.json" --fit "$W/fits/parametric_params.json"

@@ -292,6 +292,8 @@ def isoflop_bootstrap(budget_P, params_P, tokens_P, loss_P, *, resamples: int, s
   replicates of each drawn size too; every resample then goes through the whole estimator
   (window, parabolas, power laws). A budget without a minimum in a resample is left out of that
   resample; resamples with fewer than 2 budgets left are dropped (count them by the sample size).
+  Besides a, b, k_N, k_D (over the kept resamples), "N_opt_BxM" and "D_opt_BxM" are each budget's
+  own minimum in every resample, budgets in increasing order, NaN where a resample has none.
   """
   budget_P, params_P, tokens_P, loss_P = (np.asarray(x, dtype=np.float64)
                                           for x in (budget_P, params_P, tokens_P, loss_P))
@@ -310,6 +312,9 @@ def isoflop_bootstrap(budget_P, params_P, tokens_P, loss_P, *, resamples: int, s
   ok_BxM = np.array(ok).T
   keep_B = ok_BxM.sum(axis=1) >= 2
   samples = {}
+  with np.errstate(over="ignore"):
+    samples["N_opt_BxM"] = np.where(ok_BxM, np.exp(np.array(log_n).T), np.nan)
+    samples["D_opt_BxM"] = np.where(ok_BxM, np.exp(np.array(log_d).T), np.nan)
   for name, coefficient, log_values_BxM in (("a", "k_N", np.array(log_n).T),
                                             ("b", "k_D", np.array(log_d).T)):
     slope_B, intercept_B = _masked_line(log_c_M, log_values_BxM[keep_B], ok_BxM[keep_B])

@@ -339,6 +339,7 @@ def _isoflop(args) -> dict:
     replicates = table.get("seed")
     samples = approaches.isoflop_bootstrap(*point_arrays, resamples=args.bootstrap, seed=args.seed,
                                            replicate_P=replicates, **options)
+    _budget_intervals(report, optima, samples.pop("N_opt_BxM"), samples.pop("D_opt_BxM"))
     for c in args.compute:
       samples[f"N_opt@{c:.3g}"] = samples["k_N"] * c ** samples["a"]
       samples[f"D_opt@{c:.3g}"] = samples["k_D"] * c ** samples["b"]
@@ -355,6 +356,22 @@ def _isoflop(args) -> dict:
                  "each size" if replicates is not None else "cases: runs within each budget"),
         "interval": "estimate ± 1.96 bootstrap SD (in log space for k_N, k_D and allocations)"}
   return report
+
+
+def _budget_intervals(report: dict, optima: approaches.Isoflop, n_opt_BxM, d_opt_BxM) -> None:
+  """Each optimum's own 95 % interval of N_opt and D_opt (its vertex over the resamples that have
+  one there, counted in `resamples_with_minimum`), as the exponents': estimate ± 1.96 SD in log
+  space."""
+  from scaling.fit.intervals import summarize_normal
+
+  rows = iter(report["optima"])
+  for m, profile in enumerate(optima.profiles):
+    if profile.skipped:
+      continue
+    row = next(rows)
+    samples = {"N_opt": n_opt_BxM[:, m], "D_opt": d_opt_BxM[:, m]}
+    _, row["ci95"] = summarize_normal(samples, {k: row[k] for k in samples}, positive=tuple(samples))
+    row["resamples_with_minimum"] = int(np.isfinite(n_opt_BxM[:, m]).sum())
 
 
 def _profile_report(profile: approaches.IsoflopProfile, params_P) -> dict:

@@ -8,6 +8,7 @@ model of a given width should be, followed to the target on a grid of valid widt
 """
 
 import dataclasses
+import itertools
 import math
 import numbers
 from typing import Callable, Iterator, Sequence
@@ -33,6 +34,15 @@ KAPLAN_ASPECT = 64.0
 CHINCHILLA_DEPTH_COEF = 0.16
 CHINCHILLA_DEPTH_EXP = 0.67
 ASPECT_PREFIX = "aspect:"
+# "heads:<h>", the ladder for tiny scale: every head h wide (d_model = n_heads·h, so widths step by
+# h and neighbouring sizes never trade a head count for a head width, as the default grid's fewest
+# even-dim heads do), at least two layers (the smallest depth at which attention heads compose, as
+# induction heads need: Olsson et al. 2022), deeper as Hoffmann et al. 2022's Table A9 fit above.
+# Its narrowest width is 8: with two layers of width 8 to 16 the ladder reaches N of 2e3 to 8e3,
+# where the demo's smallest budgets put their smallest sizes.
+HEADS_PREFIX = "heads:"
+HEADS_MIN_LAYERS = 2
+HEADS_MIN_D_MODEL = 8
 
 DepthRule = Callable[[int], float]  # d_model -> the rule's ideal (real-valued) n_layers
 
@@ -45,8 +55,8 @@ def _chinchilla_depth(d_model: int) -> float:
   return CHINCHILLA_DEPTH_COEF * d_model**CHINCHILLA_DEPTH_EXP
 
 
-# The named rules; the parametrized family "aspect:<r>" (d_model / n_layers = r) is parsed by
-# `depth_rule`.
+# The named rules; the parametrized families "aspect:<r>" (d_model / n_layers = r) and
+# "heads:<h>" (head dim h) are parsed by `depth_rule` and `fixed_head_dim`.
 RULES: dict[str, DepthRule] = {
     "kaplan": _fixed_aspect(KAPLAN_ASPECT),
     "chinchilla": _chinchilla_depth,
@@ -62,10 +72,24 @@ class Shape:
   n_heads: int
 
 
+def fixed_head_dim(rule: str) -> int | None:
+  """h of a "heads:<h>" rule (an even integer >= 2, as rotary needs), else None."""
+  if not (isinstance(rule, str) and rule.startswith(HEADS_PREFIX)):
+    return None
+  text = rule[len(HEADS_PREFIX):]
+  if not (text.isdigit() and int(text) >= 2 and int(text) % 2 == 0):
+    raise InputError(f"ladder rule {HEADS_PREFIX}<h> needs an even integer head dim h >= 2, "
+                     f"got {rule!r}")
+  return int(text)
+
+
 def depth_rule(rule: str) -> DepthRule:
-  """The rule's ideal depth as a function of width: a name in `RULES` or "aspect:<r>" with r > 0."""
+  """The rule's ideal depth as a function of width: a name in `RULES`, "aspect:<r>" with r > 0,
+  or "heads:<h>" (Chinchilla's depth, at least `HEADS_MIN_LAYERS`)."""
   if isinstance(rule, str) and rule in RULES:
     return RULES[rule]
+  if fixed_head_dim(rule) is not None:
+    return lambda d_model: max(HEADS_MIN_LAYERS, _chinchilla_depth(d_model))
   if isinstance(rule, str) and rule.startswith(ASPECT_PREFIX):
     try:
       ratio = float(rule[len(ASPECT_PREFIX):])
@@ -74,10 +98,14 @@ def depth_rule(rule: str) -> DepthRule:
     if math.isfinite(ratio) and ratio > 0:
       return _fixed_aspect(ratio)
   known = ", ".join(RULES)
-  raise InputError(f"ladder rule must be {known} or {ASPECT_PREFIX}<r> with r > 0, got {rule!r}")
+  raise InputError(f"ladder rule must be {known}, {ASPECT_PREFIX}<r> with r > 0 or "
+                   f"{HEADS_PREFIX}<h>, got {rule!r}")
 
 
-def _widths() -> Iterator[int]:
+def _widths(head_dim: int | None = None) -> Iterator[int]:
+  """The width grid: multiples of a fixed head dim from HEADS_MIN_D_MODEL on, else the default."""
+  if head_dim:
+    yield from itertools.count(head_dim * math.ceil(HEADS_MIN_D_MODEL / head_dim), head_dim)
   d_model = MIN_D_MODEL
   while True:
     yield d_model
@@ -101,10 +129,11 @@ def check_target(target) -> None:
     raise InputError(f"ladder target must be a positive, finite parameter count, got {target!r}")
 
 
-def closest_width(target: float, n_non_embedding: Callable[[int], int]) -> int:
+def closest_width(target: float, n_non_embedding: Callable[[int], int],
+                  head_dim: int | None = None) -> int:
   """The grid width whose count is closest to target (ratio-wise); counts grow with width."""
   below = None
-  for d_model in _widths():
+  for d_model in _widths(head_dim):
     n = n_non_embedding(d_model)
     if n >= target:
       if below is not None and math.log(target / below[1]) <= math.log(n / target):
@@ -122,10 +151,12 @@ def shape_for(target: float, rule: str, base_cfg: ModelConfig, *,
   and keep its depth; then, at that depth, take the grid width nearest the target, which absorbs the
   rounding of the depth. For n_layers >= 2 that leaves the rule's depth at the chosen width within
   a factor (1 ± 1/(2·n_layers))^1.5 of n_layers (as N ∝ L·D², up to the grid step); one-layer
-  models are as wide as the target needs. Targets below the smallest model (d_model 16, one layer)
-  get that model.
+  models are as wide as the target needs. Targets below the smallest model (d_model 16, one layer;
+  under "heads:<h>", the narrowest multiple of h from 8 on, two layers) get that model. Under
+  "heads:<h>" every head is h wide and `max_head_dim` does not apply.
   """
   depth = depth_rule(rule)
+  head_dim = fixed_head_dim(rule)
   check_target(target)
   if base_cfg.d_ff:
     raise InputError(
@@ -138,11 +169,13 @@ def shape_for(target: float, rule: str, base_cfg: ModelConfig, *,
     return max(1, math.floor(depth(d_model) + 0.5))
 
   def shape(d_model: int, n_layers: int) -> Shape:
-    return Shape(d_model=d_model, n_layers=n_layers, n_heads=_n_heads(d_model, max_head_dim))
+    n_heads = d_model // head_dim if head_dim else _n_heads(d_model, max_head_dim)
+    return Shape(d_model=d_model, n_layers=n_layers, n_heads=n_heads)
 
-  on_rule = closest_width(target, lambda d: _non_embedding(base_cfg, shape(d, rule_depth(d))))
+  on_rule = closest_width(target, lambda d: _non_embedding(base_cfg, shape(d, rule_depth(d))),
+                          head_dim)
   n_layers = rule_depth(on_rule)
-  d_model = closest_width(target, lambda d: _non_embedding(base_cfg, shape(d, n_layers)))
+  d_model = closest_width(target, lambda d: _non_embedding(base_cfg, shape(d, n_layers)), head_dim)
   return shape(d_model, n_layers)
 
 

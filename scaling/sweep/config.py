@@ -30,7 +30,7 @@ def defaults() -> ml_collections.ConfigDict:
   # chinchilla. Each sets batch_size, learning_rate (from the width) and warmup_steps of every run.
   config.sweep.recipe = "cpu_tiny"
   config.sweep.batch_size = 0  # every run's global batch in sequences; 0 = the recipe's
-  config.sweep.rule = "kaplan"  # depth for a width: kaplan | chinchilla | aspect:<d_model/n_layers>
+  config.sweep.rule = "kaplan"  # kaplan | chinchilla | aspect:<d_model/n_layers> | heads:<head_dim>
   # The convention budgets are measured in: kaplan | chinchilla | 6n | 6n_total
   # (scaling/models/accounting.py). results.csv always has the logged chinchilla and kaplan FLOPs.
   config.sweep.flops_convention = "chinchilla"
@@ -62,6 +62,13 @@ def defaults() -> ml_collections.ConfigDict:
   config.sweep.tokens = ()  # horizons in tokens (ladder: one value) ...
   config.sweep.tokens_per_param = ()  # ... or as tokens per non-embedding parameter: D = ratio × N
 
+  # Replicates (any kind): each planned run is trained again with each of these seeds in place of
+  # base.seed (parameter init and data order), as run NAME_s<seed>; results.csv's seed column lets
+  # `scaling fit`'s isoFLOP bootstrap resample seeds within sizes. isoflop: only the runs of
+  # replicate_budgets (values of sweep.budgets; () = every budget).
+  config.sweep.replicate_seeds = ()  # e.g. (1, 2): three seeds in all with base.seed = 0
+  config.sweep.replicate_budgets = ()
+
   # --executor ray (docs/sweeps.md): what each run asks of the Ray cluster, and how often it is tried.
   # Specs: cpu:N, gpu:N, or a TPU slice type (v4-16, v5litepod-8, v6e-16: one process per host).
   # MAX_N=SPEC entries by increasing MAX_N pick by non-embedding size; a bare last SPEC covers the rest:
@@ -89,7 +96,7 @@ def cpu_defaults() -> ml_collections.ConfigDict:
 # The sweep keys only one kind reads; setting one for another kind is a mistake worth naming.
 KIND_KEYS = {
     "isoflop": ("budgets", "sizes_per_budget", "size_span", "optimum", "optimum_tokens_per_param",
-                "optimum_coefficient", "optimum_exponent", "optimum_sizes"),
+                "optimum_coefficient", "optimum_exponent", "optimum_sizes", "replicate_budgets"),
     "ladder": ("sizes", "tokens", "tokens_per_param"),
     "curves": ("sizes", "tokens", "tokens_per_param"),
     "shapes": ("shapes", "tokens", "tokens_per_param"),

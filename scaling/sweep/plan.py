@@ -327,6 +327,25 @@ def _shape_points(sweep, base_model: ModelConfig, convention: str) -> list[_Poin
   return points
 
 
+def _replicated(sweep, base_seed: int):
+  """point -> the replicate seeds it is also trained with (`sweep.replicate_seeds`)."""
+  seeds = sweep.replicate_seeds
+  if not isinstance(seeds, (tuple, list)):
+    raise InputError(f"sweep.replicate_seeds must be a tuple of integer seeds >= 0, got {seeds!r}")
+  for i, seed in enumerate(seeds):
+    checks.number(seed, f"sweep.replicate_seeds[{i}]", integer=True, at_least=0)
+  if len(set(seeds)) != len(seeds) or base_seed in seeds:
+    raise InputError(f"sweep.replicate_seeds must be distinct and differ from base.seed "
+                     f"({base_seed}), got {tuple(seeds)!r}")
+  budgets = sweep.replicate_budgets
+  if budgets:
+    budgets = checks.positive_numbers(budgets, "sweep.replicate_budgets")
+    unknown = [b for b in budgets if b not in tuple(float(c) for c in sweep.budgets)]
+    if unknown:
+      raise InputError(f"sweep.replicate_budgets: {unknown[0]:.4g} is not one of sweep.budgets")
+  return lambda point: tuple(seeds) if not budgets or point.budget in budgets else ()
+
+
 def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
   """Validates a sweep config and returns its runs, in order; runs nothing, writes nothing."""
   _check_keys(config)
@@ -360,8 +379,9 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
               else _horizon_points(sweep, sizer, sweep.kind))
 
   tokens_per_step = recipe.batch_size * base_cfg.model.seq_len
+  replicated = _replicated(sweep, base.seed)
   runs, names = [], set()
-  for point in points:
+  for point, seed in ((p, s) for p in points for s in (base.seed, *replicated(p))):
     steps = round(point.tokens / tokens_per_step)
     if steps < 1:
       raise InputError(
@@ -372,7 +392,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
     tokens = steps * tokens_per_step
     size = parse_shape(point.shape)[0] if point.shape else f"N{short_number(counts['non_embedding'])}"
     name = (f"C{short_number(point.budget)}_{size}" if sweep.kind == "isoflop"
-            else f"{size}_D{short_number(tokens)}")
+            else f"{size}_D{short_number(tokens)}") + (f"_s{seed}" if seed != base.seed else "")
     if name in names:
       raise InputError(f"{point.key}: two runs round to the same name {name}; space the values out")
     names.add(name)
@@ -385,6 +405,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
       if key == "vocab_size" or value != getattr(base_cfg.model, key, None):
         run_config.model[key] = value
     run_config.batch_size = recipe.batch_size
+    run_config.seed = seed
     run_config.train_steps = steps
     run_config.train_tokens = 0
     run_config.wandb_name = name  # W&B: one run per name, grouped by the sweep directory's name

@@ -2,7 +2,9 @@
 
 `flops` and `flops_kaplan` are each run's real training FLOPs (whole steps, as logged in
 metrics.jsonl, chinchilla and kaplan conventions); `loss` is the final eval loss; `budget` is the
-nominal compute the plan aimed at (the IsoFLOP group of the run), in the plan's convention.
+nominal compute the plan aimed at (the IsoFLOP group of the run), in the plan's convention;
+`seed` is the run's seed, so replicate runs of one size (`sweep.replicate_seeds`) are told apart.
+A file written before the seed column existed reads with every row at seed 0, the default.
 """
 
 import csv
@@ -11,9 +13,9 @@ import io
 from scaling import rundir
 from scaling.rundir import RESULTS_FILE
 COLUMNS = ("name", "params", "params_non_embedding", "tokens", "flops", "flops_kaplan", "loss",
-           "budget")
+           "budget", "seed")
 _TYPES = {"name": str, "params": int, "params_non_embedding": int, "tokens": int, "flops": float,
-          "flops_kaplan": float, "loss": float, "budget": float}
+          "flops_kaplan": float, "loss": float, "budget": float, "seed": int}
 
 
 def write(path: str, rows: list[dict]) -> None:
@@ -30,4 +32,4 @@ def read(path: str) -> list[dict]:
   if rundir.is_dir(path):
     path = rundir.SweepDir(path).results_file
   with io.StringIO(rundir.read_text(path), newline="") as f:
-    return [{key: _TYPES[key](row[key]) for key in COLUMNS} for row in csv.DictReader(f)]
+    return [{key: _TYPES[key](row.get(key) or 0) for key in COLUMNS} for row in csv.DictReader(f)]

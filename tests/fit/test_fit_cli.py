@@ -205,6 +205,11 @@ def test_isoflop_bootstrap_resamples_seeds(tmp_path):
   assert lo < report["a"] < hi and lo < 0.4516 < hi
   lo, hi = report["ci95"]["N_opt@1e+22"]
   assert lo < report["allocation"][0]["N_opt"] < hi
+  # Each budget's own minimum gets its interval too (what the isoFLOP figure's error bars draw).
+  for row in report["optima"]:
+    for key in ("N_opt", "D_opt"):
+      lo, hi = row["ci95"][key]
+      assert lo < row[key] < hi and hi / lo < 2
 
 
 def test_parametric_allocation_in_the_datas_flop_convention(tmp_path, points_sigma_001):

@@ -145,3 +145,50 @@ def test_fixed_d_ff_is_refused():
 def test_bad_max_head_dim():
   with pytest.raises(InputError, match="max_head_dim"):
     ladder.shape_for(1e6, "kaplan", BASES["modern"], max_head_dim=0)
+
+
+HEADS_RULES = ["heads:4", "heads:8"]
+
+
+@pytest.mark.parametrize("base", BASES.values(), ids=BASES.keys())
+@pytest.mark.parametrize("rule", HEADS_RULES)
+def test_heads_rule_fixes_head_dim_and_keeps_two_layers(rule, base):
+  head_dim = int(rule.split(":")[1])
+  fine = np.geomspace(3e3, 1e7, 71).tolist()  # 20 per decade, from the smallest model up
+  cfgs = ladder.ladder(fine, rule, base)
+  for target, cfg in zip(fine, cfgs):
+    assert cfg == ModelConfig.from_dict(dataclasses.asdict(cfg))  # validates
+    assert cfg.head_dim == head_dim and cfg.n_heads * head_dim == cfg.d_model
+    assert cfg.n_layers >= ladder.HEADS_MIN_LAYERS
+    # Chinchilla's depth at the width chosen, within the rounding shape_for allows (see
+    # test_depth_follows_the_rule), and never below the floor of two layers.
+    ideal = max(2.0, ladder.depth_rule(rule)(cfg.d_model))
+    assert abs(cfg.n_layers / ideal - 1) <= 0.35, (target, cfg)
+  for small, large in zip(cfgs, cfgs[1:]):
+    assert small.n_layers <= large.n_layers  # depth non-decreasing
+    if small.n_layers == large.n_layers:
+      assert small.d_model <= large.d_model
+  shapes = list(dict.fromkeys(cfgs))  # the distinct shapes, in order
+  counts = [non_embedding(cfg) for cfg in shapes]
+  # N strictly grows along the ladder, also across a change of depth, and neighbours differ only
+  # in scale by a bounded step: at most 1.6x once d_model >= 32 (a head more of width h, or a
+  # layer more at a narrower width), the first widths (8, 12, 16 ...) stepping by (k+1)²/k².
+  for small, large, n_small, n_large in zip(shapes, shapes[1:], counts, counts[1:]):
+    assert n_large > n_small, (small, large)
+    if small.d_model >= 32:
+      assert n_large / n_small <= 1.6, (small, large)
+
+def test_heads_rule_starts_at_width_8_and_reaches_the_target():
+  base = BASES["modern"]
+  smallest = ladder.shape_for(1, "heads:4", base)
+  assert smallest == ladder.Shape(d_model=8, n_layers=2, n_heads=2)
+  for target in (2e4, 1e5, 1e6):
+    cfg = ladder.ladder([target], "heads:8", base)[0]
+    assert abs(non_embedding(cfg) / target - 1) <= 0.15, (target, cfg)
+
+
+@pytest.mark.parametrize("rule", ["heads:", "heads:3", "heads:0", "heads:x", "heads:-4",
+                                  "heads:8.0"])
+def test_bad_heads_rule(rule):
+  with pytest.raises(InputError, match="ladder rule"):
+    ladder.shape_for(1e6, rule, BASES["modern"])

@@ -1,6 +1,7 @@
 """`scaling plot` on a synthetic sweep: files written, cut-off metrics tolerated, skips said."""
 
 import csv
+import importlib
 import json
 import os
 
@@ -158,3 +159,43 @@ def test_a_sweep_in_a_bucket_is_drawn_there_and_fitted(sweep, gcs_dir, capsys):
   assert fit_cli.main(["--data", gcs_dir, "--approach", "isoflop", "--out", report]) == 0
   fitted = rundir.read_json(report)
   assert fitted["a"] == pytest.approx(BETA / (ALPHA + BETA), abs=0.02)
+
+
+def test_isoflop_figure_redraws_the_fitters_bootstrap_with_replicate_seeds(tmp_path):
+  """The error bars and bands come from the report's own bootstrap (same resamples, seed and seed
+  column), so the figure's a interval is the report's; replicates are told apart by seed."""
+  from scaling.fit import cli as fit_cli
+
+  isoflop_plot = importlib.import_module("scaling.plots.isoflop")  # plots.isoflop is the function
+
+  root = tmp_path / "seeds"
+  os.makedirs(root)
+  rng = np.random.default_rng(0)
+  g = (ALPHA * A / (BETA * B)) ** (1 / (ALPHA + BETA))
+  lines = ["params,tokens,flops,loss,budget,seed"]
+  for budget in (1e18, 1e19, 1e20):
+    n_opt = g * (budget / 6) ** (BETA / (ALPHA + BETA))
+    for n in n_opt * np.geomspace(1 / 4, 4, 5):
+      for seed in (0, 1):
+        loss = law(n, budget / (6 * n)) * np.exp(0.003 * rng.standard_normal())
+        lines.append(f"{n},{budget / (6 * n)},{budget},{loss},{budget},{seed}")
+  (root / "points.csv").write_text("\n".join(lines) + "\n")
+  report_path = str(tmp_path / "iso.json")
+  assert fit_cli.main(["--data", str(root / "points.csv"), "--approach", "isoflop",
+                       "--bootstrap", "50", "--out", report_path]) == 0
+  with open(report_path) as f:
+    report = json.load(f)
+  table = plots.runs.final_points(str(root / "points.csv"), ["params", "tokens", "flops", "loss"],
+                                  optional=("seed",))
+  points = (table["budget"], table["params"], table["tokens"], table["loss"])
+  samples = isoflop_plot._bootstrap(report, points, report["window"], False, table["seed"])
+  lo, hi = isoflop_plot._log_interval(np.array([1.0]), np.log(samples["N_opt_BxM"][:, :1]))
+  assert [lo[0] * report["optima"][0]["N_opt"], hi[0] * report["optima"][0]["N_opt"]] == (
+      pytest.approx(report["optima"][0]["ci95"]["N_opt"], rel=1e-9))
+  sd = np.std(samples["a"], ddof=1)
+  assert [report["a"] - 1.96 * sd, report["a"] + 1.96 * sd] == pytest.approx(report["ci95"]["a"])
+  optima = approaches.isoflop(*points, grouped=False)
+  replicate = isoflop_plot._replicates(optima.profiles[0], table["seed"])
+  assert replicate.sum() == 5 and set(table["seed"][optima.profiles[0].rows[replicate]]) == {"1"}
+  paths = plots.isoflop(str(root / "points.csv"), str(tmp_path / "figures"), report)
+  assert all(_nontrivial(p) for p in paths)

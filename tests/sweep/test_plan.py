@@ -174,6 +174,31 @@ def test_shapes_train_explicit_models_counted_by_their_own_architecture(arch):
   assert (summary["arch"], summary["shape"]) == (arch, f"{arch}:40:2")
 
 
+def test_replicate_seeds_train_the_chosen_budgets_again_under_named_seeds():
+  plan = plan_lib.build(isoflop_config(replicate_seeds=(1, 2), replicate_budgets=(1e11,)), "/sweep")
+  assert len(plan.runs) == 15 + 2 * 5
+  replicated = {}
+  for run in plan.runs:
+    base_name, _, seed = run.name.partition("_s")
+    assert run.config.seed == (int(seed) if seed else 0)
+    replicated.setdefault(base_name, []).append(run)
+  for base_name, runs in replicated.items():
+    first = runs[0]
+    assert [r.config.seed for r in runs] == ([0, 1, 2] if first.budget == 1e11 else [0])
+    for run in runs[1:]:  # the same run but for the seed (and the W&B name, the run's name)
+      assert run.config.to_dict() == {**first.config.to_dict(), "seed": run.config.seed,
+                                      "wandb_name": run.name}
+      assert run.workdir != first.workdir
+  # Every budget (), and the other kinds: every run.
+  assert len(plan_lib.build(isoflop_config(replicate_seeds=(7,)), "/sweep").runs) == 30
+  ladder_config = _ladder(replicate_seeds=(3,))
+  config = isoflop_config()
+  for key, value in ladder_config.items():
+    config.sweep[key] = value
+  names = [run.name for run in plan_lib.build(config, "/sweep").runs]
+  assert len(names) == 4 and names[1] == names[0] + "_s3"
+
+
 def test_plan_json_and_table():
   plan = plan_lib.build(isoflop_config(), "/sweep")
   record = plan.to_json()
@@ -257,6 +282,13 @@ BAD_SWEEPS = {
     "shape_unsafe_name": (_shapes(shapes=("transformer:32:1:norm=a/b",)), "run name"),
     "shapes_without_horizon": (_shapes(tokens=()), "sweep.tokens"),
     "shape_below_one_step": (_shapes(tokens=(100.0,)), "sweep.tokens"),
+    "replicate_seed_not_an_integer": (dict(replicate_seeds=(1.5,)), "sweep.replicate_seeds"),
+    "replicate_seed_is_the_base_seed": (dict(replicate_seeds=(0, 1)), "sweep.replicate_seeds"),
+    "replicate_seed_twice": (dict(replicate_seeds=(1, 1)), "sweep.replicate_seeds"),
+    "replicate_budget_not_planned": (dict(replicate_seeds=(1,), replicate_budgets=(3e11,)),
+                                     "sweep.replicate_budgets"),
+    "replicate_budgets_in_ladder": (_ladder(replicate_budgets=(1e11,)),
+                                    "sweep.replicate_budgets"),
 }
 
 

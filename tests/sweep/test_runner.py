@@ -85,6 +85,7 @@ def test_a_failing_run_does_not_stop_the_sweep_and_finished_runs_are_skipped(
   assert row["flops_kaplan"] == metrics[-1]["flops_kaplan"]
   assert (row["params"], row["params_non_embedding"]) == (run.params, run.params_non_embedding)
   assert row["budget"] == run.budget
+  assert row["seed"] == run.config.seed
 
   # 2. The CLI on the same directory: the finished run is skipped but still listed, the bad one is
   # tried again, and the failure makes the exit code 1.
