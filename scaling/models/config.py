@@ -8,6 +8,7 @@ config file (or `--config.model.arch=...` on it) can serve several families.
 """
 
 import dataclasses
+from typing import Callable
 
 from scaling import checks
 from scaling.errors import InputError
@@ -71,9 +72,11 @@ class ModelConfig(metaclass=_ByArch):
     check_bool(self, "tie_embeddings")
     check_positive(self, "init_std")
 
-  def check_backend(self, backend: str) -> None:
+  def check_backend(self, backend: Callable[[], str]) -> None:
     """Refuses options this JAX backend cannot run (checked when a run starts, not when a config is
-    built, so configs for other machines can still be planned and compiled for)."""
+    built, so configs for other machines can still be planned and compiled for). `backend()` names
+    it; call it only for an option that depends on it: asking starts the backend, which in a
+    multi-process run must wait for `jax.distributed.initialize`."""
 
   def resolved(self) -> dict:
     """Every key with the value that takes effect (what reports print)."""

@@ -78,9 +78,9 @@ class TransformerConfig(config.ModelConfig):
       config.check_choice(self, key, allowed)
     config.check_bool(self, "scan_layers")
 
-  def check_backend(self, backend: str) -> None:
-    if self.attention == "cudnn" and backend != "gpu":
-      raise InputError(f"model.attention=cudnn needs a GPU (this backend is {backend}); "
+  def check_backend(self, backend) -> None:
+    if self.attention == "cudnn" and backend() != "gpu":
+      raise InputError(f"model.attention=cudnn needs a GPU (this backend is {backend()}); "
                        "use auto or xla")
 
 

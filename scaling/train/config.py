@@ -206,7 +206,7 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
     checks.boolean(config[key], key)
   import jax  # here, not at the top: only this check needs a backend, and config stays light
 
-  model.check_backend(jax.default_backend())
+  model.check_backend(jax.default_backend)  # asked only if an option needs it: see check_backend
 
   return TrainConfig(
       model=model,
