@@ -170,9 +170,8 @@ def test_isoflop_intervals_cover_the_truth(seeds, sweeps):
 def test_noise_bootstrap_covers_the_truth_at_the_demos_design():
   """Calibration of the noise bootstrap where the case bootstrap is too wide: the demo's design
   (few sizes, so drawing them with replacement often leaves 3 distinct ones), σ = 0.42 % of the
-  loss: the profiles' depth over σ is then ≈ 6 (Hoffmann's law, span 8), the demo's own runs have
-  ≈ 8 (depth 0.18 nats, seed SD 0.022), so this is the noisier case. 200 sweeps of 2000 resamples,
-  as the demo draws."""
+  loss: the profiles are then ≈ 9 σ deep (Hoffmann's law, span 8), as the demo's own runs are
+  (≈ 8: depth 0.18 nats, seed SD 0.022). 200 sweeps of 2000 resamples, as the demo draws."""
   covered_a, covered_b, _, failed = coverage(np.random.default_rng(0), 0.0042, 200, kind="noise",
                                              resamples=2000, **DEMO_DESIGN)
   assert failed == 0 and 0.90 <= covered_a <= 0.99 and 0.90 <= covered_b <= 0.99, (covered_a, covered_b)
