@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from scaling import demo
+from scaling import demo, rundir
 from scaling.sweep import plan as plan_lib
 from scaling.sweep import results
 
@@ -77,7 +77,10 @@ def test_a_reduced_demo_trains_replicates_fits_and_sets_profiles_against_seed_no
   sd, dof = demo.seed_spread(rows)
   assert dof == 3 and f"pooled over all budgets {sd:.4f} (3 df)" in out
   assert f"{sd:.4f} (3 df)" in out.split("Each budget's profile")[1].splitlines()[2]
-  assert "then each drawn size's seeds" in out and "with N = non-embedding parameters" in out
+  assert "noise resamples: the design kept" in out and "with N = non-embedding parameters" in out
+  bootstrap = rundir.read_json(os.path.join(workdir, "fit_isoflop.json"))["bootstrap"]
+  assert bootstrap["kind"].startswith("noise:") and bootstrap["seed_sd"] == pytest.approx(sd)
+  assert f"σ = {bootstrap['sigma']:.4f} nats" in out
   assert "held-out budget 4.8e+10 FLOPs" in out
   for name in ("isoflop", "parametric_contours", "training_curves"):
     assert os.path.getsize(os.path.join(workdir, "figures", f"{name}.png")) > 10_000
@@ -99,6 +102,19 @@ def replicated_rows(sd=0.01, seeds=3):
         rows.append({"params": n, "tokens": d, "flops": budget, "budget": budget, "seed": seed,
                      "loss": loss + sd * rng.standard_normal()})
   return rows
+
+
+def test_interval_line_names_sigma_and_where_it_came_from():
+  rows = replicated_rows(seeds=2)
+  bootstrap = {"kept": 1990, "sigma": 0.0225, "sigma_source": "parabolas", "seed_sd": 0.0216,
+               "seed_dof": 15, "residual_rms": 0.0225, "residual_dof": 19.4}
+  line = demo.interval_line(bootstrap, 2000, rows)
+  assert "over 1990 of 2000 noise resamples: the design kept" in line
+  assert "σ = 0.0225 nats" in line and "0.0216 (15 df, from 15 sizes trained under 2" in line
+  assert "0.0225 (19.4 df) (here the residual RMS)" in line
+  unmeasured = demo.interval_line({**bootstrap, "seed_sd": None, "seed_dof": 0,
+                                   "sigma_source": "parabolas"}, 2000, rows[::2])
+  assert "the seed SD (unmeasured: no replicate runs)" in unmeasured
 
 
 def test_seed_spread_pools_the_replicates_of_each_size():

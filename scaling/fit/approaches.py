@@ -3,7 +3,8 @@
 Approach 1 (envelope, Hoffmann sec. 3.1): at each FLOP value, the run with the lowest loss among
 the training curves gives N_opt(C) and D_opt(C). Approach 2 (IsoFLOP, sec. 3.2): at each budget a
 parabola of loss in log N through the sizes near its lowest loss, whose minimum gives N_opt(C);
-its bootstrap resamples the runs within budgets (and replicate seeds). Both then fit power laws
+its bootstrap resamples the runs within budgets (and replicate seeds), or redraws their losses
+about the fitted parabolas with the measured run noise. Both then fit power laws
 N_opt ∝ C^a, D_opt ∝ C^b by least squares in log-log. Approach 3 (the parametric fit) is `optimize.fit`.
 Kaplan-style L(N), L(D), L(C) fits are a law (`power`, `saturating`) fitted by `optimize.fit` to
 `frontier_mask`'s points: those that no point with smaller or equal x beats.
@@ -103,12 +104,12 @@ class IsoflopProfile:
 
 def _weighted_fit(x_P, y_P, weights_BxP, degree: int, solvable_B) -> tuple[np.ndarray, float]:
   """(B x (degree+1) coefficients in powers of x - centre, highest first; centre): weighted least
-  squares by the normal equations, batched over resamples. Rows not `solvable_B` (fewer distinct
-  x than coefficients) give NaN."""
+  squares by the normal equations, batched over resamples; y may be one row or one per resample.
+  Rows not `solvable_B` (fewer distinct x than coefficients) give NaN."""
   centre = float(np.mean(x_P))
   design_PxK = np.vander(x_P - centre, degree + 1)
   gram_BxKxK = np.einsum("bp,pi,pj->bij", weights_BxP, design_PxK, design_PxK)
-  rhs_BxK = np.einsum("bp,pi,p->bi", weights_BxP, design_PxK, y_P)
+  rhs_BxK = np.einsum("bp,pi,bp->bi", weights_BxP, design_PxK, np.broadcast_to(y_P, weights_BxP.shape))
   gram_BxKxK[~solvable_B] = np.eye(degree + 1)
   coefficients_BxK = np.linalg.solve(gram_BxKxK, rhs_BxK[..., None])[..., 0]
   coefficients_BxK[~solvable_B] = np.nan
@@ -119,7 +120,7 @@ def _budget_minima(size_P, log_params_P, log_tokens_P, loss_P, counts_BxP, windo
   """Each resample's parabola vertex (log N, log D, loss) at one budget, and which have one.
 
   `counts_BxP`: how often each of the budget's points is drawn (ones for the fit itself); size_P
-  indexes the budget's sorted distinct sizes. Per resample: centre on the drawn size of lowest
+  indexes the budget's sorted distinct sizes; loss_P may be one row or one per resample (B x P). Per resample: centre on the drawn size of lowest
   mean loss, fit a weighted parabola to the drawn sizes within `window` ranks of the centre, move
   the centre to the vertex (its fractional rank among the sizes drawn) and refit, `RECENTRE`
   times. Weights fall from 1 to 0 over the rank beyond the window, so the fit moves continuously
@@ -284,26 +285,99 @@ def _resample_counts(rng, size_P, replicate_P, resamples: int) -> np.ndarray:
   return counts_BxP
 
 
+BOOTSTRAP_KINDS = ("cases", "noise")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunNoise:
+  """The σ of a final loss that the noise bootstrap draws with, and the two measurements behind
+  it: `seed_sd`, the pooled SD between runs of the same size at the same budget (replicate seeds),
+  and `residual_rms`, the pooled weighted RMS of the fitted points about their windowed parabolas
+  (3 coefficients per budget taken out). `sigma` is the larger, named by `source` ("seeds" or
+  "parabolas") with its degrees of freedom `dof`: the seeds measure a run's noise, the residuals
+  that noise plus whatever shape a parabola cannot follow, so the larger is what the estimator's
+  model (a parabola plus noise) really faces. NaN and 0 df for a measurement there is none of."""
+
+  sigma: float
+  source: str
+  dof: float
+  seed_sd: float
+  seed_dof: int
+  residual_rms: float
+  residual_dof: float
+
+
+def run_noise(profiles: list[IsoflopProfile]) -> RunNoise:
+  """`RunNoise` of a fit's profiles; an error when neither replicates nor residuals measure it."""
+  seed_ss = seed_dof = residual_ss = residual_dof = 0.0
+  for profile in profiles:
+    for log_n in np.unique(profile.log_params):
+      losses = profile.loss[profile.log_params == log_n]
+      seed_ss += ((losses - losses.mean()) ** 2).sum()
+      seed_dof += losses.size - 1
+    if not profile.skipped:
+      weights = profile.weights[profile.fitted]
+      log_n = profile.log_params[profile.fitted]
+      residual = profile.loss[profile.fitted] - np.polyval(profile.coefficients, log_n)
+      residual_ss += (weights * residual**2).sum()
+      residual_dof += max(weights.sum() - 3, 0.0)
+  seed_sd = float(np.sqrt(seed_ss / seed_dof)) if seed_dof else np.nan
+  residual_rms = float(np.sqrt(residual_ss / residual_dof)) if residual_dof > 0 else np.nan
+  if not seed_dof and not residual_dof > 0:
+    raise InputError("the noise bootstrap cannot measure the runs' noise: no replicate runs "
+                     "(same budget and size) and no parabola fitted to more than 3 sizes")
+  from_seeds = bool(seed_dof) and not residual_rms > seed_sd
+  return RunNoise(sigma=seed_sd if from_seeds else residual_rms,
+                  source="seeds" if from_seeds else "parabolas",
+                  dof=int(seed_dof) if from_seeds else float(residual_dof), seed_sd=seed_sd,
+                  seed_dof=int(seed_dof), residual_rms=residual_rms, residual_dof=float(residual_dof))
+
+
+def _noise_losses(rng, profile: IsoflopProfile, sigma: float, resamples: int) -> np.ndarray:
+  """B x P losses of one budget in a noise resample: its fitted parabola's value at each point
+  its window fitted (the observed loss at the points outside it, which no parabola describes),
+  plus Gaussian noise of σ."""
+  parabola = profile.fitted & np.all(np.isfinite(profile.coefficients))
+  truth_P = np.where(parabola, np.polyval(profile.coefficients, profile.log_params), profile.loss)
+  return truth_P + sigma * rng.standard_normal((resamples, truth_P.size))
+
+
 def isoflop_bootstrap(budget_P, params_P, tokens_P, loss_P, *, resamples: int, seed: int,
                       window: int = WINDOW, rtol: float = BUDGET_RTOL, grouped: bool = True,
-                      replicate_P=None) -> dict[str, np.ndarray]:
-  """a, b, k_N, k_D over case resamples of the runs: within each budget, sizes are drawn with
-  replacement and, where `replicate_P` (a seed per point) marks replicate runs of a size, the
-  replicates of each drawn size too; every resample then goes through the whole estimator
-  (window, parabolas, power laws). A budget without a minimum in a resample is left out of that
-  resample; resamples with fewer than 2 budgets left are dropped (count them by the sample size).
-  Besides a, b, k_N, k_D (over the kept resamples), "N_opt_BxM" and "D_opt_BxM" are each budget's
-  own minimum in every resample, budgets in increasing order, NaN where a resample has none.
+                      replicate_P=None, kind: str = "cases") -> dict[str, np.ndarray]:
+  """a, b, k_N, k_D over resamples of the runs, each put through the whole estimator (window,
+  parabolas, power laws).
+
+  kind "cases": within each budget, sizes are drawn with replacement and, where `replicate_P` (a
+  seed per point) marks replicate runs of a size, the replicates of each drawn size too. kind
+  "noise" (a parametric bootstrap): the design is kept, every run once, and each loss is redrawn
+  as its budget's fitted parabola plus Gaussian noise of `run_noise`'s σ (replicates are the runs
+  of one budget and size, whatever their seed). A budget without a minimum in a resample is left
+  out of that resample; resamples with fewer than 2 budgets left are dropped (count them by the
+  sample size). Besides a, b, k_N, k_D (over the kept resamples), "N_opt_BxM" and "D_opt_BxM" are
+  each budget's own minimum in every resample, budgets in increasing order, NaN where a resample
+  has none.
   """
+  if kind not in BOOTSTRAP_KINDS:
+    raise InputError(f"the isoFLOP bootstrap is one of {', '.join(BOOTSTRAP_KINDS)}, got {kind!r}")
   budget_P, params_P, tokens_P, loss_P = (np.asarray(x, dtype=np.float64)
                                           for x in (budget_P, params_P, tokens_P, loss_P))
   replicate_P = (np.arange(loss_P.size) if replicate_P is None else np.asarray(replicate_P))
   rng = np.random.default_rng(seed)
+  if kind == "noise":
+    profiles = isoflop_profiles(budget_P, params_P, tokens_P, loss_P, window=window, rtol=rtol,
+                                grouped=grouped)
+    sigma = run_noise(profiles).sigma
   log_c, log_n, log_d, ok = [], [], [], []
-  for flops, rows, size_P in _budget_points(budget_P, params_P, rtol, grouped):
-    counts_BxP = _resample_counts(rng, size_P, replicate_P[rows], resamples)
+  for m, (flops, rows, size_P) in enumerate(_budget_points(budget_P, params_P, rtol, grouped)):
+    if kind == "cases":
+      counts_BxP = _resample_counts(rng, size_P, replicate_P[rows], resamples)
+      loss = loss_P[rows]
+    else:
+      counts_BxP = np.ones((resamples, rows.size))
+      loss = _noise_losses(rng, profiles[m], sigma, resamples)
     n_B, d_B, _, has_minimum_B, _, _ = _budget_minima(
-        size_P, np.log(params_P[rows]), np.log(tokens_P[rows]), loss_P[rows], counts_BxP, window)
+        size_P, np.log(params_P[rows]), np.log(tokens_P[rows]), loss, counts_BxP, window)
     log_c.append(np.log(flops))
     log_n.append(n_B)
     log_d.append(d_B)

@@ -2,7 +2,8 @@
 
   scaling fit --data POINTS.csv|RUN_DIR|SWEEP_DIR [--approach parametric|isoflop|envelope|frontier]
       [--law chinchilla|kaplan|power|saturating|data_constrained] [--huber-delta 1e-3 | --least-squares]
-      [--window K] [--budget-rtol R] [--bootstrap N] [--seed S] [--compute C ... [--flops-per-token K]]
+      [--window K] [--budget-rtol R] [--bootstrap N [--bootstrap-kind cases|noise]] [--seed S]
+      [--compute C ... [--flops-per-token K]]
       [--fix NAME=VALUE ...]
       [--out fit.json]
 
@@ -48,6 +49,10 @@ def _parser() -> ArgumentParser:
                       help="fit least squares on log residuals instead of the Huber loss")
   parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
                       help="resamples for standard errors and 95%% intervals (0: none)")
+  parser.add_argument("--bootstrap-kind", choices=approaches.BOOTSTRAP_KINDS,
+                      help="isoflop: cases (the default) draws sizes, then seeds, with "
+                           "replacement; noise keeps the design and redraws each loss as its "
+                           "parabola's value plus Gaussian noise of the measured run noise")
   parser.add_argument("--seed", type=int, help="the bootstrap's random seed (default 0)")
   parser.add_argument("--compute", type=float, nargs="+", default=[], metavar="C",
                       help="budgets in FLOPs for N_opt, D_opt, tokens per parameter, in the "
@@ -77,7 +82,7 @@ _APPLIES = {
     "--all-starts": ("parametric", "frontier"), "--flops-per-token": ("parametric",),
     "--fix": ("parametric", "frontier"),
     "--bootstrap": ("parametric", "frontier", "isoflop"), "--window": ("isoflop",),
-    "--budget-rtol": ("isoflop",),
+    "--budget-rtol": ("isoflop",), "--bootstrap-kind": ("isoflop",),
 }
 LAW_NAMES = ("chinchilla", "kaplan", "power", "saturating", "data_constrained")
 
@@ -95,8 +100,9 @@ def _check_options(args) -> None:
                        f"{' and '.join(approaches_)})")
   if args.bootstrap < 0 or args.bootstrap == 1:
     raise InputError(f"--bootstrap must be 0 (none) or at least 2, got {args.bootstrap}")
-  if args.seed is not None and not args.bootstrap:
-    raise InputError("--seed does not apply without --bootstrap")
+  for option in ("--seed", "--bootstrap-kind"):
+    if _given(args, option) and not args.bootstrap:
+      raise InputError(f"{option} does not apply without --bootstrap")
   if args.least_squares and args.huber_delta is not None:
     raise InputError("--huber-delta does not apply with --least-squares")
   if args.flops_per_token is not None and not args.compute:
@@ -145,6 +151,7 @@ def _resolve_defaults(args) -> None:
   args.flops_column = args.flops_column or "flops"
   args.huber_delta = _or_default(args.huber_delta, 1e-3)
   args.seed = _or_default(args.seed, 0)
+  args.bootstrap_kind = _or_default(args.bootstrap_kind, "cases")
   args.window = _or_default(args.window, approaches.WINDOW)
   args.budget_rtol_given = args.budget_rtol is not None
   args.budget_rtol = _or_default(args.budget_rtol, approaches.BUDGET_RTOL)
@@ -338,7 +345,8 @@ def _isoflop(args) -> dict:
 
     replicates = table.get("seed")
     samples = approaches.isoflop_bootstrap(*point_arrays, resamples=args.bootstrap, seed=args.seed,
-                                           replicate_P=replicates, **options)
+                                           replicate_P=replicates, kind=args.bootstrap_kind,
+                                           **options)
     _budget_intervals(report, optima, samples.pop("N_opt_BxM"), samples.pop("D_opt_BxM"))
     for c in args.compute:
       samples[f"N_opt@{c:.3g}"] = samples["k_N"] * c ** samples["a"]
@@ -352,10 +360,30 @@ def _isoflop(args) -> dict:
                                                         positive=("k_N", "k_D", "@"))
     report["bootstrap"] = {
         "resamples": args.bootstrap, "kept": int(samples["a"].size), "seed": args.seed,
-        "kind": ("cases: model sizes within each budget, then seeds (the seed column) within "
-                 "each size" if replicates is not None else "cases: runs within each budget"),
+        "kind": _isoflop_bootstrap_kind(args.bootstrap_kind, replicates is not None),
         "interval": "estimate ± 1.96 bootstrap SD (in log space for k_N, k_D and allocations)"}
+    if args.bootstrap_kind == "noise":
+      noise = approaches.run_noise(list(optima.profiles))
+      report["bootstrap"].update(
+          sigma=noise.sigma, sigma_source=noise.source, sigma_dof=noise.dof,
+          seed_sd=_or_none(noise.seed_sd), seed_dof=noise.seed_dof,
+          residual_rms=_or_none(noise.residual_rms), residual_dof=noise.residual_dof)
   return report
+
+
+def _isoflop_bootstrap_kind(kind: str, has_seeds: bool) -> str:
+  """The report's `bootstrap.kind`: the kind's name, a colon, what a resample is."""
+  if kind == "noise":
+    return ("noise: the design kept (budgets, sizes, seeds), each loss redrawn as its budget's "
+            "parabola plus Gaussian noise of sigma, the larger of the seed SD (runs of one "
+            "budget and size) and the parabolas' residual RMS")
+  return ("cases: model sizes within each budget, then seeds (the seed column) within each size"
+          if has_seeds else "cases: runs within each budget")
+
+
+def _or_none(value: float):
+  """NaN (a measurement there is none of) as JSON null."""
+  return None if np.isnan(value) else value
 
 
 def _budget_intervals(report: dict, optima: approaches.Isoflop, n_opt_BxM, d_opt_BxM) -> None:

@@ -32,14 +32,15 @@ def _check_report(report: dict, optima: approaches.Optima) -> None:
 
 
 def _bootstrap(report, points, window: int, grouped: bool, seed_P):
-  """The report's own bootstrap, redrawn: the fitter's resamples (same count, seed, window and
-  seed column), whose joint (a, k) give the power laws' bands and whose per-budget vertices give
-  the minima's intervals. None without a report that has a bootstrap."""
+  """The report's own bootstrap, redrawn: the fitter's resamples (same kind, count, seed, window
+  and seed column), whose joint (a, k) give the power laws' bands and whose per-budget vertices
+  give the minima's intervals. None without a report that has a bootstrap."""
   if not report or "bootstrap" not in report:
     return None
+  bootstrap = report["bootstrap"]
   return approaches.isoflop_bootstrap(
-      *points, resamples=report["bootstrap"]["resamples"], seed=report["bootstrap"]["seed"],
-      window=window, grouped=grouped, replicate_P=seed_P)
+      *points, resamples=bootstrap["resamples"], seed=bootstrap["seed"], window=window,
+      grouped=grouped, replicate_P=seed_P, kind=bootstrap["kind"].partition(":")[0])
 
 
 def _log_interval(estimate, log_samples_BxK):
@@ -173,7 +174,10 @@ def isoflop_figure(budget_P, params_P, tokens_P, loss_P, out_dir: str, *, report
     ax.set_ylabel(label)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=8, loc="upper left")
-  interval_note = ", 95 % bootstrap intervals" if samples is not None else ""
+  interval_note = ""
+  if samples is not None:  # which bootstrap: the noise one redraws losses, the case one runs
+    kind = report["bootstrap"]["kind"].partition(":")[0]
+    interval_note = f", 95 % {'noise' if kind == 'noise' else 'case'} bootstrap intervals"
   n_ax.set_title(f"Optimal size N_opt(C){interval_note}", fontsize=10)
   d_ax.set_title(f"Optimal tokens D_opt(C){interval_note}", fontsize=10)
   figure.suptitle(title or "IsoFLOP profiles, Hoffmann et al. 2022 Approach 2 (cf. Chinchilla "

@@ -116,15 +116,45 @@ def test_resampling_draws_sizes_then_their_seeds():
 def sweep(rng, sigma, budgets=np.geomspace(1e18, 1e21, 7), sizes=9, step=1.6, seeds=1):
   """An isoFLOP sweep of Hoffmann's law: per budget, `sizes` sizes a factor `step` apart, the
   grid offset from N_opt by up to ± one step (real grids are not centred on the unknown optimum),
-  `seeds` replicate runs each with log-normal noise σ."""
+  `seeds` replicate runs each (one count, or one per budget) with log-normal noise σ."""
   rows = []
-  for c in budgets:
+  for c, seeds_of_budget in zip(budgets, np.broadcast_to(seeds, len(budgets))):
     centre = G * (c / 6) ** TRUE_A * step ** rng.uniform(-1, 1)
     for n in centre * step ** (np.arange(sizes) - (sizes - 1) / 2):
-      for seed in range(seeds):
+      for seed in range(seeds_of_budget):
         rows.append((c, n, c / (6 * n), hoffmann_loss(n, c / (6 * n))
                      * np.exp(sigma * rng.standard_normal()), seed))
   return [np.array(x) for x in zip(*rows)]
+
+
+# `scaling demo`'s design: 4 budgets over 1.5 decades, 5 sizes spanning a factor 8 (size_span),
+# a second seed at the 3 smaller budgets.
+DEMO_DESIGN = {"budgets": np.geomspace(1e18, 10**19.5, 4), "sizes": 5, "step": 8 ** (1 / 4),
+               "seeds": (2, 2, 2, 1)}
+
+
+def coverage(rng, sigma, sweeps, kind="cases", resamples=200, **design):
+  """(fraction of sweeps whose 95 % intervals contain the true a, the same for b, median width of
+  a's interval, sweeps without an estimate) for the isoFLOP bootstrap of `kind` on synthetic
+  `sweep`s; a sweep with fewer than 2 budgets that have a minimum has no estimate and is left out."""
+  covered = {"a": 0, "b": 0}
+  widths, failed = [], 0
+  for i in range(sweeps):
+    budgets, params, tokens, loss, seed = sweep(rng, sigma, **design)
+    try:
+      optima = approaches.isoflop(budgets, params, tokens, loss, quiet=True)
+    except InputError:
+      failed += 1
+      continue
+    samples = approaches.isoflop_bootstrap(budgets, params, tokens, loss, resamples=resamples,
+                                           seed=i, replicate_P=seed, kind=kind)
+    _, ci95 = intervals.summarize_normal({"a": samples["a"], "b": samples["b"]},
+                                         {"a": optima.a, "b": optima.b})
+    covered["a"] += ci95["a"][0] <= TRUE_A <= ci95["a"][1]
+    covered["b"] += ci95["b"][0] <= 1 - TRUE_A <= ci95["b"][1]
+    widths.append(ci95["a"][1] - ci95["a"][0])
+  estimated = sweeps - failed
+  return covered["a"] / estimated, covered["b"] / estimated, float(np.median(widths)), failed
 
 
 @pytest.mark.parametrize("seeds, sweeps", [(1, 200), (3, 200)])
@@ -133,18 +163,59 @@ def test_isoflop_intervals_cover_the_truth(seeds, sweeps):
   on Porian et al.'s points are 0.1-0.35 %, with 2 of 5 degrees of freedom left), the 95 %
   intervals of a and b contain the true exponents in 90-99 % of them: 200 sweeps (binomial
   spread ±2 %), one seed per size and 3 replicate seeds per size."""
-  rng = np.random.default_rng(0)
-  covered = {"a": 0, "b": 0}
-  for i in range(sweeps):
-    budgets, params, tokens, loss, seed = sweep(rng, 0.005, seeds=seeds)
-    optima = approaches.isoflop(budgets, params, tokens, loss, quiet=True)
-    samples = approaches.isoflop_bootstrap(budgets, params, tokens, loss, resamples=200, seed=i,
-                                           replicate_P=seed)
-    _, ci95 = intervals.summarize_normal({"a": samples["a"], "b": samples["b"]},
-                                         {"a": optima.a, "b": optima.b})
-    covered["a"] += ci95["a"][0] <= TRUE_A <= ci95["a"][1]
-    covered["b"] += ci95["b"][0] <= 1 - TRUE_A <= ci95["b"][1]
-  assert all(0.90 <= n / sweeps <= 0.99 for n in covered.values()), covered
+  covered_a, covered_b, _, failed = coverage(np.random.default_rng(0), 0.005, sweeps, seeds=seeds)
+  assert failed == 0 and 0.90 <= covered_a <= 0.99 and 0.90 <= covered_b <= 0.99, (covered_a, covered_b)
+
+
+def test_noise_bootstrap_covers_the_truth_at_the_demos_design():
+  """Calibration of the noise bootstrap where the case bootstrap is too wide: the demo's design
+  (few sizes, so drawing them with replacement often leaves 3 distinct ones), σ = 0.42 % of the
+  loss: the profiles are then ≈ 9 σ deep (Hoffmann's law, span 8), as the demo's own runs are
+  (≈ 8: depth 0.18 nats, seed SD 0.022). 200 sweeps of 2000 resamples, as the demo draws."""
+  covered_a, covered_b, _, failed = coverage(np.random.default_rng(0), 0.0042, 200, kind="noise",
+                                             resamples=2000, **DEMO_DESIGN)
+  assert failed == 0 and 0.90 <= covered_a <= 0.99 and 0.90 <= covered_b <= 0.99, (covered_a, covered_b)
+
+
+def test_noise_bootstrap_measures_sigma_and_scales_with_it():
+  """σ is the larger of the seeds' SD and the parabolas' residual RMS (a profile bent off its
+  parabola raises the second, not the first); the spread of a follows σ; no replicates and no
+  residual degrees of freedom, or an unknown kind, is an error."""
+  budgets, params, tokens, loss, seed = sweep(np.random.default_rng(3), 0.004, **DEMO_DESIGN)
+  noise = approaches.run_noise(approaches.isoflop_profiles(budgets, params, tokens, loss))
+  assert noise.seed_dof == 15 and noise.residual_dof > 0
+  assert noise.sigma == max(noise.seed_sd, noise.residual_rms)
+  assert noise.source == ("seeds" if noise.seed_sd >= noise.residual_rms else "parabolas")
+  zigzag = 0.03 * np.cos(np.pi * np.log(params) / np.log(DEMO_DESIGN["step"]))  # same for each seed
+  bent = approaches.run_noise(approaches.isoflop_profiles(budgets, params, tokens, loss + zigzag))
+  assert bent.source == "parabolas" and bent.seed_sd == pytest.approx(noise.seed_sd)
+  assert bent.sigma > 2 * noise.seed_sd
+  truth = hoffmann_loss(params, tokens)
+  sd = {}
+  for scale in (1, 2):
+    samples = approaches.isoflop_bootstrap(budgets, params, tokens, truth + scale * (loss - truth),
+                                           resamples=400, seed=0, kind="noise")
+    assert samples["N_opt_BxM"].shape == (400, 4)
+    sd[scale] = samples["a"].std()
+  assert 1.6 < sd[2] / sd[1] < 2.4, sd
+  with pytest.raises(InputError, match="cannot measure the runs' noise"):
+    approaches.run_noise(approaches.isoflop_profiles(
+        np.repeat([1e18, 1e19], 3), np.tile([1e8, 2e8, 4e8], 2), np.full(6, 1e9),
+        np.tile([3.1, 3.0, 3.1], 2)))
+  with pytest.raises(InputError, match="one of cases, noise, got 'wild'"):
+    approaches.isoflop_bootstrap(budgets, params, tokens, loss, resamples=2, seed=0, kind="wild")
+
+
+if __name__ == "__main__":  # docs/fit.md's calibration table: python tests/fit/test_approaches.py
+  designs = {"9 sizes × 1.6, 7 budgets 1e18-1e21": {},
+             "demo: 5 sizes × 8^(1/4), 4 budgets 1.5 decades": DEMO_DESIGN}
+  for label, design in designs.items():
+    for sigma in (0.0029, 0.0042, 0.0094) if design else (0.005,):
+      for kind, resamples in (("cases", 200), ("noise", 200), ("noise", 2000)):
+        a, b, width, failed = coverage(np.random.default_rng(123), sigma, 300, kind, resamples,
+                                       **design)
+        print(f"{label} | σ {100 * sigma:.2f} % | {kind} × {resamples} | a covered {100 * a:.1f} % | "
+              f"b {100 * b:.1f} % | median width {width:.3f} | no estimate {failed}", flush=True)
 
 
 def test_envelope_of_training_curves_recovers_a():

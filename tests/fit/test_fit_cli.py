@@ -96,6 +96,12 @@ def test_frontier_power_law(tmp_path):
     (["--approach", "isoflop", "--huber-delta", "0.01"], "--huber-delta does not apply"),
     (["--window", "3"], "--window does not apply to --approach parametric"),
     (["--seed", "3"], "--seed does not apply without --bootstrap"),
+    (["--approach", "isoflop", "--bootstrap-kind", "noise"],
+     "--bootstrap-kind does not apply without --bootstrap"),
+    (["--bootstrap", "10", "--bootstrap-kind", "noise"],
+     "--bootstrap-kind does not apply to --approach parametric"),
+    (["--approach", "isoflop", "--bootstrap", "10", "--bootstrap-kind", "wild"],
+     "argument --bootstrap-kind: invalid choice: 'wild'"),
     (["--least-squares", "--huber-delta", "0.1"], "--huber-delta does not apply with --least-squares"),
     (["--compute", "1e20", "--flops-per-token", "0"], "--flops-per-token must be positive"),
     (["--flops-per-token", "6"], "--flops-per-token does not apply without --compute"),
@@ -210,6 +216,32 @@ def test_isoflop_bootstrap_resamples_seeds(tmp_path):
     for key in ("N_opt", "D_opt"):
       lo, hi = row["ci95"][key]
       assert lo < row[key] < hi and hi / lo < 2
+
+
+def test_isoflop_noise_bootstrap_reports_its_sigma(tmp_path):
+  """--bootstrap-kind noise: the report names the kind and its σ (the larger of the seeds' SD and
+  the parabolas' residual RMS, with both), and every interval the case bootstrap gives is there."""
+  budgets, params, tokens, truth = isoflop_grid(np.geomspace(1e18, 1e21, 4), sigma=0)
+  noise = np.exp(0.003 * np.random.default_rng(1).standard_normal(2 * truth.size))
+  path = write_csv(tmp_path / "seeds.csv", {
+      "params": np.tile(params, 2), "tokens": np.tile(tokens, 2), "flops": np.tile(budgets, 2),
+      "loss": np.tile(truth, 2) * noise, "seed": np.repeat(["0", "1"], truth.size)})
+  out = tmp_path / "noise.json"
+  assert cli.main(["--data", path, "--approach", "isoflop", "--bootstrap", "100",
+                   "--bootstrap-kind", "noise", "--compute", "1e22", "--out", str(out)]) == 0
+  report = json.loads(out.read_text())
+  bootstrap = report["bootstrap"]
+  assert bootstrap["kind"].startswith("noise: the design kept")
+  assert bootstrap["sigma"] == max(bootstrap["seed_sd"], bootstrap["residual_rms"])
+  assert bootstrap["seed_dof"] == truth.size and bootstrap["sigma_dof"] > 0
+  assert bootstrap["sigma_source"] in ("seeds", "parabolas")
+  assert bootstrap["seed_sd"] == pytest.approx(0.003 * np.mean(truth), rel=0.3)
+  lo, hi = report["ci95"]["a"]
+  assert lo < report["a"] < hi and lo < 0.4516 < hi
+  assert "N_opt@1e+22" in report["ci95"]
+  for row in report["optima"]:
+    lo, hi = row["ci95"]["N_opt"]
+    assert lo < row["N_opt"] < hi and row["resamples_with_minimum"] > 90
 
 
 def test_parametric_allocation_in_the_datas_flop_convention(tmp_path, points_sigma_001):

@@ -161,9 +161,10 @@ def test_a_sweep_in_a_bucket_is_drawn_there_and_fitted(sweep, gcs_dir, capsys):
   assert fitted["a"] == pytest.approx(BETA / (ALPHA + BETA), abs=0.02)
 
 
-def test_isoflop_figure_redraws_the_fitters_bootstrap_with_replicate_seeds(tmp_path):
-  """The error bars and bands come from the report's own bootstrap (same resamples, seed and seed
-  column), so the figure's a interval is the report's; replicates are told apart by seed."""
+@pytest.mark.parametrize("kind", ["cases", "noise"])
+def test_isoflop_figure_redraws_the_fitters_bootstrap_with_replicate_seeds(tmp_path, kind):
+  """The error bars and bands come from the report's own bootstrap (same kind, resamples, seed and
+  seed column), so the figure's a interval is the report's; replicates are told apart by seed."""
   from scaling.fit import cli as fit_cli
 
   isoflop_plot = importlib.import_module("scaling.plots.isoflop")  # plots.isoflop is the function
@@ -182,9 +183,10 @@ def test_isoflop_figure_redraws_the_fitters_bootstrap_with_replicate_seeds(tmp_p
   (root / "points.csv").write_text("\n".join(lines) + "\n")
   report_path = str(tmp_path / "iso.json")
   assert fit_cli.main(["--data", str(root / "points.csv"), "--approach", "isoflop",
-                       "--bootstrap", "50", "--out", report_path]) == 0
+                       "--bootstrap", "50", "--bootstrap-kind", kind, "--out", report_path]) == 0
   with open(report_path) as f:
     report = json.load(f)
+  assert report["bootstrap"]["kind"].startswith(f"{kind}:")
   table = plots.runs.final_points(str(root / "points.csv"), ["params", "tokens", "flops", "loss"],
                                   optional=("seed",))
   points = (table["budget"], table["params"], table["tokens"], table["loss"])
