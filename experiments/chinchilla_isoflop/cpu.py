@@ -1,7 +1,7 @@
 """Chinchilla Fig. 3 (IsoFLOP profiles, Hoffmann et al. 2022 Approach 2) on a 2-core CPU: the
 demo's recipe (`scaling demo`, scaling/demo.py) at twice its budgets.
 
-Eight budgets 5e10–3.5e12 (1.85 decades: the demo's four and four more between and above them) ×
+Eight budgets 5e10–3.5e12 (1.85 decades, 10^0.15–10^0.35 apart) ×
 5 sizes of the `heads:4` ladder (head dim 4, at least two layers), the five smallest budgets' sizes
 trained again with seed 1: 65 runs, 4.3e13 FLOPs (chinchilla convention). Every
 key is documented in scaling/sweep/config.py.
