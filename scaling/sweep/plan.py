@@ -380,6 +380,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
 
   tokens_per_step = recipe.batch_size * base_cfg.model.seq_len
   replicated = _replicated(sweep, base.seed)
+  reference = train_config.defaults().model  # what a key a run's family does not read is reset to
   runs, names = [], set()
   for point, seed in ((p, s) for p in points for s in (base.seed, *replicated(p))):
     steps = round(point.tokens / tokens_per_step)
@@ -397,7 +398,6 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
       raise InputError(f"{point.key}: two runs round to the same name {name}; space the values out")
     names.add(name)
     run_config = base.copy_and_resolve_references()
-    reference = train_config.defaults().model
     for key in run_config.model.keys():  # a key the run's family does not read: at its default
       if key not in point.model.key_names():
         run_config.model[key] = reference[key]
