@@ -126,6 +126,18 @@ def write_bytes(path, data: bytes) -> None:
   os.replace(tmp, os.fspath(target))
 
 
+def upload_tree(local_dir: str, target) -> None:
+  """Copies every file below the local directory `local_dir` to the same relative path below
+  `target` (a bucket path), each as one whole-file write; links to directories are skipped. For
+  writers (TensorBoard, W&B) that only write local files."""
+  for folder, _, names in os.walk(local_dir):
+    for name in names:
+      path = os.path.join(folder, name)
+      if os.path.isfile(path):
+        with open(path, "rb") as f:
+          write_bytes(join(target, *os.path.relpath(path, local_dir).split(os.sep)), f.read())
+
+
 def write_text(path, text: str) -> None:
   """`write_bytes` of `text` in UTF-8."""
   write_bytes(path, text.encode("utf-8"))

@@ -85,9 +85,7 @@ class TensorBoard(Hook):
 
   def _upload(self) -> None:
     self._writer.flush()
-    for name in os.listdir(self._staging):
-      with open(os.path.join(self._staging, name), "rb") as f:
-        rundir.write_bytes(rundir.join(self._directory, name), f.read())
+    rundir.upload_tree(self._staging, self._directory)
     self._uploaded = time.monotonic()
 
   def on_end(self, error: BaseException | None) -> None:
@@ -134,14 +132,7 @@ class Wandb(Hook):
       return
     self._wandb_run.finish(exit_code=0 if error is None else 1)
     if self._staging:
-      local = os.path.join(self._staging, WANDB_DIR)
-      for folder, _, names in os.walk(local):
-        for name in names:
-          path = os.path.join(folder, name)
-          if os.path.isfile(path):  # not the latest-run symlink to a directory
-            with open(path, "rb") as f:
-              target = rundir.join(self._directory, *os.path.relpath(path, local).split(os.sep))
-              rundir.write_bytes(target, f.read())
+      rundir.upload_tree(os.path.join(self._staging, WANDB_DIR), self._directory)
       shutil.rmtree(self._staging, ignore_errors=True)
 
 
