@@ -9,16 +9,11 @@ scale), each size of the smallest budget also trained with seed 1 to measure run
   scaling sweep --config configs/sweeps/isoflop_tiny.py --workdir runs/isoflop_tiny --dry-run
 """
 
-from scaling.sweep.config import defaults
+from scaling.sweep.config import cpu_defaults
 
 
 def get_config():
-  config = defaults()
-  config.base.model.seq_len = 64
-  config.base.eval_batches = 8  # 8 × 16 × 64 = 8k held-out tokens for the final loss
-  config.base.log_every = 20
-  config.base.eval_every = 1000
-  config.base.checkpoint_every = 1000
+  config = cpu_defaults()  # 64-byte context, 64k held-out bytes for each final loss, one evaluation
   # Porian et al. 2024: AdamW's β2 = 0.95 is too low at small batch sizes (here 1k tokens a step).
   config.base.adam_b2 = 0.99
 

@@ -11,8 +11,7 @@ from scaling.sweep.config import cpu_defaults
 
 
 def get_config():
-  config = cpu_defaults()
-  config.base.eval_batches = 32  # 32k held-out bytes, the same for every run
+  config = cpu_defaults()  # the final loss on 64k held-out bytes spread over the split, for every run
   config.base.progress = False
 
   config.sweep.kind = "ladder"

@@ -12,5 +12,4 @@ for law in power saturating; do
 done
 scaling fit --data "$W" --approach parametric --law power --x params --n-column params \
   --bootstrap 1000 --seed 0 --out "$W/fits/power_all_params.json"
-# `scaling plot` once it is wired into scaling/cli.py:
-python -m scaling.plots.cli "$W" --fit "$W/fits/power.json"
+scaling plot "$W" --fit "$W/fits/power.json"

@@ -177,7 +177,7 @@ def isoflop_figure(budget_P, params_P, tokens_P, loss_P, out_dir: str, *, report
   interval_note = ""
   if samples is not None:  # which bootstrap: the noise one redraws losses, the case one runs
     kind = report["bootstrap"]["kind"].partition(":")[0]
-    interval_note = f", 95 % {'noise' if kind == 'noise' else 'case'} bootstrap intervals"
+    interval_note = f"\n95 % {'noise' if kind == 'noise' else 'case'} bootstrap intervals"
   n_ax.set_title(f"Optimal size N_opt(C){interval_note}", fontsize=10)
   d_ax.set_title(f"Optimal tokens D_opt(C){interval_note}", fontsize=10)
   figure.suptitle(title or "IsoFLOP profiles, Hoffmann et al. 2022 Approach 2 (cf. Chinchilla "

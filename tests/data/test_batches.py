@@ -92,11 +92,16 @@ def test_process_slices_concatenate_to_the_single_process_batch(stream_T, proces
     np.testing.assert_array_equal(np.concatenate(parts), single[step])
 
 
-def test_eval_batches_are_the_first_windows_in_order(stream_T):
-  dataset = batches.eval_batches(stream_T, seq_len=SEQ_LEN, global_batch_size=4, num_batches=3)
-  assert len(dataset) == 3
+@pytest.mark.parametrize("num_batches, every", [(1, 5), (2, 2), (3, 1), (5, 1)])
+def test_eval_batches_are_windows_spread_over_the_split_in_order(stream_T, num_batches, every):
+  """Every k-th of the 20 windows, from the first: one file at the head of a stream is not the
+  split."""
+  dataset = batches.eval_batches(stream_T, seq_len=SEQ_LEN, global_batch_size=4,
+                                 num_batches=num_batches)
+  assert len(dataset) == num_batches
   rows = np.concatenate(list(batches.iterate_from(dataset, 0)))
-  np.testing.assert_array_equal(rows, stream_T[:12 * WIDTH].reshape(12, WIDTH))
+  windows_NxW = stream_T[:20 * WIDTH].reshape(20, WIDTH)
+  np.testing.assert_array_equal(rows, windows_NxW[::every][:4 * num_batches])
 
 
 def test_eval_batches_keep_only_the_full_batches_that_exist(stream_T):

@@ -128,14 +128,18 @@ def sweep(rng, sigma, budgets=np.geomspace(1e18, 1e21, 7), sizes=9, step=1.6, se
 
 
 # `scaling demo`'s design: 4 budgets over 1.5 decades, 5 sizes spanning a factor 8 (size_span),
-# a second seed at the 3 smaller budgets.
+# every size under 2 seeds; before, the largest budget had one (the calibration table's rows).
 DEMO_DESIGN = {"budgets": np.geomspace(1e18, 10**19.5, 4), "sizes": 5, "step": 8 ** (1 / 4),
-               "seeds": (2, 2, 2, 1)}
+               "seeds": 2}
+EARLIER_DEMO_DESIGN = {**DEMO_DESIGN, "seeds": (2, 2, 2, 1)}
+# Noise for it: 0.42 % puts its profiles ≈ 9 σ deep, as the demo's own runs are (docs/fit.md); 0.29 %
+# is quieter, 0.94 % noisier.
+DEMO_SIGMAS = (0.0029, 0.0042, 0.0094)
 
 
 def coverage(rng, sigma, sweeps, kind="cases", resamples=200, **design):
-  """(fraction of sweeps whose 95 % intervals contain the true a, the same for b, median width of
-  a's interval, sweeps without an estimate) for the isoFLOP bootstrap of `kind` on synthetic
+  """(fraction of sweeps whose 95 % intervals contain the true a, the same for b, the widths of
+  a's intervals, sweeps without an estimate) for the isoFLOP bootstrap of `kind` on synthetic
   `sweep`s; a sweep with fewer than 2 budgets that have a minimum has no estimate and is left out."""
   covered = {"a": 0, "b": 0}
   widths, failed = [], 0
@@ -154,7 +158,7 @@ def coverage(rng, sigma, sweeps, kind="cases", resamples=200, **design):
     covered["b"] += ci95["b"][0] <= 1 - TRUE_A <= ci95["b"][1]
     widths.append(ci95["a"][1] - ci95["a"][0])
   estimated = sweeps - failed
-  return covered["a"] / estimated, covered["b"] / estimated, float(np.median(widths)), failed
+  return covered["a"] / estimated, covered["b"] / estimated, np.array(widths), failed
 
 
 @pytest.mark.parametrize("seeds, sweeps", [(1, 200), (3, 200)])
@@ -171,7 +175,7 @@ def test_noise_bootstrap_covers_the_truth_at_the_demos_design():
   """Calibration of the noise bootstrap where the case bootstrap is too wide: the demo's design
   (few sizes, so drawing them with replacement often leaves 3 distinct ones), σ = 0.42 % of the
   loss: the profiles are then ≈ 9 σ deep (Hoffmann's law, span 8), as the demo's own runs are
-  (≈ 8: depth 0.18 nats, seed SD 0.022). 200 sweeps of 2000 resamples, as the demo draws."""
+  (≈ 9.6: depth 0.12-0.21 nats, seed SD 0.0175). 200 sweeps of 2000 resamples, as the demo draws."""
   covered_a, covered_b, _, failed = coverage(np.random.default_rng(0), 0.0042, 200, kind="noise",
                                              resamples=2000, **DEMO_DESIGN)
   assert failed == 0 and 0.90 <= covered_a <= 0.99 and 0.90 <= covered_b <= 0.99, (covered_a, covered_b)
@@ -183,21 +187,21 @@ def test_noise_bootstrap_measures_sigma_and_scales_with_it():
   residual degrees of freedom, or an unknown kind, is an error."""
   budgets, params, tokens, loss, seed = sweep(np.random.default_rng(3), 0.004, **DEMO_DESIGN)
   noise = approaches.run_noise(approaches.isoflop_profiles(budgets, params, tokens, loss))
-  assert noise.seed_dof == 15 and noise.residual_dof > 0
+  assert noise.seed_dof == 20 and noise.residual_dof > 0
   assert noise.sigma == max(noise.seed_sd, noise.residual_rms)
   assert noise.source == ("seeds" if noise.seed_sd >= noise.residual_rms else "parabolas")
-  zigzag = 0.03 * np.cos(np.pi * np.log(params) / np.log(DEMO_DESIGN["step"]))  # same for each seed
+  zigzag = 0.04 * np.cos(np.pi * np.log(params) / np.log(DEMO_DESIGN["step"]))  # same for each seed
   bent = approaches.run_noise(approaches.isoflop_profiles(budgets, params, tokens, loss + zigzag))
   assert bent.source == "parabolas" and bent.seed_sd == pytest.approx(noise.seed_sd)
   assert bent.sigma > 2 * noise.seed_sd
   truth = hoffmann_loss(params, tokens)
   sd = {}
-  for scale in (1, 2):
+  for scale in (0.5, 1):  # halving the noise, where a's spread is still linear in it
     samples = approaches.isoflop_bootstrap(budgets, params, tokens, truth + scale * (loss - truth),
                                            resamples=400, seed=0, kind="noise")
     assert samples["N_opt_BxM"].shape == (400, 4)
     sd[scale] = samples["a"].std()
-  assert 1.6 < sd[2] / sd[1] < 2.4, sd
+  assert 1.6 < sd[1] / sd[0.5] < 2.4, sd
   with pytest.raises(InputError, match="cannot measure the runs' noise"):
     approaches.run_noise(approaches.isoflop_profiles(
         np.repeat([1e18, 1e19], 3), np.tile([1e8, 2e8, 4e8], 2), np.full(6, 1e9),
@@ -207,15 +211,18 @@ def test_noise_bootstrap_measures_sigma_and_scales_with_it():
 
 
 if __name__ == "__main__":  # docs/fit.md's calibration table: python tests/fit/test_approaches.py
-  designs = {"9 sizes × 1.6, 7 budgets 1e18-1e21": {},
-             "demo: 5 sizes × 8^(1/4), 4 budgets 1.5 decades": DEMO_DESIGN}
-  for label, design in designs.items():
-    for sigma in (0.0029, 0.0042, 0.0094) if design else (0.005,):
+  designs = {"9 sizes × 1.6, 7 budgets 1e18-1e21": ({}, (0.005,)),
+             "demo: 5 sizes × 8^(1/4), 4 budgets 1.5 decades, 2 seeds": (DEMO_DESIGN, DEMO_SIGMAS),
+             "earlier demo: the largest budget 1 seed": (EARLIER_DEMO_DESIGN, DEMO_SIGMAS)}
+  for label, (design, sigmas) in designs.items():
+    for sigma in sigmas:
       for kind, resamples in (("cases", 200), ("noise", 200), ("noise", 2000)):
-        a, b, width, failed = coverage(np.random.default_rng(123), sigma, 300, kind, resamples,
-                                       **design)
+        a, b, widths, failed = coverage(np.random.default_rng(123), sigma, 300, kind, resamples,
+                                        **design)
         print(f"{label} | σ {100 * sigma:.2f} % | {kind} × {resamples} | a covered {100 * a:.1f} % | "
-              f"b {100 * b:.1f} % | median width {width:.3f} | no estimate {failed}", flush=True)
+              f"b {100 * b:.1f} % | width of a's interval: median {np.median(widths):.3f}, "
+              f"wider than 0.2 in {100 * np.mean(widths > 0.2):.1f} % | no estimate {failed}",
+              flush=True)
 
 
 def test_envelope_of_training_curves_recovers_a():
