@@ -3,8 +3,8 @@
 Three budgets, five sizes each, evenly spaced in log N over a factor 8 around the expected optimum,
 on the `heads:4` ladder (head dim 4, at least two layers: neighbouring sizes differ only in
 scale), each size of the smallest budget also trained with seed 1 to measure run noise; 20 runs,
-2.3e13 FLOPs (at the 2.6e10 FLOP/s experiments/chinchilla_isoflop measured, 15 minutes on a
-2-core CPU). Every key is documented in configs/sweeps/base.py.
+2.3e13 FLOPs (at the 4.1e10 FLOP/s `scaling demo` trains at on an idle 2-core CPU, README:
+about 10 minutes). Every key is documented in configs/sweeps/base.py.
 
   scaling sweep --config configs/sweeps/isoflop_tiny.py --workdir runs/isoflop_tiny --dry-run
 """
