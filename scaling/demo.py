@@ -19,8 +19,8 @@ import numpy as np
 from scaling import rundir
 from scaling.errors import ArgumentParser, InputError
 
-# Chinchilla-convention FLOPs, 1.5 decades: 1.2e13 in all, 2.3e13 with the replicates, about 11
-# minutes here. The smallest budget is one whose five sizes are distinct two-layer shapes.
+# Chinchilla-convention FLOPs, 1.5 decades: 1.2e13 in all, 2.3e13 with the replicates, 9.5
+# minutes here (README). The smallest budget is one whose five sizes are distinct two-layer shapes.
 BUDGETS = (5e10, 1.6e11, 5e11, 1.6e12)  # 32×: 10^1.505
 # Run noise is measured, not assumed: every run is trained again with another seed (init and data
 # order), so Approach 2's bootstrap redraws the losses with a measured σ (`scaling fit

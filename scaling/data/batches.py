@@ -74,7 +74,7 @@ def eval_batches(split: Split, *, seq_len: int, global_batch_size: int, num_batc
   From a stream: num_batches * B windows evenly spaced over the whole split (every k-th), not its
   first ones: a stream is its documents end to end, so the first windows are one or two files, an
   estimate of the split's loss that is biased and noisy (on the embedded corpus the first 128
-  windows are ~0.35 nats harder than the split, and a run's loss on them varies ~30 % more from seed
+  windows are ~0.35 nats harder than the split, and a run's loss on them varies ~35 % more from seed
   to seed; docs/data.md). When the split holds fewer windows, only the full batches that exist
   (len(dataset) says how many). From documents: row r packs documents r, r + B, r + 2B, ... in
   order, starting over if the split runs out, so there are always num_batches.
