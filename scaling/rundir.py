@@ -27,8 +27,10 @@ The interface (paths are strings, local or gs://; this module imports no JAX):
   check_writable(path, flag) / check_readable(path, flag) (one-line InputErrors, nothing written).
 """
 
+import contextlib
 import json
 import os
+import sys
 import tempfile
 import time
 import warnings
@@ -110,7 +112,8 @@ def read_bytes(path) -> bytes:
 def write_bytes(path, data: bytes) -> None:
   """Writes a whole file so that readers see the old content or the new, never a part.
 
-  Locally: a temporary file in the same directory, fsynced, renamed over `path`. On GCS one upload,
+  Locally: a temporary file of a unique name in the same directory, fsynced, renamed over `path`
+  (and removed if the write fails, so a failed write leaves nothing). On GCS one upload,
   which becomes visible only once complete. Parent directories are created.
   """
   target = epath.Path(path)
@@ -118,12 +121,20 @@ def write_bytes(path, data: bytes) -> None:
     target.write_bytes(data)
     return
   target.parent.mkdir(parents=True, exist_ok=True)
-  tmp = f"{os.fspath(target)}.tmp"
-  with open(tmp, "wb") as f:
-    f.write(data)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, os.fspath(target))
+  # A temporary name of this writer's own (two writers never share one), removed if anything fails.
+  descriptor, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                     dir=os.fspath(target.parent))
+  try:
+    with os.fdopen(descriptor, "wb") as f:
+      f.write(data)
+      f.flush()
+      os.fsync(f.fileno())
+    os.chmod(tmp, 0o644)  # mkstemp's is 0600; a written file is readable as `open` makes it
+    os.replace(tmp, os.fspath(target))
+  except BaseException:
+    with contextlib.suppress(FileNotFoundError):
+      os.unlink(tmp)
+    raise
 
 
 def upload_tree(local_dir: str, target) -> None:
@@ -253,12 +264,57 @@ def check_readable(path, flag: str) -> None:
     raise InputError(f"{flag} {path}: no such file or directory")
 
 
+# What a run or sweep directory owns: files directly in it, and everything below these folders.
+OWNED_FILES = (RUN_FILE, METRICS_FILE, PLAN_FILE, RESULTS_FILE, "status.json")
+OWNED_PREFIXES = ("lease.",)
+OWNED_DIRS = (METRICS_CHUNKS_DIR, CHECKPOINTS_DIR, TENSORBOARD_DIR, RUNS_DIR, COMPILE_CACHE_DIR,
+              "wandb")
+
+
+def _holds_run_or_sweep(directory: str) -> bool:
+  return any(exists(join(directory, name)) for name in OWNED_FILES)
+
+
+def owner(path) -> str | None:
+  """The run or sweep directory whose own file `path` is (run.json, metrics.jsonl, results.csv,
+  plan.json, status.json, a lease, anything under checkpoints/, runs/, ...), or None: what a
+  command writing a file of the user's choice (`scaling fit --out`) must never replace."""
+  child = absolute(path)
+  directory = parent(child)
+  inside = False  # whether `child` is a folder above `path`
+  while directory != child and not directory.endswith("://"):  # up to / or the bucket
+    name = epath.Path(child).name
+    owned = (name in OWNED_DIRS if inside else
+             name in OWNED_FILES or name.startswith(OWNED_PREFIXES))
+    if owned and _holds_run_or_sweep(directory):
+      return directory
+    child, directory, inside = directory, parent(directory), True
+  return None
+
+
 def read_json(path):
   return json.loads(read_text(path))
 
 
 def write_json(path, value) -> None:
   write_text(path, json.dumps(value, indent=2))
+
+
+class SkippedLine(UserWarning):
+  """A metrics line a reader skipped (cut off mid-write, or garbled). Shown as one
+  `warning: FILE line N: ...` line on stderr wherever it is not caught: never Python's warning
+  format, which names this module's source line instead of the file that has the bad line."""
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+  if issubclass(category, SkippedLine):
+    print(f"warning: {message}", file=file or sys.stderr)
+  else:
+    _show_other_warning(message, category, filename, lineno, file, line)
+
+
+_show_other_warning = warnings.showwarning
+warnings.showwarning = _show_warning
 
 
 def _parse_rows(where: str, text: str, strict: bool) -> list[dict]:
@@ -274,11 +330,11 @@ def _parse_rows(where: str, text: str, strict: bool) -> list[dict]:
     except json.JSONDecodeError:
       if number == len(lines):
         warnings.warn(f"{where} line {number}: skipping a cut-off last line (an incomplete line: "
-                      "a crash mid-write?)", stacklevel=3)
+                      "a crash mid-write?)", SkippedLine)
         continue
       if strict:
         raise InputError(f"{where} line {number}: not valid JSON") from None
-      warnings.warn(f"{where} line {number}: skipping an incomplete line", stacklevel=3)
+      warnings.warn(f"{where} line {number}: skipping an incomplete line", SkippedLine)
       continue
     if isinstance(row, dict):
       rows.append(row)

@@ -3,6 +3,8 @@
 import concurrent.futures
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -28,6 +30,51 @@ def test_whole_writes_read_back_and_create_parents(root):
   rundir.remove(path)
   rundir.remove(path)
   assert not rundir.exists(path)
+
+
+def test_writers_never_share_a_temporary_and_a_failed_write_leaves_nothing(tmp_path):
+  path = str(tmp_path / "shared.json")
+
+  def write(i):
+    for _ in range(20):
+      rundir.write_json(path, {"writer": i})
+
+  with concurrent.futures.ThreadPoolExecutor(8) as pool:
+    list(pool.map(write, range(8)))  # each rename finds its own temporary: none fails
+  assert rundir.read_json(path)["writer"] in range(8)
+  assert os.listdir(tmp_path) == ["shared.json"]
+  (tmp_path / "folder").mkdir()
+  with pytest.raises(IsADirectoryError):
+    rundir.write_text(str(tmp_path / "folder"), "report")
+  assert sorted(os.listdir(tmp_path)) == ["folder", "shared.json"]
+  assert oct(os.stat(path).st_mode & 0o777) == oct(0o644)
+
+
+def test_a_cut_off_line_is_one_warning_line_naming_the_file_and_line(tmp_path):
+  """Wherever a reader skips a line and nobody catches the warning (scaling runs, a sweep's
+  results): one `warning:` line, not Python's warning format with this module's source path."""
+  run = rundir.RunDir(tmp_path)
+  rundir.write_text(run.metrics_file, '{"step": 1}\n{"st')
+  script = ("import sys; from scaling import rundir; "
+            f"sys.exit(len(rundir.read_metrics({str(tmp_path)!r})) != 1)")
+  result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+  assert result.returncode == 0, result.stderr
+  assert result.stderr == (f"warning: {run.metrics_file} line 2: skipping a cut-off last line "
+                           "(an incomplete line: a crash mid-write?)\n")
+
+
+def test_files_of_a_run_or_sweep_have_an_owner(tmp_path):
+  sweep, run = tmp_path / "sweep", tmp_path / "sweep" / "runs" / "r"
+  rundir.write_text(str(sweep / "plan.json"), "{}")
+  rundir.write_text(str(run / "run.json"), "{}")
+  for owned, owner in (("plan.json", sweep), ("results.csv", sweep), ("runs/x.json", sweep),
+                       ("runs/r/metrics.jsonl", run), ("runs/r/lease.3", run),
+                       ("runs/r/checkpoints/5/state", run), ("runs/r/wandb/run_id", run)):
+    assert rundir.owner(str(sweep / owned)) == str(owner), owned
+  for free in ("fits/fit.json", "fit.json"):
+    assert rundir.owner(str(sweep / free)) is None, free
+  assert rundir.owner(str(tmp_path / "results.csv")) is None  # not in a sweep
+  assert rundir.owner(str(run / "fit.json")) == str(sweep)  # below the sweep's runs/
 
 
 def test_exclusive_create_has_exactly_one_winner(root):

@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-from scaling import rundir
+from scaling import checks, rundir
 from scaling.errors import ArgumentParser, InputError
 from scaling.fit import approaches, points
 
@@ -92,12 +92,57 @@ def _given(args, option: str) -> bool:
   return value not in (None, False, 0, [])
 
 
+def _check_numbers(args) -> None:
+  """Every number given is finite and in its range: a budget of inf, NaN or 0 FLOPs has no optimal
+  allocation, and would otherwise come out as `N_opt inf` or a traceback."""
+  for c in args.compute:
+    checks.number(c, "--compute", above=0)
+  if args.flops_per_token is not None:
+    checks.number(args.flops_per_token, "--flops-per-token", above=0)
+  if args.huber_delta is not None:
+    checks.number(args.huber_delta, "--huber-delta", above=0)
+  if args.budget_rtol is not None:
+    checks.number(args.budget_rtol, "--budget-rtol", at_least=0, below=1)
+  if args.seed is not None:
+    checks.number(args.seed, "--seed", integer=True, at_least=0)
+  _fixed_values(args.fix)  # NAME=NUMBER, finite, each name once
+
+
+def _check_out(args) -> None:
+  """`--out` can take the report, checked before any fitting as `--data` is: not one of the inputs
+  (the --data file, or any file a run or sweep directory owns), not a directory, and in a place
+  that can be written (a gs:// bucket that answers). Nothing is written here."""
+  out = args.out
+  if out is None:
+    return
+  if not out.strip():
+    raise InputError("--out is empty; name a file for the JSON report, such as fit.json")
+  same = rundir.absolute(out) == rundir.absolute(args.data)
+  if not same and not rundir.is_remote(out) and os.path.exists(out) and os.path.exists(args.data):
+    same = os.path.samefile(out, args.data)
+  if same:
+    raise InputError(f"--out {out} is the --data file: the report would replace the points; "
+                     "name another file")
+  owner = rundir.owner(out)
+  if owner is not None:
+    raise InputError(f"--out {out} is a file of the run or sweep in {owner}; write the report "
+                     "elsewhere (e.g. a fits/ folder beside it)")
+  if rundir.is_remote(out):
+    rundir.check_writable(out, "--out")  # the bucket answers and is ours
+  if rundir.is_dir(out):
+    raise InputError(f"--out {out} is a directory; name a file such as "
+                     f"{rundir.join(out, 'fit.json')}")
+  if not rundir.is_remote(out):
+    rundir.check_writable(rundir.parent(out), "--out")
+
+
 def _check_options(args) -> None:
   """One line for the first option that does not apply to what was asked."""
   for option, approaches_ in _APPLIES.items():
     if _given(args, option) and args.approach not in approaches_:
       raise InputError(f"{option} does not apply to --approach {args.approach} (only to "
                        f"{' and '.join(approaches_)})")
+  _check_numbers(args)
   if args.bootstrap < 0 or args.bootstrap == 1:
     raise InputError(f"--bootstrap must be 0 (none) or at least 2, got {args.bootstrap}")
   for option in ("--seed", "--bootstrap-kind"):
@@ -107,12 +152,8 @@ def _check_options(args) -> None:
     raise InputError("--huber-delta does not apply with --least-squares")
   if args.flops_per_token is not None and not args.compute:
     raise InputError("--flops-per-token does not apply without --compute")
-  if args.flops_per_token is not None and not args.flops_per_token > 0:
-    raise InputError(f"--flops-per-token must be positive, got {args.flops_per_token}")
   if args.window is not None and args.window < 0:
     raise InputError(f"--window must be >= 0 (0: every point), got {args.window}")
-  if args.budget_rtol is not None and not 0 <= args.budget_rtol < 1:
-    raise InputError(f"--budget-rtol must be in [0, 1), got {args.budget_rtol}")
   if args.approach in ("parametric", "frontier"):
     law = args.law or ("power" if args.approach == "frontier" and args.x else "chinchilla")
     one_input = law in ("power", "saturating")
@@ -232,13 +273,21 @@ def _flops_per_token(args, table: dict):
 
 
 def _fixed_values(pairs: list[str]) -> dict[str, float]:
+  """--fix NAME=VALUE ...: finite numbers, each name once (a repeated name is refused, not the
+  last one silently kept)."""
   values = {}
   for pair in pairs:
     name, _, value = pair.partition("=")
+    name = name.strip()
     try:
-      values[name.strip()] = float(value)
+      number = float(value)
     except ValueError:
       raise InputError(f"--fix {pair!r}: expected NAME=NUMBER") from None
+    checks.number(number, f"--fix {name}")
+    if name in values:
+      raise InputError(f"--fix names {name} twice ({name}={values[name]:g} and {pair}); "
+                       "give each parameter once")
+    values[name] = number
   return values
 
 
@@ -432,6 +481,9 @@ def _print_report(report: dict, source: str) -> None:
   print(f"{report['law']} law, {approach} fit to {report['n_points']} points of {source}")
   if "formula" in report:
     print(report["formula"])
+  if "inputs" in report:  # which column each input of the law is (x of a one-input law too)
+    print("inputs: " + ", ".join(f"{name} = {column}" for name, column in report["inputs"].items())
+          + (" (--x picks params, tokens or flops)" if "x" in report["inputs"] else ""))
   if report["objective"] is not None:
     loss = ("least squares" if report["loss"] == "least_squares"
             else f"Huber δ = {report['huber_delta']:g}")
@@ -484,6 +536,7 @@ def _print_report(report: dict, source: str) -> None:
 def main(argv: list[str]) -> int:
   args = _parser().parse_args(argv)
   _check_options(args)
+  _check_out(args)
   _resolve_defaults(args)
   if args.approach == "isoflop":
     report = _isoflop(args)
@@ -513,10 +566,31 @@ def main(argv: list[str]) -> int:
   _print_report(report, args.data)
   if args.out:
     try:
-      rundir.write_text(args.out, json.dumps(report, indent=2) + "\n")
+      rundir.write_text(args.out, report_json(report))
     except OSError as e:
       raise InputError(f"--out {args.out}: {e.strerror or e}") from None
   return 0
+
+
+def report_json(report: dict) -> str:
+  """The report as RFC 8259 JSON, which has no NaN or Infinity: a value that is not finite (an
+  infinite standard error when every resample diverged, an interval with no end) is written as
+  null, and a line of `warnings` names each one and what it was."""
+  replaced = []
+
+  def finite(value, where: str):
+    if isinstance(value, dict):
+      return {key: finite(v, f"{where}.{key}" if where else str(key)) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+      return [finite(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, float) and not np.isfinite(value):
+      replaced.append(f"{where} is {value} (written as null)")
+      return None
+    return value
+
+  report = finite(report, "")
+  report["warnings"] = [*report.get("warnings", []), *replaced]
+  return json.dumps(report, indent=2, allow_nan=False) + "\n"
 
 
 def run(entry_point, argv: list[str]) -> int:

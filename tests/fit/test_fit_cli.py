@@ -306,3 +306,96 @@ def test_the_cli_offers_every_registered_law():
   from scaling.fit import laws
 
   assert set(cli.LAW_NAMES) == set(laws.LAWS)
+
+
+def _strict_json(text: str):
+  """json.loads that refuses NaN and Infinity, which RFC 8259 JSON does not have."""
+  def refuse(constant):
+    raise ValueError(f"not RFC 8259 JSON: {constant}")
+  return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--approach", "isoflop", "--compute", "inf"], "--compute must be positive, got inf"),
+    (["--approach", "isoflop", "--compute", "nan"], "--compute must be positive, got nan"),
+    (["--compute", "0"], "--compute must be positive, got 0"),
+    (["--compute", "1e21", "-5"], "--compute must be positive, got -5"),
+    (["--compute", "1e21", "--flops-per-token", "inf"], "--flops-per-token must be positive"),
+    (["--huber-delta", "nan"], "--huber-delta must be positive, got nan"),
+    (["--huber-delta", "-1"], "--huber-delta must be positive, got -1"),
+    (["--approach", "isoflop", "--budget-rtol", "nan"], "--budget-rtol must be a number in [0, 1)"),
+    (["--bootstrap", "10", "--seed", "-1"], "--seed must be an integer ≥ 0, got -1"),
+    (["--fix", "E=inf"], "--fix E must be a number, got inf"),
+    (["--fix", "E=1.69", "E=1.7"], "--fix names E twice (E=1.69 and E=1.7)"),
+])
+def test_every_number_is_finite_and_in_range_or_one_line(points_csv, args, match, capsys):
+  assert cli.run(cli.main, ["--data", points_csv, *args]) == 2
+  err = capsys.readouterr().err
+  assert err.startswith("error: ") and err.count("\n") == 1 and match in err, err
+
+
+def test_the_report_is_rfc_8259_json_with_non_finite_values_as_null():
+  text = cli.report_json({"params": {"a": 0.5}, "stderr": {"a": float("inf"), "b": float("nan")},
+                          "ci95": {"a": [0.1, float("-inf")]}, "warnings": ["kept"]})
+  report = _strict_json(text)
+  assert report["stderr"] == {"a": None, "b": None} and report["ci95"]["a"] == [0.1, None]
+  assert report["warnings"] == ["kept", "stderr.a is inf (written as null)",
+                                "stderr.b is nan (written as null)",
+                                "ci95.a[1] is -inf (written as null)"]
+
+
+def _sweep(tmp_path):
+  sweep = tmp_path / "sweep"
+  for i, size in enumerate(np.geomspace(3e7, 3e9, 7)):
+    write_run(sweep / "runs" / f"run{i}", size, list(np.geomspace(1e8, 3e11, 30)))
+  write_csv(sweep / "results.csv", {"params": np.geomspace(3e7, 3e9, 7), "tokens": np.full(7, 1e9),
+                                    "loss": np.linspace(3, 2.5, 7), "flops": np.full(7, 1e18)})
+  (sweep / "plan.json").write_text("{}")
+  return sweep
+
+
+@pytest.mark.parametrize("out", ["DATA", "results.csv", "plan.json", "runs/run0/metrics.jsonl",
+                                 "runs/run0/run.json", "runs/run0/status.json",
+                                 "runs/run0/checkpoints/10/x.json"])
+def test_an_out_that_is_an_input_or_a_file_of_the_sweep_is_refused(tmp_path, out):
+  sweep = _sweep(tmp_path)
+  data = str(sweep / "results.csv") if out == "DATA" else str(sweep)
+  target = data if out == "DATA" else str(sweep / out)
+  before = {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()}
+  result = _run_cli("--data", data, "--approach", "envelope", "--out", target)
+  assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+  assert result.stdout == "" and f"--out {target}" in result.stderr
+  assert {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()} == before
+
+
+def test_an_out_beside_a_sweeps_files_is_fine(tmp_path):
+  sweep = _sweep(tmp_path)
+  out = sweep / "fits" / "envelope.json"
+  result = _run_cli("--data", str(sweep), "--approach", "envelope", "--out", str(out))
+  assert result.returncode == 0, result.stderr
+  assert _strict_json(out.read_text())["approach"] == "envelope"
+
+
+def test_an_out_that_is_a_directory_is_refused_before_fitting_and_leaves_nothing(points_csv,
+                                                                                tmp_path):
+  (tmp_path / "reports").mkdir()
+  result = _run_cli("--data", points_csv, "--out", str(tmp_path / "reports"))
+  assert result.returncode == 2 and result.stdout == ""  # no table: refused before the fit
+  assert "is a directory; name a file such as" in result.stderr
+  assert sorted(os.listdir(tmp_path)) == ["reports"] and os.listdir(tmp_path / "reports") == []
+
+
+def test_an_unreachable_bucket_for_out_is_one_line_before_fitting(points_csv, gcs, tmp_path):
+  result = _run_cli("--data", points_csv, "--out", "gs://no-such-bucket/fit.json")
+  assert result.returncode == 2 and result.stdout == "", result.stderr
+  assert result.stderr == "error: --out gs://no-such-bucket/fit.json: bucket gs://no-such-bucket " \
+                          "does not exist\n"
+  result = _run_cli("--data", points_csv, "--out", f"{gcs}/fit.json",
+                    STORAGE_EMULATOR_HOST="http://127.0.0.1:9")  # nobody listens there
+  assert result.returncode == 2 and result.stdout == "" and result.stderr.count("\n") == 1
+  assert "cannot reach the storage API at http://127.0.0.1:9" in result.stderr
+
+
+def test_a_one_input_law_says_which_input_x_is(points_csv, capsys):
+  assert cli.main(["--data", points_csv, "--law", "power"]) == 0
+  assert "inputs: x = params (--x picks params, tokens or flops)" in capsys.readouterr().out
