@@ -1,7 +1,8 @@
 """`--config FILE [--config.KEY=VALUE ...] --workdir DIR`, parsed by ml_collections' config flags.
 
-Shared by the commands that take a config file (`scaling train`, `scaling sweep`): a missing file, a
-config file that fails, an override naming no key or of the wrong type is one `InputError`.
+Shared by the commands that take a config file (`scaling train`, `scaling sweep`, `scaling compile`):
+a missing file, a config file that fails or returns something other than a ConfigDict, an override
+naming no key or of the wrong type, a group the command needs left out is one `InputError`.
 """
 
 import os
@@ -12,6 +13,7 @@ from scaling.errors import InputError
 
 def load(argv: list[str], *, prog: str, reference: str):
   """Returns (config, workdir); `reference` is the file that lists every key, named in errors."""
+  import ml_collections
   from absl import flags
   from ml_collections import config_flags
 
@@ -39,11 +41,31 @@ def load(argv: list[str], *, prog: str, reference: str):
     if culprit:
       raise InputError(f"{prog}: {culprit} names no config key (see {reference})") from None
     raise InputError(f"{prog}: cannot load --config: {str(e).splitlines()[0]}") from None
+  config = values.config
+  if not isinstance(config, ml_collections.ConfigDict):
+    raise InputError(f"{prog}: --config {path}: get_config() returned {type(config).__name__} "
+                     f"{_shown(config)}; it must return an ml_collections.ConfigDict (see "
+                     f"{reference})")
   if values.workdir is None:
     raise InputError(f"{prog}: --workdir DIR is required")
   if not values.workdir.strip():
     raise InputError(f"{prog}: --workdir is empty; name a directory for the outputs")
-  return values.config, values.workdir
+  return config, values.workdir
+
+
+def require(config, keys, *, prog: str, reference: str) -> None:
+  """The groups a command reads before it validates the rest (`data`: the corpus and tokenizer
+  come first), so that one left out is a line naming it, not an AttributeError."""
+  missing = [key for key in keys if key not in config]
+  if missing:
+    raise InputError(f"{prog}: the config has no {', '.join(missing)} (start from "
+                     f"{reference}, which sets every key)")
+
+
+def _shown(value) -> str:
+  """A value's repr, cut short: a config file may return something large."""
+  text = repr(value)
+  return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _raised_in(traceback_text: str, path: str) -> str:

@@ -39,6 +39,7 @@ def load_train_config(path: str, overrides: list[str], prog: str = PROG):
     raise InputError(f"{prog}: unrecognized arguments: {' '.join(unknown)}")
   config, _ = config_file.load(["--config", path, *overrides, "--workdir", os.devnull], prog=prog,
                                reference="configs/base.py")
+  config_file.require(config, ("data",), prog=prog, reference="scaling.train.config.defaults()")
   tokenizer = load_tokenizer(DataConfig.from_dict(config.data).tokenizer)
   cfg = config_lib.validate(config, vocab_size=tokenizer.vocab_size)
   resolved = config.to_dict()

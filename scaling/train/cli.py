@@ -32,6 +32,8 @@ def main(argv: list[str]) -> int:
   if "sweep" in config and "base" in config:
     raise InputError("scaling train: --config is a sweep config (it has sweep.* and base.* keys); "
                      "run it with scaling sweep")
+  config_file.require(config, ("data",), prog="scaling train",
+                      reference="scaling.train.config.defaults()")
 
   try:
     last = trainer.train(config, workdir)
