@@ -40,12 +40,15 @@ def _parser() -> ArgumentParser:
   train = commands.add_parser("train", help="train a SentencePiece model")
   train.add_argument("--source", required=True,
                      help="stdlib | text | tfds:NAME[/CONFIG][:VERSION], as data.source")
-  train.add_argument("--glob", default="", help="for --source text: files to read, as data.glob")
-  train.add_argument("--validation-percent", type=int, default=5,
-                     help="stdlib/text: files held out (not trained on), as data.validation_percent")
-  train.add_argument("--data-dir", default="", help="tfds: the TFDS data dir, as data.data_dir")
-  train.add_argument("--text-feature", default="text", help="tfds: as data.text_feature")
-  train.add_argument("--split", default="train", help="tfds: the split to read, as data.train_split")
+  # Source options default to None, so that one given to a source that does not read it is
+  # refused rather than ignored.
+  train.add_argument("--glob", help="for --source text: files to read, as data.glob")
+  train.add_argument("--validation-percent", type=int,
+                     help="stdlib/text: files held out (not trained on), as data.validation_percent "
+                          "(default 5)")
+  train.add_argument("--data-dir", help="tfds: the TFDS data dir, as data.data_dir")
+  train.add_argument("--text-feature", help="tfds: as data.text_feature (default text)")
+  train.add_argument("--split", help="tfds: the split to read, as data.train_split (default train)")
   train.add_argument("--vocab-size", type=int, required=True, help="pieces, specials included")
   train.add_argument("--model-type", choices=("unigram", "bpe"), default="unigram")
   train.add_argument("--max-documents", type=int, default=1_000_000,
@@ -54,19 +57,53 @@ def _parser() -> ArgumentParser:
   return parser
 
 
+# Which source kinds read each source option.
+_READ_BY = {"--glob": ("text",), "--validation-percent": ("stdlib", "text"),
+            "--data-dir": ("tfds",), "--text-feature": ("tfds",), "--split": ("tfds",)}
+
+
+def _check_source_options(args) -> None:
+  """An option the source does not read is refused, not ignored; then the defaults are filled."""
+  kind = "tfds" if tfds_source.is_tfds(args.source) else args.source
+  for option, kinds in _READ_BY.items():
+    if getattr(args, option[2:].replace("-", "_")) is not None and kind not in kinds:
+      raise InputError(f"{option} does not apply to --source {args.source} (only to "
+                       f"{' and '.join('tfds:...' if k == 'tfds' else k for k in kinds)})")
+  args.glob = args.glob or ""
+  args.validation_percent = 5 if args.validation_percent is None else args.validation_percent
+  args.data_dir = args.data_dir or ""
+  args.text_feature = args.text_feature or "text"
+  args.split = args.split or "train"
+
+
+def _check_out(out: str) -> None:
+  """Where the model goes, checked before any training: a file in a directory that exists (or a
+  usable bucket), not a directory itself."""
+  if rundir.is_remote(out):
+    rundir.check_writable(out, "--out")  # an object store has no directories to check
+  elif not epath.Path(out).parent.is_dir():
+    raise InputError(f"--out {out}: directory {os.fspath(epath.Path(out).parent)} does not exist")
+  if rundir.is_dir(out):
+    raise InputError(f"--out {out} is a directory; name the model file, such as "
+                     f"{rundir.join(out, 'tok.model')}")
+
+
 def main(argv: list[str]) -> int:
   args = _parser().parse_args(argv)
   for flag, value in (("--vocab-size", args.vocab_size), ("--max-documents", args.max_documents)):
     if value <= 0:
       raise InputError(f"{flag} must be positive, got {value}")
-  out = epath.Path(args.out)
-  if rundir.is_remote(args.out):
-    rundir.check_writable(args.out, "--out")  # an object store has no directories to check
-  elif not out.parent.is_dir():
-    raise InputError(f"--out {args.out}: directory {os.fspath(out.parent)} does not exist")
+  _check_source_options(args)
+  _check_out(args.out)
   documents = training_documents(
       args.source, glob=args.glob, validation_percent=args.validation_percent,
       data_dir=args.data_dir, text_feature=args.text_feature, split=args.split)
+  first = next(documents, None)
+  if first is None:
+    held_out = (f" (--validation-percent {args.validation_percent} holds them all out)"
+                if not tfds_source.is_tfds(args.source) else "")
+    raise InputError(f"--source {args.source}: no training documents left{held_out}")
+  documents = itertools.chain([first], documents)
   read = {"documents": 0, "bytes": 0}
 
   def counted(documents):

@@ -1,8 +1,10 @@
+import os
 import re
 
 import numpy as np
 import pytest
 
+from scaling import cli
 from scaling.data import tokenizer_cli
 from scaling.data.tokenizer import ByteTokenizer, SentencePieceTokenizer, load_tokenizer
 from scaling.errors import InputError
@@ -97,6 +99,30 @@ def test_tokenizer_cli_bad_input_names_the_argument(args, named, tmp_path, monke
   monkeypatch.chdir(tmp_path)
   with pytest.raises(InputError, match=re.escape(named)):
     tokenizer_cli.main(args)
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--source", "stdlib", "--validation-percent", "100"],
+     "--source stdlib: no training documents left (--validation-percent 100 holds them all out)"),
+    (["--source", "stdlib", "--glob", "*.py"], "--glob does not apply to --source stdlib"),
+    (["--source", "text", "--glob", "TEXT", "--split", "validation"],
+     "--split does not apply to --source text (only to tfds:...)"),
+    (["--source", "text", "--glob", "TEXT", "--data-dir", "/tmp"],
+     "--data-dir does not apply to --source text"),
+    (["--source", "tfds:c4/en", "--validation-percent", "10"],
+     "--validation-percent does not apply to --source tfds:c4/en"),
+    (["--source", "text", "--glob", "TEXT", "--out", "OUT_DIR"], "is a directory; name the model"),
+])
+def test_tokenizer_cli_refuses_before_training_and_leaves_nothing(args, named, tmp_path,
+                                                                   text_corpus, capsys):
+  (tmp_path / "models").mkdir()
+  args = [{"TEXT": text_corpus, "OUT_DIR": str(tmp_path / "models")}.get(a, a) for a in args]
+  out = [] if "--out" in args else ["--out", str(tmp_path / "models" / "tok.model")]
+  assert cli.main(["tokenizer", "train", "--vocab-size", "300", "--max-documents", "20",
+                   *out, *args]) == 2
+  err = capsys.readouterr().err
+  assert err.startswith("error: ") and err.count("\n") == 1 and named in err, err
+  assert os.listdir(tmp_path / "models") == []
 
 
 def test_tokenizer_cli_vocabulary_too_large_for_the_text(tmp_path, text_corpus):
