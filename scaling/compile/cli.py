@@ -11,6 +11,7 @@ import json
 import os
 import sys
 
+from scaling import rundir
 from scaling.errors import ArgumentParser, InputError
 
 PROG = "scaling compile"
@@ -81,8 +82,26 @@ def summary(report: dict) -> str:
   return "\n".join(lines)
 
 
+def _check_hlo(path: str | None) -> None:
+  """--hlo FILE can be written, checked before the compile (which takes seconds to minutes): a
+  local file, not a directory, in a directory that exists. Nothing is written here."""
+  if path is None:
+    return
+  if rundir.is_remote(path):
+    raise InputError(f"--hlo {path}: a local file is needed (the HLO is written with open())")
+  if not path.strip():
+    raise InputError("--hlo is empty; name a file for the optimized HLO")
+  if os.path.isdir(path):
+    raise InputError(f"--hlo {path} is a directory; name a file, such as "
+                     f"{os.path.join(path, 'step.hlo')}")
+  directory = os.path.dirname(os.path.abspath(path))
+  if not os.path.isdir(directory):
+    raise InputError(f"--hlo {path}: directory {directory} does not exist")
+
+
 def main(argv: list[str]) -> int:
   args, overrides = _parser().parse_known_args(argv)
+  _check_hlo(args.hlo)
   from scaling.compile import aot, topology
 
   topo = topology.parse(args.topology)

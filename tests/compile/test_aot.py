@@ -129,3 +129,17 @@ def test_without_libtpu_says_how_to_install_it(monkeypatch, capsys):
   assert scaling_cli.main(["compile", *TINY, "--topology", "v5litepod-4"]) == 2
   err = capsys.readouterr().err
   assert len(err.splitlines()) == 1 and 'pip install -e ".[tpu]"' in err
+
+
+@pytest.mark.parametrize("hlo, named", [("DIR", "is a directory; name a file"),
+                                        ("missing/x.hlo", "missing does not exist"),
+                                        ("gs://bucket/x.hlo", "a local file is needed")])
+def test_an_hlo_path_that_cannot_be_written_is_refused_before_compiling(hlo, named, tmp_path,
+                                                                        capsys):
+  from scaling import cli as scaling_cli
+
+  hlo = str(tmp_path) if hlo == "DIR" else hlo if "://" in hlo else str(tmp_path / hlo)
+  assert scaling_cli.main(["compile", *TINY, "--topology", "v5litepod-4", "--hlo", hlo]) == 2
+  out, err = capsys.readouterr()
+  assert out == "" and err.startswith("error: --hlo ") and err.count("\n") == 1, err
+  assert named in err and os.listdir(tmp_path) == []
