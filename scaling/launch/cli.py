@@ -71,6 +71,10 @@ def tpu(argv: list[str]) -> int:
   if _wants_help(parser, options):
     return 0
   args = parser.parse_args(options)
+  if command:
+    command_lib.check_config(command, prog)
+  if args.accelerator_type:
+    tpu_lib.check_accelerator_type(args.accelerator_type)
   if args.provisioning and not args.create:
     raise InputError(f"{prog}: --{args.provisioning} applies to a VM being created: add --create")
   if not args.dry_run and shutil.which("gcloud") is None:

@@ -5,12 +5,37 @@ from scaling.errors import InputError
 COMMANDS = ("train", "sweep")
 
 
+# Where each command's config keys are listed (named in its errors, as the command itself does).
+REFERENCES = {"train": "scaling/train/config.py", "sweep": "scaling/sweep/config.py"}
+
+
 def check(command: list[str], prog: str) -> list[str]:
   """The command after `--` must be `scaling train ...` or `scaling sweep ...`."""
   if len(command) < 2 or command[0] != "scaling" or command[1] not in COMMANDS:
     raise InputError(f"{prog}: after --, give the command to run: scaling train|sweep ..., "
                      f"got {' '.join(command) or 'nothing'}")
   return command
+
+
+def check_config(command: list[str], prog: str) -> None:
+  """The command's config must load here: a missing file, a key no config has, a wrong type fail
+  on this machine, before a VM is created or anything installed, not on every worker."""
+  if any(arg in ("-h", "--help") for arg in command[2:]):
+    return
+  from scaling import config_file
+
+  name = f"scaling {command[1]}"
+  options = [arg for arg in command[2:] if arg != "--dry-run"]
+  try:
+    config, _ = config_file.load(options, prog=name, reference=REFERENCES[command[1]])
+    if command[1] == "train" and "sweep" in config and "base" in config:
+      raise InputError(f"{name}: --config is a sweep config (it has sweep.* and base.* keys); "
+                       "run it with scaling sweep")
+    if command[1] == "train":
+      config_file.require(config, ("data",), prog=name,
+                          reference="scaling.train.config.defaults()")
+  except InputError as e:
+    raise InputError(f"{prog}: the command after -- would fail: {e}") from None
 
 
 def with_distributed(command: list[str], **settings) -> list[str]:

@@ -33,6 +33,8 @@ RUNTIME_VERSIONS = {
     "v5p": "v2-alpha-tpuv5",
     "v6e": "v2-alpha-tpuv6e",
 }
+# The slices of the generations scaling/compile/topology.py does not map (Cloud TPU docs: v2, v3).
+OLDER_SLICES = {"v2": (8, 32, 128, 256, 512), "v3": (8, 32, 64, 128, 256, 512, 1024, 2048)}
 PROVISIONING = ("spot", "preemptible")
 REMOTE_RELEASES = "~/scaling-releases"  # one directory per commit, COMMIT and COMMIT.venv
 RUN_LOG = "~/scaling-run.log"  # the detached command's output, on each worker
@@ -63,6 +65,26 @@ class TpuVm:
   def gcloud(self, verb: str, *args: str) -> list[str]:
     project = [f"--project={self.project}"] if self.project else []
     return ["gcloud", "compute", "tpus", "tpu-vm", verb, *args, f"--zone={self.zone}", *project]
+
+
+def check_accelerator_type(accelerator_type: str) -> None:
+  """A slice of a generation this knows must exist (`v4-7` does not: v4 counts TensorCores, two
+  per chip, in slices of known shapes); a generation it does not know (a newer one) goes to gcloud
+  as given, with --runtime-version."""
+  from scaling.compile import topology
+
+  generation, _, count = accelerator_type.rpartition("-")
+  if generation in OLDER_SLICES:
+    if not count.isdigit() or int(count) not in OLDER_SLICES[generation]:
+      sizes = ", ".join(f"{generation}-{n}" for n in OLDER_SLICES[generation])
+      raise InputError(f"scaling launch tpu: --accelerator-type {accelerator_type}: no slice of "
+                       f"that size; known: {sizes}")
+  elif generation in topology.GENERATIONS:
+    try:
+      topology.parse(accelerator_type)
+    except InputError as e:
+      raise InputError(f"scaling launch tpu: {str(e).replace('--topology', '--accelerator-type', 1)}"
+                       ) from None
 
 
 def repository() -> pathlib.Path:

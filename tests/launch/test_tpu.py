@@ -127,6 +127,39 @@ def test_bad_launch_arguments_are_input_errors(argv, named):
     cli.main([argv[0], "--dry-run", *argv[1:]])
 
 
+@pytest.mark.parametrize("options, command, named", [
+    (["--accelerator-type", "v4-7", "--create"], SWEEP,
+     "--accelerator-type v4-7: no slice of that size; known: v4-8, v4-16"),
+    (["--accelerator-type", "v3-16"], SWEEP, "--accelerator-type v3-16: no slice of that size"),
+    (["--accelerator-type", "v5litepod-3"], SWEEP, "--accelerator-type v5litepod-3: no slice"),
+    (["--accelerator-type", "v4-8"],
+     ["scaling", "train", "--config", "configs/tiny.py", "--config.foo=1", "--workdir", "gs://b/r"],
+     "the command after -- would fail: scaling train: --config.foo names no config key"),
+    (["--accelerator-type", "v4-8"], [*SWEEP, "--config.base.model.d_modle=8"],
+     "scaling sweep: --config.base.model.d_modle names no config key"),
+    (["--accelerator-type", "v4-8"],
+     ["scaling", "train", "--config", "configs/sweeps/isoflop_tiny.py", "--workdir", "gs://b/r"],
+     "--config is a sweep config"),
+    (["--accelerator-type", "v4-8"], ["scaling", "train", "--config", "nowhere.py", "--workdir",
+                                      "gs://b/r"], "--config nowhere.py: no such file"),
+])
+def test_a_slice_or_config_that_cannot_work_fails_here_before_anything_runs(
+    options, command, named, monkeypatch, tmp_path, capsys):
+  """Even without --dry-run nothing runs: gcloud here would record any call made."""
+  record = tmp_path / "calls"
+  gcloud = tmp_path / "gcloud"
+  gcloud.write_text(f"#!/bin/sh\necho \"$@\" >> {record}\n")
+  gcloud.chmod(0o755)
+  monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+  from scaling import cli as scaling_cli
+
+  assert scaling_cli.main(["launch", "tpu", "--name", "t", "--zone", "z", *options, "--",
+                           *command]) == 2
+  err = capsys.readouterr().err
+  assert err.startswith("error: scaling launch tpu: ") and err.count("\n") == 1, err
+  assert named in err and not record.exists()
+
+
 def test_without_gcloud_a_real_launch_is_one_input_error(monkeypatch, tmp_path):
   monkeypatch.setenv("PATH", str(tmp_path))
   with pytest.raises(InputError, match="gcloud is not installed"):
