@@ -161,7 +161,26 @@ def parse(config) -> tuple[str, ...]:
   if "wandb" in names and importlib.util.find_spec("wandb") is None:
     raise InputError(f"trackers={value!r} needs the wandb package, which is not installed: "
                      "pip install 'scaling[wandb]'")
+  if "wandb" in names:
+    _check_wandb_environment(os.environ)
   return names
+
+
+def _check_wandb_environment(environ) -> None:
+  """W&B reads its settings from WANDB_* variables when the run starts (after run.json and the
+  metrics file are written); one it would refuse (WANDB_MODE=bogus) is named here, before."""
+  import wandb  # only for a run that tracks to W&B
+
+  for variable, value in sorted(environ.items()):
+    if not variable.startswith("WANDB_"):
+      continue
+    try:
+      wandb.Settings().update_from_env_vars({variable: value})
+    except Exception as e:  # noqa: BLE001  pydantic's ValidationError: its first complaint
+      errors = getattr(e, "errors", None)
+      reason = errors()[0]["msg"] if callable(errors) and errors() else first_line(e)
+      raise InputError(f"trackers has wandb, but W&B refuses {variable}={value!r}: {reason}"
+                       ) from None
 
 
 def build(names: tuple[str, ...], run: rundir.RunDir, wandb_settings: dict,

@@ -104,6 +104,21 @@ def test_wandb_without_its_package_is_one_line_naming_the_extra(tmp_path, capsys
   assert not workdir.exists()
 
 
+@pytest.mark.parametrize("variable, value", [("WANDB_MODE", "bogus"),
+                                             ("WANDB_HTTP_TIMEOUT", "soon")])
+def test_a_wandb_setting_it_would_refuse_is_one_line_before_anything_is_written(
+    variable, value, tmp_path, capsys, monkeypatch):
+  pytest.importorskip("wandb")
+  monkeypatch.setenv(variable, value)
+  workdir = tmp_path / "run"
+  code = cli.main(["train", "--config", TINY, "--workdir", str(workdir), *SHORT,
+                   "--config.train_steps=2", "--config.trackers=jsonl,wandb"])
+  err = capsys.readouterr().err
+  assert code == 2 and err.count("\n") == 1, err
+  assert f"trackers has wandb, but W&B refuses {variable}={value!r}: " in err
+  assert not workdir.exists()
+
+
 def test_wandb_refusing_the_run_is_one_line_saying_how_to_go_on(tmp_path, capsys, monkeypatch):
   pytest.importorskip("wandb")
   for key, value in wandb_env(tmp_path).items():
