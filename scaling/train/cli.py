@@ -14,9 +14,9 @@ USAGE = """usage: scaling train --config FILE --workdir DIR [--config.KEY=VALUE 
   --workdir DIR        run.json, metrics.jsonl, checkpoints/, tensorboard/; the same DIR resumes
   --config.KEY=VALUE   override any key, e.g. --config.model.d_model=128 --config.train_steps=500
 
-exit codes: 0 trained (or already finished), 1 diverged or out of memory, 2 bad input (nothing
-written), 130 stopped by SIGINT (Ctrl-C) and 143 by SIGTERM, each after saving a checkpoint from
-which the same command resumes.
+exit codes: 0 trained (or already finished), 1 diverged, out of memory or out of disk space
+(the complete checkpoints kept), 2 bad input (nothing written), 130 stopped by SIGINT (Ctrl-C)
+and 143 by SIGTERM, each after saving a checkpoint from which the same command resumes.
 """
 
 
@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
     return 0
   from scaling import config_file
   from scaling.cli import signal_exit_code
-  from scaling.train import trainer
+  from scaling.train import hooks, trainer
 
   config, workdir = config_file.load(argv, prog="scaling train", reference="scaling/train/config.py")
   if "sweep" in config and "base" in config:
@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
 
   try:
     last = trainer.train(config, workdir)
-  except (trainer.Diverged, trainer.OutOfMemory) as e:
+  except (trainer.Diverged, trainer.OutOfMemory, hooks.DiskFull) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
   if last.get("preempted"):

@@ -18,6 +18,9 @@ is a new hook rather than an edit of the loop. The moments, and what a hook may 
 """
 
 import dataclasses
+import errno
+import os
+import shutil
 
 import grain
 import orbax.checkpoint as ocp
@@ -74,12 +77,42 @@ class Evaluator(Hook):
     return metrics
 
 
+class DiskFull(RuntimeError):
+  """A checkpoint could not be written for lack of space: the run stops, the checkpoint being
+  written is removed, the complete ones before it stay (exit 1)."""
+
+
+TMP_SUFFIX = ".orbax-checkpoint-tmp"  # orbax's name for a checkpoint still being written, locally
+
+
+def _out_of_space(error: BaseException) -> bool:
+  """Whether `error` (or one it was raised from) is ENOSPC: Python's OSError, or tensorstore's
+  "No space left on device [os_error_code='28']" inside orbax's ValueError."""
+  seen = set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+      return True
+    if "No space left on device" in str(error) or "os_error_code='28'" in str(error):
+      return True
+    error = error.__cause__ or error.__context__
+  return False
+
+
+def _mount_point(path: str) -> str:
+  path = os.path.abspath(path)
+  while not os.path.ismount(path):
+    path = os.path.dirname(path)
+  return path
+
+
 class Checkpointer(Hook):
   """The train state and the input iterator's position (grain's, one file per process), saved with
   orbax at checkpoint moments and restored on the next run in the same workdir."""
 
   def __init__(self, directory: str, keep: int, batches):
     self.directory, self._batches = directory, batches
+    self._writing = None  # the step of the last save started
     self.manager = ocp.CheckpointManager(  # create=False: the first save makes the directory
         directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=False))
 
@@ -103,13 +136,50 @@ class Checkpointer(Hook):
     return f"step {kept} in {self.directory}" if kept else "none (no checkpoint yet)"
 
   def on_checkpoint(self, info: StepInfo, force: bool) -> None:
-    self.manager.save(info.step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(info.state),
-        data=grain.checkpoint.CheckpointSave(self._batches)), force=force)
+    # Saves run in the background: a save that failed surfaces here, at the next one (or at the
+    # end), so the step being written is the one before this unless this one failed to start.
+    self._writing = info.step
+    try:
+      self.manager.save(info.step, args=ocp.args.Composite(
+          state=ocp.args.StandardSave(info.state),
+          data=grain.checkpoint.CheckpointSave(self._batches)), force=force)
+    except Exception as e:
+      self._raise_if_out_of_space(e)
+      raise
 
   def on_end(self, error: BaseException | None) -> None:
-    self.manager.wait_until_finished()
-    self.manager.close()
+    try:
+      self.manager.wait_until_finished()
+      self.manager.close()
+    except Exception as e:
+      if error is not None:  # the run already failed (maybe for the same reason): that is reported
+        self._remove_partial()
+        return
+      self._raise_if_out_of_space(e)
+      raise
+
+  def _remove_partial(self) -> list[int]:
+    """Deletes the checkpoints orbax left half-written (local `N.orbax-checkpoint-tmp`; on an
+    object store orbax never lists an uncommitted one); returns their steps."""
+    if rundir.is_remote(self.directory) or not os.path.isdir(self.directory):
+      return []
+    steps = []
+    for name in os.listdir(self.directory):
+      if name.endswith(TMP_SUFFIX):
+        shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+        steps += [int(name[:-len(TMP_SUFFIX)])] if name[:-len(TMP_SUFFIX)].isdigit() else []
+    return steps
+
+  def _raise_if_out_of_space(self, error: BaseException) -> None:
+    if not _out_of_space(error) or rundir.is_remote(self.directory):
+      return
+    partial = self._remove_partial()
+    writing = min(partial) if partial else self._writing
+    complete = sorted(int(n) for n in os.listdir(self.directory) if n.isdigit())
+    last = f"{complete[-1]} (in {self.directory})" if complete else "none"
+    raise DiskFull(f"no space left on {_mount_point(self.directory)} writing checkpoint "
+                   f"{writing}; the last complete checkpoint is {last}: free space there and run "
+                   "the same command to resume") from None
 
 
 class ProgressBar(Hook):

@@ -336,8 +336,14 @@ class Loop:
       raise
     finally:
       preemption.close()
-      for hook in reversed(hooks):
-        hook.on_end(error)
+      failed = None
+      for hook in reversed(hooks):  # every hook closes, even after one failed to (a full disk)
+        try:
+          hook.on_end(error)
+        except Exception as e:  # noqa: BLE001  raised below, once the others have closed
+          failed = failed or e
+      if failed is not None and error is None:
+        raise failed
     return self._last["row"]
 
 

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import subprocess
 
 import jax
 import jax.numpy as jnp
@@ -82,3 +83,30 @@ def test_a_failing_run_still_ends_every_hook(text_corpus, tmp_path):
                   devices=jax.devices()[:1], hooks=[first, second])
   assert first.moments[-1] == second.moments[-1] == ("end", "RuntimeError")
   assert os.path.isdir(os.path.join(tmp_path, "checkpoints", "4"))  # closed, so the save completed
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+  """A 900 kB tmpfs: room for one checkpoint of the small run (~600 kB), not for two."""
+  disk = tmp_path / "disk"
+  disk.mkdir()
+  mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=900k", "tmpfs", str(disk)],
+                           capture_output=True)
+  if mounted.returncode:
+    pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.decode().strip()}")
+  yield disk
+  subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_full_disk_stops_the_run_in_one_line_keeping_the_complete_checkpoints(
+    text_corpus, small_disk):
+  workdir = str(small_disk / "run")
+  config = small_config(text_corpus, train_steps=10, checkpoint_every=5, eval_every=5)
+  for attempt in ("first", "resume"):  # the resume restores checkpoint 5, then fails as the first
+    with pytest.raises(hooks.DiskFull) as failure:
+      trainer.train(config, workdir, devices=jax.devices()[:1])
+    assert str(failure.value) == (
+        f"no space left on {small_disk} writing checkpoint 10; the last complete checkpoint is 5 "
+        f"(in {workdir}/checkpoints): free space there and run the same command to resume"), attempt
+    assert os.listdir(os.path.join(workdir, "checkpoints")) == ["5"], attempt  # no 10.orbax-...-tmp
+  assert [row["step"] for row in read_metrics(workdir)][-1] == 10
