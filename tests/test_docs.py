@@ -31,3 +31,16 @@ def test_the_isoflop_example_centres_where_the_demo_measured_the_optimum():
   assert (example.sweep.optimum_tokens_per_param
           == demo.demo_config().sweep.optimum_tokens_per_param == 60.0)
   assert "centred on 60 tokens per" in (REPO / "README.md").read_text().replace("\n", " ")
+
+
+def test_the_readme_exit_code_table_has_every_command():
+  """One row per command of `scaling --help`, each saying what 0, 1, 2 and 130 / 143 mean."""
+  text = (REPO / "README.md").read_text()
+  header = "| command | 0 | 1 | 2 | 130 / 143 |"
+  assert header in text
+  table = text.split(header, 1)[1].split("\n\n", 1)[0].splitlines()[2:]  # past |---|
+  rows = {line.split("|")[1].strip(): line for line in table}
+  assert set(rows) == {f"`scaling {name}`" for name in cli.COMMANDS}
+  for name, row in rows.items():
+    cells = [cell.strip() for cell in row.split("|")[2:-1]]
+    assert len(cells) == 4 and all(cells), (name, cells)
