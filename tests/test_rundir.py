@@ -63,6 +63,17 @@ def test_a_cut_off_line_is_one_warning_line_naming_the_file_and_line(tmp_path):
                            "(an incomplete line: a crash mid-write?)\n")
 
 
+def test_scaling_runs_reports_a_cut_off_line_as_one_clean_warning(tmp_path):
+  run = rundir.RunDir(tmp_path / "run")
+  run.write_run({"train_steps": 4})
+  rundir.write_text(run.metrics_file, '{"step": 1, "loss": 3.0}\n{"step": 2, "lo')
+  result = subprocess.run([sys.executable, "-m", "scaling.cli", "runs", run.root],
+                          capture_output=True, text=True)
+  assert result.returncode == 0, result.stderr
+  assert f"warning: {run.metrics_file} line 2: skipping a cut-off last line" in result.stderr
+  assert "UserWarning" not in result.stderr and "rundir.py" not in result.stderr
+
+
 def test_files_of_a_run_or_sweep_have_an_owner(tmp_path):
   sweep, run = tmp_path / "sweep", tmp_path / "sweep" / "runs" / "r"
   rundir.write_text(str(sweep / "plan.json"), "{}")
