@@ -7,6 +7,26 @@ COMMANDS = ("train", "sweep")
 
 # Where each command's config keys are listed (named in its errors, as the command itself does).
 REFERENCES = {"train": "scaling/train/config.py", "sweep": "scaling/sweep/config.py"}
+# `scaling sweep`'s own options (scaling/sweep/cli.py), besides --config and --workdir: not config.
+SWEEP_FLAGS = ("--dry-run",)
+SWEEP_OPTIONS = ("--executor", "--ray-address", "--topology", "--assume-mfu")
+
+
+def _config_arguments(command: list[str]) -> list[str]:
+  """The command's arguments less the sweep's own options: what its config loader reads."""
+  rest, i = [], 2
+  while i < len(command):
+    arg = command[i]
+    if command[1] == "sweep" and arg in SWEEP_OPTIONS:
+      i += 2
+      continue
+    if command[1] == "sweep" and (arg in SWEEP_FLAGS or arg.startswith(
+        tuple(f"{option}=" for option in SWEEP_OPTIONS))):
+      i += 1
+      continue
+    rest.append(arg)
+    i += 1
+  return rest
 
 
 def check(command: list[str], prog: str) -> list[str]:
@@ -25,9 +45,9 @@ def check_config(command: list[str], prog: str) -> None:
   from scaling import config_file
 
   name = f"scaling {command[1]}"
-  options = [arg for arg in command[2:] if arg != "--dry-run"]
   try:
-    config, _ = config_file.load(options, prog=name, reference=REFERENCES[command[1]])
+    config, _ = config_file.load(_config_arguments(command), prog=name,
+                                 reference=REFERENCES[command[1]])
     if command[1] == "train" and "sweep" in config and "base" in config:
       raise InputError(f"{name}: --config is a sweep config (it has sweep.* and base.* keys); "
                        "run it with scaling sweep")

@@ -160,6 +160,13 @@ def test_a_slice_or_config_that_cannot_work_fails_here_before_anything_runs(
   assert named in err and not record.exists()
 
 
+def test_a_sweeps_own_options_are_not_taken_for_config_keys(capsys):
+  commands = dry_run(capsys, "--name", "t", "--zone", "z", "--accelerator-type", "v4-8",
+                     "--skip-install", command=[*SWEEP, "--executor", "ray",
+                                                "--ray-address=auto"])
+  assert "--executor ray --ray-address=auto" in commands[-1][-2]
+
+
 def test_without_gcloud_a_real_launch_is_one_input_error(monkeypatch, tmp_path):
   monkeypatch.setenv("PATH", str(tmp_path))
   with pytest.raises(InputError, match="gcloud is not installed"):
