@@ -150,13 +150,21 @@ class Checkpointer(Hook):
   def on_end(self, error: BaseException | None) -> None:
     try:
       self.manager.wait_until_finished()
+    except Exception as e:  # the last save failed: close anyway, then say why
+      failed = e
+    else:
+      failed = None
+    try:
       self.manager.close()
-    except Exception as e:
-      if error is not None:  # the run already failed (maybe for the same reason): that is reported
-        self._remove_partial()
-        return
-      self._raise_if_out_of_space(e)
-      raise
+    except Exception as e:  # noqa: BLE001  the same failure, raised again by close's own wait
+      failed = failed or e
+    if failed is None:
+      return
+    if error is not None:  # the run already failed (maybe for the same reason): that is reported
+      self._remove_partial()
+      return
+    self._raise_if_out_of_space(failed)
+    raise failed
 
   def _remove_partial(self) -> list[int]:
     """Deletes the checkpoints orbax left half-written (local `N.orbax-checkpoint-tmp`; on an
