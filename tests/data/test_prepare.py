@@ -225,3 +225,39 @@ def test_prepare_into_a_bucket_and_read_it_from_there(sources, gcs_dir):
   layout = dict(seq_len=32, global_batch_size=4, seed=0)
   np.testing.assert_array_equal(next(iter(train_batches(there.train, **layout))),
                                 next(iter(train_batches(here.train, **layout))))
+
+
+def test_sigkill_during_prepare_then_a_rerun_gives_the_same_manifest(tmp_path):
+  """A real kill (no handler runs): the re-run resumes from progress.json to the clean manifest."""
+  import signal
+  import subprocess
+  import sys
+  import time
+
+  with open(tmp_path / "big.jsonl", "w") as f:
+    for i in range(1000):
+      f.write(json.dumps({"text": DOCUMENTS[i % 200] * 3}) + "\n")
+  args = ["--source", f"jsonl:{tmp_path}/big.jsonl", "--tokenizer", "bytes",
+          "--shard-tokens", "10000"]
+  assert prepare(*args, "--out", str(tmp_path / "clean")) == 0
+  out = tmp_path / "killed"
+  process = subprocess.Popen(
+      [sys.executable, "-m", "scaling.cli", "data", "prepare", "--no-progress", *args,
+       "--out", str(out)], env={**os.environ, "PYTHONPATH": os.getcwd()},
+      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.monotonic() + 60
+  while time.monotonic() < deadline:
+    try:
+      with open(out / "progress.json") as f:
+        if len(json.load(f)["splits"]["train"]["shards"]) >= 5:
+          break
+    except (OSError, ValueError):  # not written yet
+      pass
+    time.sleep(0.01)
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  assert not os.path.exists(out / "manifest.json"), "prepare finished before the kill"
+  assert prepare(*args, "--out", str(out)) == 0
+  clean, resumed = manifest(tmp_path / "clean"), manifest(out)
+  clean.pop("seconds"), resumed.pop("seconds")
+  assert resumed == clean
