@@ -214,11 +214,12 @@ def test_tokens_source_with_another_tokenizer_or_no_manifest_is_refused(sources,
     load_corpus(DataConfig(source=f"tokens:{out}", tokenizer=f"spm:{spm_model}"))
 
 
-def test_prepare_into_a_bucket_and_read_it_from_there(sources, gcs_dir):
+def test_prepare_from_and_into_a_bucket_and_read_it_from_there(sources, gcs_dir):
+  rundir.write_bytes(f"{gcs_dir}/in/d.parquet", (sources / "d.parquet").read_bytes())
   local, remote = str(sources / "local"), f"{gcs_dir}/tokens"
-  for out in (local, remote):
-    assert prepare("--source", f"parquet:{sources}/*.parquet", "--tokenizer", "bytes", "--out",
-                   out, "--shard-tokens", "3000") == 0
+  for source, out in ((f"{sources}/*.parquet", local), (f"{gcs_dir}/in/*.parquet", remote)):
+    assert prepare("--source", f"parquet:{source}", "--tokenizer", "bytes", "--out", out,
+                   "--shard-tokens", "3000") == 0
   here = load_corpus(DataConfig(source=f"tokens:{local}"))
   there = load_corpus(DataConfig(source=f"tokens:{remote}"))
   assert there.fingerprint["sha256"] == here.fingerprint["sha256"]
