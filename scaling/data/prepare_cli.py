@@ -44,7 +44,10 @@ def main(argv: list[str]) -> int:
                             tokenizer=args.tokenizer, validation_percent=args.validation_percent,
                             shard_tokens=args.shard_tokens, invalid_utf8=args.invalid_utf8)
   started = time.perf_counter()
-  manifest = prepare.prepare(request, tokenizer, args.out, progress=not args.no_progress)
+  try:
+    manifest = prepare.prepare(request, tokenizer, args.out, progress=not args.no_progress)
+  except OSError as e:  # sources' read errors are InputErrors already: this is writing --out
+    raise InputError(f"--out {args.out}: cannot write ({e.strerror or e})") from None
   seconds = time.perf_counter() - started
   splits = manifest["splits"]
   tokens = {s: sum(shard["tokens"] for shard in splits[s]["shards"]) for s in prepare.SPLITS}

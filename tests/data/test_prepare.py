@@ -179,6 +179,8 @@ def _interrupted(write):
      "not valid UTF-8"),
     (lambda d: None, ["--source", "jsonl:{}/*.jsonl"], "no files match"),
     (lambda d: None, ["--source", "csv:{}/*.csv"], "--source must be KIND:GLOB"),
+    (lambda d: (d / "x.jsonl").write_text('{"text": "a"}\n') and (d / "out").write_text("a file"),
+     ["--source", "jsonl:{}/*.jsonl"], "--out"),
     (lambda d: (d / "x.jsonl").write_text('{"text": "a"}\n'),
      ["--source", "jsonl:{}/*.jsonl", "--invalid-utf8", "ignore"], "--invalid-utf8"),
     (lambda d: (d / "x.jsonl").write_text('{"text": "a"}\n'),
@@ -262,3 +264,29 @@ def test_sigkill_during_prepare_then_a_rerun_gives_the_same_manifest(tmp_path):
   clean, resumed = manifest(tmp_path / "clean"), manifest(out)
   clean.pop("seconds"), resumed.pop("seconds")
   assert resumed == clean
+
+
+@pytest.mark.slow
+def test_a_tokens_run_trains_as_the_text_run_and_resumes_exactly(sources, tmp_path):
+  """Three trainings: text, tokens (the same losses), tokens resumed from step 3 (the same rows)."""
+  import shutil
+
+  glob = f"{sources}/text/*.txt"
+  out = str(sources / "out")
+  assert prepare("--source", f"text:{glob}", "--tokenizer", "bytes", "--out", out,
+                 "--shard-tokens", "1000", "--validation-percent", "20") == 0
+  overrides = {"train_steps": 6, "warmup_steps": 1, "checkpoint_every": 3, "eval_every": 3,
+               "eval_batches": 1, "batch_size": 8}
+  runs = {}
+  for name, data in (("text", {}), ("tokens", {"data.source": f"tokens:{out}", "data.glob": ""})):
+    runs[name] = str(tmp_path / name)
+    trainer.train(small_config(glob, **overrides, **data), runs[name], devices=jax.devices()[:1])
+  text_rows, tokens_rows = read_metrics(runs["text"]), read_metrics(runs["tokens"])
+  assert [r["loss"] for r in tokens_rows] == [r["loss"] for r in text_rows]
+  assert [r.get("eval_loss") for r in tokens_rows] == [r.get("eval_loss") for r in text_rows]
+  resumed = str(tmp_path / "resumed")
+  shutil.copytree(runs["tokens"], resumed)
+  shutil.rmtree(os.path.join(resumed, "checkpoints", "6"))
+  trainer.train(small_config(glob, **overrides, **{"data.source": f"tokens:{out}", "data.glob": ""}),
+                resumed, devices=jax.devices()[:1])
+  assert [r["loss"] for r in read_metrics(resumed)] == [r["loss"] for r in tokens_rows]
