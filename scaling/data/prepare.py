@@ -105,8 +105,10 @@ def _split_documents(kind, files, request, split, start) -> Iterator[tuple[tuple
         yield (file_index, skip + offset + 1), documents_lib.utf8(value, where, request.invalid_utf8)
 
 
-def prepare(request: Request, tokenizer: Tokenizer, out: str, *, progress: bool = True) -> dict:
-  """Writes the shards and the manifest of `request` under `out`; returns the manifest."""
+def prepare(request: Request, tokenizer: Tokenizer, out: str, *,
+            progress: bool = True) -> tuple[dict, int]:
+  """Writes the shards and the manifest of `request` under `out`; returns the manifest and the
+  tokens this call tokenized (0: `out` was already prepared)."""
   kind, pattern = documents_lib.parse(request.source)
   files = documents_lib.list_files(pattern)
   identity = _identity(request, tokenizer, files)
@@ -117,7 +119,7 @@ def prepare(request: Request, tokenizer: Tokenizer, out: str, *, progress: bool 
     if reason:
       raise InputError(f"--out {out} holds a prepared corpus of other inputs: {reason}; "
                        f"use another --out")
-    return recorded
+    return recorded, 0
   state = {**identity, "splits": {s: {"shards": [], "documents": 0, "skipped": 0} for s in SPLITS},
            "split": "train", "position": [0, 0]}
   if rundir.exists(progress_path):
@@ -162,7 +164,7 @@ def prepare(request: Request, tokenizer: Tokenizer, out: str, *, progress: bool 
   manifest["sha256"] = corpus_sha256(manifest)
   rundir.write_text(manifest_path, json.dumps(manifest, indent=1) + "\n")
   rundir.remove(progress_path)
-  return manifest
+  return manifest, writer.tokenized
 
 
 def corpus_sha256(manifest: dict) -> str:
@@ -180,6 +182,7 @@ class _ShardWriter:
   def __init__(self, out: str, state: dict, dtype: np.dtype, progress_path: str):
     self._out, self._state, self._dtype, self._progress_path = out, state, dtype, progress_path
     self.split, self.pending, self.pending_tokens, self.documents, self.skipped = None, [], 0, 0, 0
+    self.tokenized = 0  # by this call, for its tokens/s
 
   def begin(self, split: str, position):
     self.split, self.pending, self.pending_tokens, self.documents, self.skipped = split, [], 0, 0, 0
@@ -188,6 +191,7 @@ class _ShardWriter:
   def add(self, stream_T: np.ndarray, documents: int) -> int:
     self.pending.append(stream_T)
     self.pending_tokens += stream_T.size
+    self.tokenized += stream_T.size
     self.documents += documents
     return stream_T.size
 

@@ -45,7 +45,8 @@ def main(argv: list[str]) -> int:
                             shard_tokens=args.shard_tokens, invalid_utf8=args.invalid_utf8)
   started = time.perf_counter()
   try:
-    manifest = prepare.prepare(request, tokenizer, args.out, progress=not args.no_progress)
+    manifest, tokenized = prepare.prepare(request, tokenizer, args.out,
+                                          progress=not args.no_progress)
   except OSError as e:  # sources' read errors are InputErrors already: this is writing --out
     raise InputError(f"--out {args.out}: cannot write ({e.strerror or e})") from None
   seconds = time.perf_counter() - started
@@ -55,7 +56,8 @@ def main(argv: list[str]) -> int:
   print(f"{args.out}: {manifest['documents']:,} documents ({skipped:,} skipped), "
         f"{tokens['train']:,} train and {tokens['validation']:,} validation tokens in "
         f"{sum(len(splits[s]['shards']) for s in prepare.SPLITS)} shards; "
-        f"{sum(tokens.values()) / max(seconds, 1e-9):,.0f} tokens/s this run; "
+        + (f"{tokenized / max(seconds, 1e-9):,.0f} tokens/s this run; " if tokenized else
+           "already prepared, nothing to do; ") +
         f"train with --config.data.source=tokens:{args.out} "
         f"--config.data.tokenizer={args.tokenizer}", flush=True)
   return 0
