@@ -34,6 +34,10 @@ COMMANDS = {
               "speed and MFU, side by side with PyTorch: scaling bench --config configs/tiny.py [--json]"),
     "compile": ("scaling.compile.cli",
                 "the train step compiled for a TPU slice, its memory and cost: scaling compile --config F --topology v5p-32 [--json]"),
+    "data": ("scaling.data.prepare_cli",
+             "tokenize a corpus once into shards: scaling data prepare --source parquet:GLOB|jsonl:GLOB|text:GLOB --tokenizer bytes|spm:PATH --out DIR"),
+    "export": ("scaling.export.cli",
+               "a run as a Hugging Face model directory: scaling export --workdir DIR --out HF_DIR [--step N]"),
     "tokenizer": ("scaling.data.tokenizer_cli",
                   "train a SentencePiece model: scaling tokenizer train --source ... --vocab-size N --out tok.model"),
 }

@@ -23,15 +23,18 @@ it (`grain.checkpoint.CheckpointRestore(iterator)`) for an immediate, exact resu
 import grain
 import numpy as np
 
-from scaling.data import packing
+from scaling.data import packing, token_shards
 from scaling.errors import InputError
 
-Split = np.ndarray | grain.MapDataset  # a token stream, or tokenized documents (eos last)
+# A token stream (in memory, or prepared shards read by range), or tokenized documents (eos last).
+Split = np.ndarray | token_shards.TokenStream | grain.MapDataset
 
 
 def windows(tokens_T: np.ndarray, seq_len: int) -> grain.MapDataset:
   """The stream's non-overlapping [L + 1] windows, in order."""
   _check_positive("seq_len", seq_len)
+  if isinstance(tokens_T, token_shards.TokenStream):  # read by index, window by window
+    return token_shards.windows(tokens_T, seq_len)
   width = seq_len + 1
   num_windows = tokens_T.size // width
   return grain.MapDataset.source(tokens_T[:num_windows * width].reshape(num_windows, width))

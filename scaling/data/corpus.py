@@ -4,6 +4,9 @@ Sources (`data.source`):
   - "stdlib" / "text": files read into memory; the split is a pure function of each document's
     relative path (crc32 mod 100), so it is the same on every machine and a file keeps its split when
     other files are added or removed; each split is one token stream.
+  - "tokens:DIR": shards written once by `scaling data prepare` (scaling/data/prepare.py), read by
+    range (scaling/data/token_shards.py): each split is a stream as above, never loaded whole; the
+    split, the tokenizer and the fingerprint are the manifest's.
   - "tfds:NAME[:VERSION]": a prepared TFDS dataset read lazily (scaling/data/tfds_source.py); its own
     splits are used and each split is a grain `MapDataset` of documents tokenized on access.
 The fingerprint identifies what is trained on (documents and tokenizer) and goes into the run
@@ -20,7 +23,7 @@ from typing import Any
 import grain
 
 from scaling import checks
-from scaling.data import sources, tfds_source
+from scaling.data import prepare, sources, tfds_source, token_shards
 from scaling.data.batches import Split
 from scaling.data.tokenizer import Tokenizer, load_tokenizer
 from scaling.errors import InputError
@@ -30,7 +33,7 @@ from scaling.errors import InputError
 class DataConfig:
   """The `config.data` section."""
 
-  source: str = "stdlib"  # "stdlib" | "text" (files by `glob`) | "tfds:NAME[/CONFIG][:VERSION]"
+  source: str = "stdlib"  # "stdlib" | "text" (files by `glob`) | "tfds:NAME[/CONFIG][:VERSION]" | "tokens:DIR"
   glob: str = ""  # for source "text": a glob pattern, `**` recursive
   validation_percent: int = 5  # stdlib/text: percent of files (by path hash) held out for evaluation
   data_dir: str = ""  # tfds: TFDS data dir, local or gs://; "" = $TFDS_DATA_DIR or the TFDS default
@@ -49,9 +52,11 @@ class DataConfig:
       for key in ("text_feature", "train_split", "validation_split"):
         if not getattr(self, key):
           raise InputError(f"data.{key} must not be empty for data.source={self.source}")
+    elif token_shards.is_tokens(self.source):
+      token_shards.directory(self.source)
     elif self.source not in sources.SOURCES:
       raise InputError(f"data.source must be one of {', '.join(sources.SOURCES)} or "
-                       f"tfds:NAME[:VERSION], got {self.source!r}")
+                       f"tfds:NAME[:VERSION] or tokens:DIR, got {self.source!r}")
     if self.source == "text" and not self.glob:
       raise InputError("data.glob: a pattern is required for data.source='text'")
     checks.number(self.validation_percent, "data.validation_percent", integer=True, at_least=0,
@@ -99,6 +104,8 @@ def load_corpus(data_config: Mapping[str, Any] | DataConfig) -> Corpus:
         grain.MapDataset.source(splits.documents[key]).map(tokenizer.encode_document)
         for key in ("data.train_split", "data.validation_split"))
     return Corpus(train=train, validation=validation, fingerprint=fingerprint, tokenizer=tokenizer)
+  if token_shards.is_tokens(config.source):
+    return _load_tokens(config, tokenizer)
   root, documents = sources.read_documents(config.source, config.glob)
   held_out = [is_validation(name, config.validation_percent) for name, _ in documents]
   train = tokenizer.encode_documents(c for (_, c), v in zip(documents, held_out) if not v)
@@ -112,6 +119,31 @@ def load_corpus(data_config: Mapping[str, Any] | DataConfig) -> Corpus:
       "validation_percent": config.validation_percent,
       "train_tokens": int(train.size),
       "validation_tokens": int(validation.size),
+      "tokenizer": tokenizer.identity,
+  }
+  return Corpus(train=train, validation=validation, fingerprint=fingerprint, tokenizer=tokenizer)
+
+
+def _load_tokens(config: DataConfig, tokenizer: Tokenizer) -> Corpus:
+  """A prepared directory's two streams; `data.tokenizer` must be the one it was prepared with."""
+  root = token_shards.directory(config.source)
+  manifest, train, validation = token_shards.open_splits(root)
+  recorded, wanted = manifest["tokenizer"], prepare.tokenizer_record(tokenizer)
+  if recorded["sha256"] != wanted["sha256"]:
+    raise InputError(f"data.tokenizer={config.tokenizer} is not the tokenizer {root} was prepared "
+                     f"with ({recorded['kind']}{' ' + recorded['path'] if 'path' in recorded else ''}"
+                     f", sha256 {recorded['sha256'][:12]})")
+  fingerprint = {
+      "source": config.source,
+      "root": root,
+      "prepared_from": manifest["source"],
+      "files": len(manifest["files"]),
+      "bytes": sum(f["bytes"] for f in manifest["files"]),
+      "documents": manifest["documents"],
+      "sha256": manifest["sha256"],
+      "validation_percent": manifest["validation_percent"],
+      "train_tokens": train.size,
+      "validation_tokens": validation.size,
       "tokenizer": tokenizer.identity,
   }
   return Corpus(train=train, validation=validation, fingerprint=fingerprint, tokenizer=tokenizer)

@@ -34,6 +34,10 @@ class ByteTokenizer:
     """What the corpus fingerprint records about the tokenizer."""
     return {"kind": "bytes", "vocab_size": self.vocab_size, "eos_id": self.eos_id}
 
+  def bytes_per_token(self) -> np.ndarray:
+    """int32 [V]: every id is one byte (eos is the NUL byte), so bits per byte is bits per token."""
+    return np.ones(self.vocab_size, np.int32)
+
   def encode(self, text: str) -> np.ndarray:
     """The utf-8 bytes of `text` as int32 ids (what the model embeds)."""
     return np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.int32)
@@ -77,6 +81,23 @@ class SentencePieceTokenizer:
   def identity(self) -> dict:
     return {"kind": "spm", "path": self.path, "sha256": self.sha256,
             "vocab_size": self.vocab_size, "eos_id": self.eos_id}
+
+  def bytes_per_token(self) -> np.ndarray:
+    """int32 [V]: the UTF-8 bytes each piece stands for (what bits per byte divides by).
+
+    A byte-fallback piece is one byte; eos counts as one, the document separator it replaces, as
+    the byte tokenizer's NUL does, so both tokenizers count the same bytes for the same documents;
+    unk (text the model cannot spell, absent with byte fallback) counts as one; other control
+    pieces (bos, pad) as none. "▁" is SentencePiece's escaped space.
+    """
+    processor = self._processor
+    counts = np.zeros(self.vocab_size, np.int32)
+    for i in range(self.vocab_size):
+      if processor.is_byte(i) or processor.is_unknown(i) or i == self.eos_id:
+        counts[i] = 1
+      elif not processor.is_control(i):
+        counts[i] = len(processor.id_to_piece(i).replace("\u2581", " ").encode("utf-8"))
+    return counts
 
   def encode(self, text: str) -> np.ndarray:
     return np.asarray(self._processor.encode(text), dtype=np.int32)

@@ -37,6 +37,10 @@ def _parser() -> ArgumentParser:
                       choices=("parametric", "isoflop", "envelope", "frontier"),
                       help="Hoffmann et al. 2022's approaches 3, 2 and 1, or a Kaplan-style law "
                            "through the loss frontier of one input (--x)")
+  parser.add_argument("--y", default="loss", choices=("loss", "bpb"),
+                      help="what is fitted: the eval loss in nats per token (the default), or "
+                           "bits per byte (results.csv's bpb, runs' eval_bpb), which compares "
+                           "across tokenizers")
   parser.add_argument("--x", choices=("params", "tokens", "flops"),
                       help="the input of the one-input laws power and saturating (default params)")
   parser.add_argument("--n-column", choices=("params", "params_non_embedding"),
@@ -208,11 +212,18 @@ def _x_column(args, name: str) -> str:
           "x": {"params": args.n_column, "tokens": "tokens", "flops": args.flops_column}[args.x]}[name]
 
 
+def _read(args, columns: list[str], **options) -> dict:
+  """points.read, with the `loss` column read from --y's column (bpb) and named `loss` after."""
+  table = points.read(args.data, [args.y if c == "loss" else c for c in columns], **options)
+  table["loss"] = table.pop(args.y)
+  return table
+
+
 def _read_law_points(args, law, columns: list[str]) -> dict:
   """The columns a law needs; unique tokens from `unique_tokens`, else tokens / `epochs`."""
   wanted = [c for c in columns if c != "unique_tokens"]
   optional = ["budget", args.flops_column] + (["unique_tokens", "epochs"] if "U" in law.inputs else [])
-  table = points.read(args.data, wanted + ["loss"], optional=optional)
+  table = _read(args, wanted + ["loss"], optional=optional)
   if "U" in law.inputs and "unique_tokens" not in table:
     if "epochs" not in table:
       raise InputError(f"{args.data}: law {law.name} needs a 'unique_tokens' or an 'epochs' column")
@@ -372,7 +383,7 @@ def _optima_report(args, optima: approaches.Optima, n_points: int, convention: s
 
 def _isoflop(args) -> dict:
   columns = [args.n_column, "tokens", args.flops_column, "loss"]
-  table = points.read(args.data, columns, optional=("budget", "seed"))
+  table = _read(args, columns, optional=("budget", "seed"))
   # A sweep's nominal budget groups its runs; their real FLOPs differ by step rounding.
   from_column = "budget" in table
   budget = table["budget"] if from_column else table[args.flops_column]
@@ -465,7 +476,7 @@ def _profile_report(profile: approaches.IsoflopProfile, params_P) -> dict:
 
 def _envelope(args) -> dict:
   columns = [args.n_column, "tokens", args.flops_column, "loss"]
-  table = points.read(args.data, columns, curves=True)
+  table = _read(args, columns, curves=True)
   optima = approaches.envelope(table["run"], table[args.flops_column], table[args.n_column],
                                table["tokens"], table["loss"])
   return _optima_report(args, optima, table["loss"].size,
@@ -563,6 +574,7 @@ def main(argv: list[str]) -> int:
   for message in report["warnings"] if args.approach not in ("isoflop", "envelope") else ():
     points.warn(message)
   report["data"] = args.data
+  report["y"] = args.y
   _print_report(report, args.data)
   if args.out:
     try:

@@ -28,7 +28,8 @@ from scaling import checks, rundir
 from scaling.errors import InputError
 from scaling.rundir import METRICS_FILE, RESULTS_FILE, RUN_FILE
 _RUN_KEYS = ("params", "params_non_embedding")  # run.json values, the same for every eval row
-_ROW_KEYS = {"tokens": "tokens", "flops": "flops", "flops_kaplan": "flops_kaplan", "loss": "eval_loss"}
+_ROW_KEYS = {"tokens": "tokens", "flops": "flops", "flops_kaplan": "flops_kaplan", "loss": "eval_loss",
+             "bpb": "eval_bpb"}
 LABELS = ("seed",)  # columns read as labels (any text), not as positive numbers
 CSV_SUFFIXES = ("", ".csv", ".txt")
 

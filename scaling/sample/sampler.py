@@ -36,8 +36,9 @@ class Trained:
   step: int
 
 
-def load(workdir: str) -> Trained:
-  """The model of the latest checkpoint in `workdir`, on one device; bad workdirs are InputErrors."""
+def load(workdir: str, step: int | None = None) -> Trained:
+  """The model of checkpoint `step` (default the latest) in `workdir`, on one device; bad workdirs
+  and missing steps are InputErrors."""
   if rundir.is_remote(workdir):
     rundir.check_readable(workdir, "--workdir")
   run = rundir.RunDir(rundir.absolute(workdir))
@@ -55,10 +56,14 @@ def load(workdir: str) -> Trained:
                                       item_handlers={"state": ocp.StandardCheckpointHandler()},
                                       options=ocp.CheckpointManagerOptions(create=False))
   try:
-    step = checkpoints.latest_step() if rundir.is_dir(run.checkpoints) else None
-    if step is None:
+    kept = checkpoints.all_steps() if rundir.is_dir(run.checkpoints) else []
+    if not kept:
       raise InputError(f"--workdir {workdir}: no checkpoint yet in {rundir.CHECKPOINTS_DIR}/; "
                        "train first")
+    if step is not None and step not in kept:
+      raise InputError(f"--step {step}: no such checkpoint in {run.checkpoints} (kept: "
+                       f"{', '.join(map(str, sorted(kept)))})")
+    step = max(kept) if step is None else step
     _check_matches(checkpoints, step, steps.abstract_state, workdir)
     state = checkpoints.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(steps.abstract_state))).state

@@ -5,6 +5,8 @@ metrics.jsonl, chinchilla and kaplan conventions); `loss` is the final eval loss
 nominal compute the plan aimed at (the IsoFLOP group of the run), in the plan's convention;
 `seed` is the run's seed, so replicate runs of one size (`sweep.replicate_seeds`) are told apart.
 A file written before the seed column existed reads with every row at seed 0, the default.
+`bpb` is the final eval loss in bits per byte (`eval_bpb`), comparable across tokenizers; empty for a
+run that did not log it (and 0 when read back, which a fit refuses as not positive).
 """
 
 import csv
@@ -13,9 +15,9 @@ import io
 from scaling import rundir
 from scaling.rundir import RESULTS_FILE
 COLUMNS = ("name", "params", "params_non_embedding", "tokens", "flops", "flops_kaplan", "loss",
-           "budget", "seed")
+           "budget", "seed", "bpb")
 _TYPES = {"name": str, "params": int, "params_non_embedding": int, "tokens": int, "flops": float,
-          "flops_kaplan": float, "loss": float, "budget": float, "seed": int}
+          "flops_kaplan": float, "loss": float, "budget": float, "seed": int, "bpb": float}
 
 
 def write(path: str, rows: list[dict]) -> None:

@@ -139,7 +139,7 @@ def _row(run: Run, last: dict) -> dict:
   return {"name": run.name, "params": recorded["params"],
           "params_non_embedding": recorded["params_non_embedding"], "tokens": last["tokens"],
           "flops": last["flops"], "flops_kaplan": last["flops_kaplan"], "loss": last["eval_loss"],
-          "budget": run.budget, "seed": run.config.seed}
+          "budget": run.budget, "seed": run.config.seed, "bpb": last.get("eval_bpb")}
 
 
 def _is_final(run: Run, last: dict) -> bool:

@@ -19,10 +19,13 @@ is a new hook rather than an edit of the loop. The moments, and what a hook may 
 
 import dataclasses
 import errno
+import math
 import os
 import shutil
 
 import grain
+import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
 from scaling import rundir
@@ -64,14 +67,28 @@ class Hook:
 
 
 class Evaluator(Hook):
-  """The mean next-token loss on the validation batches (and per context position when asked)."""
+  """The mean next-token loss on the validation batches (and per context position when asked), and
+  its bits per byte: nats per token x target tokens / their UTF-8 bytes / ln 2 (Paloma, Magnusson
+  et al. 2023), which compares across tokenizers where nats per token does not.
 
-  def __init__(self, steps, batches: list, by_position: bool):
+  `bytes_per_token_V` (the tokenizer's `bytes_per_token()`) counts each target id's bytes; the
+  windows are fixed, so tokens / bytes is counted once, over the global batches.
+  """
+
+  def __init__(self, steps, batches: list, by_position: bool, bytes_per_token_V):
     self._steps, self._batches, self._by_position = steps, batches, by_position
+    table_V = jnp.asarray(bytes_per_token_V, jnp.int32)
+    count = jax.jit(lambda b_BxL1: (jnp.take(table_V, b_BxL1[:, 1:]).sum(), b_BxL1[:, 1:].size))
+    tokens = num_bytes = 0
+    for batch in batches:
+      batch_bytes, batch_tokens = count(batch)
+      num_bytes, tokens = num_bytes + int(batch_bytes), tokens + int(batch_tokens)
+    self._bits_per_nat_token = tokens / max(num_bytes, 1) / math.log(2)
 
   def on_eval(self, info: StepInfo) -> dict:
     by_position_L = sum(self._steps.eval(info.state, b) for b in self._batches) / len(self._batches)
-    metrics = {"eval_loss": by_position_L.mean()}
+    eval_loss = by_position_L.mean()
+    metrics = {"eval_loss": eval_loss, "eval_bpb": eval_loss * self._bits_per_nat_token}
     if self._by_position:
       metrics["eval_loss_by_position"] = by_position_L
     return metrics

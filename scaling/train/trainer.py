@@ -375,7 +375,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None,
                *trackers.build(cfg.trackers, run, cfg.wandb, tracked)]
   loop = Loop(cfg, steps, metadata["flops_per_token"], checkpointer, [
       hooks_lib.ProgressBar(cfg.train_steps, start, cfg.progress and is_writer),
-      hooks_lib.Evaluator(steps, eval_batches, cfg.eval_loss_by_position),
+      hooks_lib.Evaluator(steps, eval_batches, cfg.eval_loss_by_position,
+                          prepared.corpus.tokenizer.bytes_per_token()),
       *writers, *hooks, checkpointer])
   try:
     last = loop.run(start, train_state, batches)

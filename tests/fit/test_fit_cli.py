@@ -56,6 +56,21 @@ def test_isoflop_and_budget_column(tmp_path, capsys):
   assert "isoflop fit" in capsys.readouterr().out
 
 
+def test_y_bpb_fits_the_bpb_column_instead_of_the_loss(tmp_path):
+  budgets, params, tokens, loss = isoflop_grid(np.geomspace(1e18, 1e21, 4))
+  path = write_csv(tmp_path / "iso.csv", {"params": params, "tokens": tokens, "flops": budgets,
+                                         "loss": loss, "bpb": loss / np.log(2)})
+  reports = {}
+  for y in ("loss", "bpb"):
+    out = tmp_path / f"{y}.json"
+    assert cli.main(["--data", path, "--approach", "isoflop", "--y", y, "--out", str(out)]) == 0
+    reports[y] = json.loads(out.read_text())
+  assert reports["bpb"]["y"] == "bpb" and reports["loss"]["y"] == "loss"
+  assert reports["bpb"]["a"] == pytest.approx(reports["loss"]["a"])  # a constant factor apart
+  for in_nats, in_bits in zip(reports["loss"]["optima"], reports["bpb"]["optima"]):
+    assert in_bits["loss"] == pytest.approx(in_nats["loss"] / np.log(2))
+
+
 def test_envelope_from_a_sweep_directory(tmp_path):
   sweep = tmp_path / "sweep"
   for i, size in enumerate(np.geomspace(3e7, 3e9, 7)):

@@ -1,6 +1,7 @@
 """End-to-end training: loss against compute on disk, sharding equivalence, resume."""
 
 import json
+import math
 import os
 import shutil
 
@@ -33,6 +34,8 @@ def test_metrics_rows_log_loss_against_compute(baseline):
     assert row["flops"] == run["flops_per_token"]["chinchilla"] * row["tokens"]
     assert row["flops_kaplan"] == run["flops_per_token"]["kaplan"] * row["tokens"]
   assert [row["step"] for row in rows if "eval_loss" in row] == [5, 10]
+  for row in (row for row in rows if "eval_loss" in row):  # bytes: bits per byte = nats / ln 2
+    assert row["eval_bpb"] == pytest.approx(row["eval_loss"] / math.log(2), rel=1e-6)
   assert rows[-1]["loss"] < rows[0]["loss"]
   assert {"config", "params", "params_non_embedding", "flops_per_token", "corpus", "versions",
           "device_kind", "device_count", "git_commit"} <= run.keys()

@@ -1,0 +1,1 @@
+"""Export a trained run as a Hugging Face model directory (`scaling export`)."""
