@@ -286,6 +286,12 @@ def _resample_counts(rng, size_P, replicate_P, resamples: int) -> np.ndarray:
 
 
 BOOTSTRAP_KINDS = ("cases", "noise")
+# The default kind, and the spread each kind's interval is ± 1.96 of (`intervals.spread`). The
+# noise bootstrap with IQR / 1.349 covers 92-98 % at every design of the calibration harness, at
+# 1.0-1.2x the width the estimator's own spread calls for; with the SD it was 1.3-1.4x as wide,
+# and the case bootstrap 2.3x at a 6-size design (docs/fit.md, calibration).
+DEFAULT_KIND = "noise"
+INTERVAL_SCALE = {"cases": "sd", "noise": "iqr"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -293,7 +299,7 @@ class RunNoise:
   """The σ of a final loss that the noise bootstrap draws with, and the two measurements behind
   it: `seed_sd`, the pooled SD between runs of the same size at the same budget (replicate seeds),
   and `residual_rms`, the pooled weighted RMS of the fitted points about their windowed parabolas
-  (3 coefficients per budget taken out). `sigma` is the larger, named by `source` ("seeds" or
+  (over the degrees of freedom the weighted fit leaves, `_residual_dof`). `sigma` is the larger, named by `source` ("seeds" or
   "parabolas") with its degrees of freedom `dof`: the seeds measure a run's noise, the residuals
   that noise plus whatever shape a parabola cannot follow, so the larger is what the estimator's
   model (a parabola plus noise) really faces. NaN and 0 df for a measurement there is none of."""
@@ -320,7 +326,7 @@ def run_noise(profiles: list[IsoflopProfile]) -> RunNoise:
       log_n = profile.log_params[profile.fitted]
       residual = profile.loss[profile.fitted] - np.polyval(profile.coefficients, log_n)
       residual_ss += (weights * residual**2).sum()
-      residual_dof += max(weights.sum() - 3, 0.0)
+      residual_dof += _residual_dof(log_n, weights)
   seed_sd = float(np.sqrt(seed_ss / seed_dof)) if seed_dof else np.nan
   residual_rms = float(np.sqrt(residual_ss / residual_dof)) if residual_dof > 0 else np.nan
   if not seed_dof and not residual_dof > 0:
@@ -331,6 +337,16 @@ def run_noise(profiles: list[IsoflopProfile]) -> RunNoise:
                   source="seeds" if from_seeds else "parabolas",
                   dof=int(seed_dof) if from_seeds else float(residual_dof), seed_sd=seed_sd,
                   seed_dof=int(seed_dof), residual_rms=residual_rms, residual_dof=float(residual_dof))
+
+
+def _residual_dof(log_n_P, weights_P) -> float:
+  """E[Σ w·r²] / σ² of a weighted parabola fit under noise of one σ: Σw − tr((XᵀWX)⁻¹·XᵀW²X).
+  With weights 0 or 1 it is the points less 3; the window's fractional edge weights make it more
+  than Σw − 3, which overstated σ by ≈ 10 % (9 sizes × 1.6, one seed: docs/fit.md)."""
+  design_PxK = np.vander(log_n_P - log_n_P.mean(), 3)
+  gram_KxK = design_PxK.T @ (weights_P[:, None] * design_PxK)
+  squared_KxK = design_PxK.T @ (weights_P[:, None] ** 2 * design_PxK)
+  return max(float(weights_P.sum() - np.trace(np.linalg.solve(gram_KxK, squared_KxK))), 0.0)
 
 
 def _noise_losses(rng, profile: IsoflopProfile, sigma: float, resamples: int) -> np.ndarray:
@@ -344,7 +360,7 @@ def _noise_losses(rng, profile: IsoflopProfile, sigma: float, resamples: int) ->
 
 def isoflop_bootstrap(budget_P, params_P, tokens_P, loss_P, *, resamples: int, seed: int,
                       window: int = WINDOW, rtol: float = BUDGET_RTOL, grouped: bool = True,
-                      replicate_P=None, kind: str = "cases") -> dict[str, np.ndarray]:
+                      replicate_P=None, kind: str = DEFAULT_KIND) -> dict[str, np.ndarray]:
   """a, b, k_N, k_D over resamples of the runs, each put through the whole estimator (window,
   parabolas, power laws).
 
