@@ -168,6 +168,20 @@ def test_noise_bootstrap_measures_sigma_and_scales_with_it():
     approaches.isoflop_bootstrap(budgets, params, tokens, loss, resamples=2, seed=0, kind="wild")
 
 
+def test_residual_degrees_of_freedom_make_the_weighted_rms_unbiased():
+  """With weights 0 or 1 a parabola leaves the points less 3; with the window's fractional edge
+  weights, Σw·r² / ν still averages σ² (Σw − 3 would overstate σ² by 28 % here)."""
+  log_n = np.log(np.geomspace(1e8, 1e9, 7))
+  assert approaches._residual_dof(log_n, np.array([0, 1, 1, 1, 1, 1, 0.0])) == pytest.approx(2)
+  weights = np.array([0.3, 1, 1, 1, 1, 1, 0.3])
+  noise_BxP = np.random.default_rng(0).standard_normal((20000, 7))
+  design = np.vander(log_n - log_n.mean(), 3)
+  fitted = np.linalg.solve(design.T @ (weights[:, None] * design), (design.T * weights) @ noise_BxP.T)
+  residual_ss = (weights * (noise_BxP - (design @ fitted).T) ** 2).sum(axis=1).mean()
+  dof = approaches._residual_dof(log_n, weights)
+  assert residual_ss / dof == pytest.approx(1, abs=0.02) and dof > weights.sum() - 3 + 0.3
+
+
 def test_envelope_of_training_curves_recovers_a():
   sizes = np.geomspace(3e7, 3e9, 13)
   tokens = np.geomspace(1e8, 3e11, 60)
