@@ -360,7 +360,9 @@ def _isoflop(args) -> dict:
     samples = approaches.isoflop_bootstrap(*point_arrays, resamples=args.bootstrap, seed=args.seed,
                                            replicate_P=replicates, kind=kind, **options)
     scale = approaches.INTERVAL_SCALE[kind]
-    _budget_intervals(report, optima, samples.pop("N_opt_BxM"), samples.pop("D_opt_BxM"), scale)
+    quantile = approaches.interval_quantile(kind, noise.dof if kind == "noise" else 0)
+    _budget_intervals(report, optima, samples.pop("N_opt_BxM"), samples.pop("D_opt_BxM"), scale,
+                      quantile)
     for c in args.compute:
       samples[f"N_opt@{c:.3g}"] = samples["k_N"] * c ** samples["a"]
       samples[f"D_opt@{c:.3g}"] = samples["k_D"] * c ** samples["b"]
@@ -370,14 +372,15 @@ def _isoflop(args) -> dict:
       for key in ("N_opt", "D_opt", "tokens_per_param"):
         estimates[f"{key}@{row['flops']:.3g}"] = row[key]
     report["stderr"], report["ci95"] = summarize_normal(samples, estimates,
-                                                        positive=("k_N", "k_D", "@"), scale=scale)
+                                                        positive=("k_N", "k_D", "@"), scale=scale,
+                                                        quantile=quantile)
     report["bootstrap"] = {
         "resamples": args.bootstrap, "kept": int(samples["a"].size), "seed": args.seed,
         "kind": _isoflop_bootstrap_kind(kind, replicates is not None),
         "interval": ("estimate ± 1.96 bootstrap SD" if scale == "sd" else
-                     "estimate ± 1.96 IQR / 1.349 of the bootstrap samples")
-                    + " (in log space for k_N, k_D and allocations)",
-        "scale": scale}
+                     f"estimate ± t(0.975, sigma_dof) = {quantile:.3f} × IQR / 1.349 of the "
+                     "bootstrap samples") + " (in log space for k_N, k_D and allocations)",
+        "scale": scale, "quantile": quantile}
     if kind == "noise":
       report["bootstrap"].update(
           sigma=noise.sigma, sigma_source=noise.source, sigma_dof=noise.dof,
@@ -402,10 +405,10 @@ def _or_none(value: float):
 
 
 def _budget_intervals(report: dict, optima: approaches.Isoflop, n_opt_BxM, d_opt_BxM,
-                      scale: str) -> None:
+                      scale: str, quantile: float) -> None:
   """Each optimum's own 95 % interval of N_opt and D_opt (its vertex over the resamples that have
-  one there, counted in `resamples_with_minimum`), as the exponents': estimate ·/ exp(1.96 spread)
-  in log space, the spread the kind's (`approaches.INTERVAL_SCALE`)."""
+  one there, counted in `resamples_with_minimum`), as the exponents': estimate ·/ exp(quantile ·
+  spread) in log space, the kind's (`approaches.INTERVAL_SCALE`, `interval_quantile`)."""
   from scaling.fit.intervals import summarize_normal
 
   rows = iter(report["optima"])
@@ -415,7 +418,7 @@ def _budget_intervals(report: dict, optima: approaches.Isoflop, n_opt_BxM, d_opt
     row = next(rows)
     samples = {"N_opt": n_opt_BxM[:, m], "D_opt": d_opt_BxM[:, m]}
     _, row["ci95"] = summarize_normal(samples, {k: row[k] for k in samples}, positive=tuple(samples),
-                                      scale=scale)
+                                      scale=scale, quantile=quantile)
     row["resamples_with_minimum"] = int(np.isfinite(n_opt_BxM[:, m]).sum())
 
 

@@ -35,12 +35,13 @@ def spread(values, scale: str = "sd") -> float:
 
 
 def summarize_normal(samples: dict[str, np.ndarray], estimates: dict[str, float],
-                     positive: Sequence[str] = (), scale: str = "sd",
+                     positive: Sequence[str] = (), scale: str = "sd", quantile: float = 1.96,
                      ) -> tuple[dict[str, float], dict[str, list[float]]]:
-  """Standard errors and 95 % normal intervals, estimate ± 1.96·spread of the bootstrap samples
+  """Standard errors and 95 % normal intervals, estimate ± `quantile`·spread of the bootstrap samples
   (Efron & Tibshirani 1993, sec. 13.2), in log space for names containing one of `positive`
   (coefficients and allocations, which are log-normal-ish and must stay positive). The spread is
-  the SD or, `scale="iqr"`, IQR / 1.349 (`spread`).
+  the SD or, `scale="iqr"`, IQR / 1.349 (`spread`); `quantile` 1.96, or Student's t where the
+  spread scales with a σ estimated on few degrees of freedom.
 
   For the isoFLOP estimator the percentile interval is centred on the resamples' median, which
   averages over the windows the resamples choose, and it over-covered (100 of 100 synthetic
@@ -58,9 +59,10 @@ def summarize_normal(samples: dict[str, np.ndarray], estimates: dict[str, float]
     if any(p in name for p in positive):
       log_sd = spread(np.log(values[values > 0]), scale)
       stderr[name] = float(estimates[name] * log_sd)  # the delta method's SD from log space
-      ci95[name] = [float(estimates[name] * np.exp(-1.96 * log_sd)),
-                    float(estimates[name] * np.exp(1.96 * log_sd))]
+      ci95[name] = [float(estimates[name] * np.exp(-quantile * log_sd)),
+                    float(estimates[name] * np.exp(quantile * log_sd))]
     else:
       stderr[name] = spread(values, scale)
-      ci95[name] = [estimates[name] - 1.96 * stderr[name], estimates[name] + 1.96 * stderr[name]]
+      ci95[name] = [estimates[name] - quantile * stderr[name],
+                    estimates[name] + quantile * stderr[name]]
   return stderr, ci95

@@ -84,7 +84,7 @@ DESIGNS = {
 def isoflop_coverage(design: dict, sigma: float, sweeps: int, kind: str = approaches.DEFAULT_KIND,
                      resamples: int = 200, seed: int = 0, scale: str | None = None) -> dict:
   """The isoFLOP bootstrap of `kind` on `sweeps` synthetic sweeps: the share of 95 % intervals
-  (as `scaling fit` makes them, or ± 1.96 of another `scale`) that contain the true a and b, a's interval widths, and the
+  (as `scaling fit` makes them, or with another `scale`) that contain the true a and b, a's interval widths, and the
   estimates of a; a sweep with fewer than 2 budgets that have a minimum has no estimate (`failed`)."""
   rng = np.random.default_rng(seed)
   law = design.get("law", HOFFMANN)
@@ -99,9 +99,11 @@ def isoflop_coverage(design: dict, sigma: float, sweeps: int, kind: str = approa
       continue
     samples = approaches.isoflop_bootstrap(budgets, params, tokens, loss, resamples=resamples,
                                            seed=i, replicate_P=replicate, kind=kind)
+    dof = approaches.run_noise(list(optima.profiles)).dof if kind == "noise" else 0
     _, ci95 = intervals.summarize_normal({"a": samples["a"], "b": samples["b"]},
                                          {"a": optima.a, "b": optima.b},
-                                         scale=scale or approaches.INTERVAL_SCALE[kind])
+                                         scale=scale or approaches.INTERVAL_SCALE[kind],
+                                         quantile=approaches.interval_quantile(kind, dof))
     for name in covered:
       covered[name] += ci95[name][0] <= truth[name] <= ci95[name][1]
     widths.append(ci95["a"][1] - ci95["a"][0])
