@@ -193,7 +193,8 @@ def interval_line(report_bootstrap: dict, resamples: int, rows: list[dict]) -> s
            "the seed SD (unmeasured: no replicate runs)")
   residual = (f"the parabolas' residual RMS, {b['residual_rms']:.4f} ({b['residual_dof']:.1f} df)"
               if b["residual_dof"] else "the parabolas' residual RMS (no degrees of freedom)")
-  return (f"  its 95% CI: a ± 1.96 IQR/1.349 over {b['kept']} of {resamples} noise resamples: the design "
+  return (f"  its 95% CI: a ± {b.get('quantile', 1.96):.2f} × IQR/1.349 (Student's t at σ's df) over "
+          f"{b['kept']} of {resamples} noise resamples: the design "
           f"kept (the same budgets, sizes and seeds), every loss redrawn as its budget's parabola "
           f"plus Gaussian noise of σ = {b['sigma']:.4f} nats, the larger of {seeds} and {residual} "
           f"(here {'the seed SD' if b['sigma_source'] == 'seeds' else 'the residual RMS'}); each resample refitted through windows, parabolas and "
