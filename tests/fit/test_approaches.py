@@ -181,6 +181,15 @@ def test_residual_degrees_of_freedom_make_the_weighted_rms_unbiased():
   assert residual_ss / dof == pytest.approx(1, abs=0.02) and dof > weights.sum() - 3 + 0.3
 
 
+def test_student_t_quantile_matches_scipy():
+  from scipy import stats
+
+  for dof in (0.7, 1, 2, 7.4, 20, 500):
+    assert approaches.student_t_975(dof) == pytest.approx(stats.t.ppf(0.975, dof), rel=1e-5)
+  assert approaches.interval_quantile("cases", 7) == 1.96
+  assert approaches.interval_quantile("noise", 20) == pytest.approx(2.086, abs=1e-3)
+
+
 def test_envelope_of_training_curves_recovers_a():
   sizes = np.geomspace(3e7, 3e9, 13)
   tokens = np.geomspace(1e8, 3e11, 60)
