@@ -319,10 +319,10 @@ class RunNoise:
   """The σ of a final loss that the noise bootstrap draws with, and the two measurements behind
   it: `seed_sd`, the pooled SD between runs of the same size at the same budget (replicate seeds),
   and `residual_rms`, the pooled weighted RMS of the fitted points about their windowed parabolas
-  (over the degrees of freedom the weighted fit leaves, `_residual_dof`). `sigma` is the larger, named by `source` ("seeds" or
-  "parabolas") with its degrees of freedom `dof`: the seeds measure a run's noise, the residuals
-  that noise plus whatever shape a parabola cannot follow, so the larger is what the estimator's
-  model (a parabola plus noise) really faces. NaN and 0 df for a measurement there is none of."""
+  (over the degrees of freedom the weighted fit leaves, `_residual_dof`). `sigma` is the larger,
+  named by `source` ("seeds" or "parabolas") with its degrees of freedom `dof`: the seeds measure
+  a run's noise, the residuals that noise plus whatever shape a parabola cannot follow, so the
+  larger is what the estimator's model (a parabola plus noise) really faces. NaN and 0 df for a measurement there is none of."""
 
   sigma: float
   source: str
