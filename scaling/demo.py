@@ -24,17 +24,17 @@ from scaling.errors import ArgumentParser, InputError
 BUDGETS = (5e10, 1.6e11, 5e11, 1.6e12)  # 32×: 10^1.505
 # Run noise is measured, not assumed: every run is trained again with another seed (init and data
 # order), so Approach 2's bootstrap redraws the losses with a measured σ (`scaling fit
-# --bootstrap-kind noise`; with 5 sizes per budget, drawing sizes with replacement often leaves 3
-# distinct ones and the case bootstrap over-covers, docs/fit.md). The largest budget is replicated
-# too, though it is half the FLOPs: an end of the range has the most leverage on the slope, and on
-# synthetic sweeps of this design at the demo's noise a's interval was wider than 0.2 in 36 % of
-# sweeps with it unreplicated, 11 % with it replicated (docs/fit.md, calibration).
+# --bootstrap-kind noise`, the default; with 5 sizes per budget, drawing sizes with replacement
+# often leaves 3 distinct ones and the case bootstrap over-covers, docs/fit.md). The largest budget
+# is replicated too, though it is half the FLOPs: an end of the range has the most leverage on the
+# slope, and on synthetic sweeps of this design at the demo's noise a's interval was wider than 0.2
+# in 36 % of sweeps with it unreplicated, 11 % with it replicated (docs/fit.md, calibration).
 REPLICATE_SEEDS = (1,)
 REPLICATE_BUDGETS = BUDGETS
-# Approach 2's bootstrap is closed-form (a fraction of a second for thousands of resamples), and its
-# interval is ± 1.96 SD, which one resample whose vertex flies off a shallow profile can move: at
-# 200 resamples the width of a's interval on an earlier demo's noisier runs varied from 0.12 to
-# 0.29 with the bootstrap seed, at 2000 from 0.13 to 0.15 (docs/fit.md).
+# Approach 2's bootstrap is closed-form (a fraction of a second for thousands of resamples); its
+# interval is ± t·IQR/1.349 of the resamples, which a few vertices flying off a shallow profile
+# do not move, but a quartile read off 200 resamples still wobbles by ~8 %, off 2000 by ~2.6 %
+# (normal theory, docs/fit.md).
 ISOFLOP_RESAMPLES = 2000
 
 
@@ -194,7 +194,8 @@ def interval_line(report_bootstrap: dict, resamples: int, rows: list[dict]) -> s
            "the seed SD (unmeasured: no replicate runs)")
   residual = (f"the parabolas' residual RMS, {b['residual_rms']:.4f} ({b['residual_dof']:.1f} df)"
               if b["residual_dof"] else "the parabolas' residual RMS (no degrees of freedom)")
-  return (f"  its 95% CI: a ± 1.96 SD over {b['kept']} of {resamples} noise resamples: the design "
+  return (f"  its 95% CI: a ± {b.get('quantile', 1.96):.2f} × IQR/1.349 (Student's t at σ's df) "
+          f"over {b['kept']} of {resamples} noise resamples: the design "
           f"kept (the same budgets, sizes and seeds), every loss redrawn as its budget's parabola "
           f"plus Gaussian noise of σ = {b['sigma']:.4f} nats, the larger of {seeds} and {residual} "
           f"(here {'the seed SD' if b['sigma_source'] == 'seeds' else 'the residual RMS'}); each resample refitted through windows, parabolas and "
@@ -246,7 +247,7 @@ def run(config, workdir: str, bootstrap: int, isoflop_bootstrap: int = ISOFLOP_R
   target = 10 * largest
 
   print("\n== Approach 2: isoFLOP profiles (Hoffmann et al. 2022, sec. 3.2) ==")
-  noise_bootstrap = ["--bootstrap", str(isoflop_bootstrap), "--bootstrap-kind", "noise"]
+  noise_bootstrap = ["--bootstrap", str(isoflop_bootstrap)]  # the default kind: noise
   isoflop = _fit(["--data", workdir, "--approach", "isoflop", *noise_bootstrap],
                  rundir.join(workdir, "fit_isoflop.json"))
   pooled = seed_spread(rows)

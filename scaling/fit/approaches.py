@@ -16,6 +16,7 @@ Shapes: P points, M budgets or FLOP values, R runs, B resamples.
 """
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -286,6 +287,31 @@ def _resample_counts(rng, size_P, replicate_P, resamples: int) -> np.ndarray:
 
 
 BOOTSTRAP_KINDS = ("cases", "noise")
+# The default kind, and the spread each kind's interval is a multiple of (`intervals.spread`,
+# `interval_quantile`). The noise bootstrap with t·IQR/1.349 covers 94.7-98.0 % at every design of
+# the calibration harness, at 0.5-1.23x 3.92 x the estimator's SD; with ± 1.96 SD it was 1.1-1.6x
+# as wide, and the case bootstrap 2.1x at a 6-size design (docs/fit.md, calibration).
+DEFAULT_KIND = "noise"
+INTERVAL_SCALE = {"cases": "sd", "noise": "iqr"}
+
+
+def interval_quantile(kind: str, sigma_dof: float) -> float:
+  """The multiplier of the spread in a 95 % interval: 1.96 for cases; for noise, Student's
+  t(0.975, ν) with σ's degrees of freedom ν, since every resample's spread scales with σ, itself
+  estimated (one seed at the demo's design, ν ≈ 7: 91.0 % coverage with 1.96, 94.7 % with t)."""
+  if kind == "cases" or not sigma_dof > 0:
+    return 1.96
+  return student_t_975(sigma_dof)
+
+
+def student_t_975(dof: float) -> float:
+  """Student's t 0.975 quantile for any dof > 0, by integrating its density (numpy: this module
+  imports neither scipy nor JAX). With x = √ν·tan θ the density is ∝ cos^(ν−1) θ on [0, π/2)."""
+  theta = np.linspace(0.0, np.pi / 2, 20_001)[:-1]
+  log_norm = math.lgamma((dof + 1) / 2) - math.lgamma(dof / 2) - 0.5 * math.log(math.pi)
+  density = np.exp(log_norm + (dof - 1) * np.log(np.cos(theta)))
+  cdf = np.concatenate([[0.0], np.cumsum((density[1:] + density[:-1]) / 2 * np.diff(theta))])
+  return float(math.sqrt(dof) * math.tan(np.interp(0.475, cdf, theta)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -293,10 +319,10 @@ class RunNoise:
   """The σ of a final loss that the noise bootstrap draws with, and the two measurements behind
   it: `seed_sd`, the pooled SD between runs of the same size at the same budget (replicate seeds),
   and `residual_rms`, the pooled weighted RMS of the fitted points about their windowed parabolas
-  (3 coefficients per budget taken out). `sigma` is the larger, named by `source` ("seeds" or
-  "parabolas") with its degrees of freedom `dof`: the seeds measure a run's noise, the residuals
-  that noise plus whatever shape a parabola cannot follow, so the larger is what the estimator's
-  model (a parabola plus noise) really faces. NaN and 0 df for a measurement there is none of."""
+  (over the degrees of freedom the weighted fit leaves, `_residual_dof`). `sigma` is the larger,
+  named by `source` ("seeds" or "parabolas") with its degrees of freedom `dof`: the seeds measure
+  a run's noise, the residuals that noise plus whatever shape a parabola cannot follow, so the
+  larger is what the estimator's model (a parabola plus noise) really faces. NaN and 0 df for a measurement there is none of."""
 
   sigma: float
   source: str
@@ -320,7 +346,7 @@ def run_noise(profiles: list[IsoflopProfile]) -> RunNoise:
       log_n = profile.log_params[profile.fitted]
       residual = profile.loss[profile.fitted] - np.polyval(profile.coefficients, log_n)
       residual_ss += (weights * residual**2).sum()
-      residual_dof += max(weights.sum() - 3, 0.0)
+      residual_dof += _residual_dof(log_n, weights)
   seed_sd = float(np.sqrt(seed_ss / seed_dof)) if seed_dof else np.nan
   residual_rms = float(np.sqrt(residual_ss / residual_dof)) if residual_dof > 0 else np.nan
   if not seed_dof and not residual_dof > 0:
@@ -331,6 +357,16 @@ def run_noise(profiles: list[IsoflopProfile]) -> RunNoise:
                   source="seeds" if from_seeds else "parabolas",
                   dof=int(seed_dof) if from_seeds else float(residual_dof), seed_sd=seed_sd,
                   seed_dof=int(seed_dof), residual_rms=residual_rms, residual_dof=float(residual_dof))
+
+
+def _residual_dof(log_n_P, weights_P) -> float:
+  """E[Σ w·r²] / σ² of a weighted parabola fit under noise of one σ: Σw − tr((XᵀWX)⁻¹·XᵀW²X).
+  With weights 0 or 1 it is the points less 3; the window's fractional edge weights make it more
+  than Σw − 3, which overstated σ by ≈ 10 % (9 sizes × 1.6, one seed: docs/fit.md)."""
+  design_PxK = np.vander(log_n_P - log_n_P.mean(), 3)
+  gram_KxK = design_PxK.T @ (weights_P[:, None] * design_PxK)
+  squared_KxK = design_PxK.T @ (weights_P[:, None] ** 2 * design_PxK)
+  return max(float(weights_P.sum() - np.trace(np.linalg.solve(gram_KxK, squared_KxK))), 0.0)
 
 
 def _noise_losses(rng, profile: IsoflopProfile, sigma: float, resamples: int) -> np.ndarray:
@@ -344,7 +380,7 @@ def _noise_losses(rng, profile: IsoflopProfile, sigma: float, resamples: int) ->
 
 def isoflop_bootstrap(budget_P, params_P, tokens_P, loss_P, *, resamples: int, seed: int,
                       window: int = WINDOW, rtol: float = BUDGET_RTOL, grouped: bool = True,
-                      replicate_P=None, kind: str = "cases") -> dict[str, np.ndarray]:
+                      replicate_P=None, kind: str = DEFAULT_KIND) -> dict[str, np.ndarray]:
   """a, b, k_N, k_D over resamples of the runs, each put through the whole estimator (window,
   parabolas, power laws).
 

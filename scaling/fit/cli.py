@@ -54,9 +54,9 @@ def _parser() -> ArgumentParser:
   parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
                       help="resamples for standard errors and 95%% intervals (0: none)")
   parser.add_argument("--bootstrap-kind", choices=approaches.BOOTSTRAP_KINDS,
-                      help="isoflop: cases (the default) draws sizes, then seeds, with "
-                           "replacement; noise keeps the design and redraws each loss as its "
-                           "parabola's value plus Gaussian noise of the measured run noise")
+                      help="isoflop: noise (the default) keeps the design and redraws each loss "
+                           "as its parabola's value plus Gaussian noise of the measured run "
+                           "noise; cases draws sizes, then seeds, with replacement")
   parser.add_argument("--seed", type=int, help="the bootstrap's random seed (default 0)")
   parser.add_argument("--compute", type=float, nargs="+", default=[], metavar="C",
                       help="budgets in FLOPs for N_opt, D_opt, tokens per parameter, in the "
@@ -196,7 +196,8 @@ def _resolve_defaults(args) -> None:
   args.flops_column = args.flops_column or "flops"
   args.huber_delta = _or_default(args.huber_delta, 1e-3)
   args.seed = _or_default(args.seed, 0)
-  args.bootstrap_kind = _or_default(args.bootstrap_kind, "cases")
+  args.bootstrap_kind_given = args.bootstrap_kind is not None
+  args.bootstrap_kind = _or_default(args.bootstrap_kind, approaches.DEFAULT_KIND)
   args.window = _or_default(args.window, approaches.WINDOW)
   args.budget_rtol_given = args.budget_rtol is not None
   args.budget_rtol = _or_default(args.budget_rtol, approaches.BUDGET_RTOL)
@@ -404,10 +405,24 @@ def _isoflop(args) -> dict:
     from scaling.fit.intervals import summarize_normal
 
     replicates = table.get("seed")
+    kind = args.bootstrap_kind
+    if kind == "noise":
+      try:
+        noise = approaches.run_noise(list(optima.profiles))
+      except InputError as e:
+        if args.bootstrap_kind_given:
+          raise
+        # The default needs the runs' noise measured; without it, the case bootstrap, said so.
+        kind = "cases"
+        message = f"{e}; the bootstrap resamples cases instead (--bootstrap-kind cases)"
+        report["warnings"].append(message)
+        points.warn(message)
     samples = approaches.isoflop_bootstrap(*point_arrays, resamples=args.bootstrap, seed=args.seed,
-                                           replicate_P=replicates, kind=args.bootstrap_kind,
-                                           **options)
-    _budget_intervals(report, optima, samples.pop("N_opt_BxM"), samples.pop("D_opt_BxM"))
+                                           replicate_P=replicates, kind=kind, **options)
+    scale = approaches.INTERVAL_SCALE[kind]
+    quantile = approaches.interval_quantile(kind, noise.dof if kind == "noise" else 0)
+    _budget_intervals(report, optima, samples.pop("N_opt_BxM"), samples.pop("D_opt_BxM"), scale,
+                      quantile)
     for c in args.compute:
       samples[f"N_opt@{c:.3g}"] = samples["k_N"] * c ** samples["a"]
       samples[f"D_opt@{c:.3g}"] = samples["k_D"] * c ** samples["b"]
@@ -417,13 +432,16 @@ def _isoflop(args) -> dict:
       for key in ("N_opt", "D_opt", "tokens_per_param"):
         estimates[f"{key}@{row['flops']:.3g}"] = row[key]
     report["stderr"], report["ci95"] = summarize_normal(samples, estimates,
-                                                        positive=("k_N", "k_D", "@"))
+                                                        positive=("k_N", "k_D", "@"), scale=scale,
+                                                        quantile=quantile)
     report["bootstrap"] = {
         "resamples": args.bootstrap, "kept": int(samples["a"].size), "seed": args.seed,
-        "kind": _isoflop_bootstrap_kind(args.bootstrap_kind, replicates is not None),
-        "interval": "estimate ± 1.96 bootstrap SD (in log space for k_N, k_D and allocations)"}
-    if args.bootstrap_kind == "noise":
-      noise = approaches.run_noise(list(optima.profiles))
+        "kind": _isoflop_bootstrap_kind(kind, replicates is not None),
+        "interval": ("estimate ± 1.96 bootstrap SD" if scale == "sd" else
+                     f"estimate ± t(0.975, sigma_dof) = {quantile:.3f} × IQR / 1.349 of the "
+                     "bootstrap samples") + " (in log space for k_N, k_D and allocations)",
+        "scale": scale, "quantile": quantile}
+    if kind == "noise":
       report["bootstrap"].update(
           sigma=noise.sigma, sigma_source=noise.source, sigma_dof=noise.dof,
           seed_sd=_or_none(noise.seed_sd), seed_dof=noise.seed_dof,
@@ -446,10 +464,11 @@ def _or_none(value: float):
   return None if np.isnan(value) else value
 
 
-def _budget_intervals(report: dict, optima: approaches.Isoflop, n_opt_BxM, d_opt_BxM) -> None:
+def _budget_intervals(report: dict, optima: approaches.Isoflop, n_opt_BxM, d_opt_BxM,
+                      scale: str, quantile: float) -> None:
   """Each optimum's own 95 % interval of N_opt and D_opt (its vertex over the resamples that have
-  one there, counted in `resamples_with_minimum`), as the exponents': estimate ± 1.96 SD in log
-  space."""
+  one there, counted in `resamples_with_minimum`), as the exponents': estimate ·/ exp(quantile ·
+  spread) in log space, the kind's (`approaches.INTERVAL_SCALE`, `interval_quantile`)."""
   from scaling.fit.intervals import summarize_normal
 
   rows = iter(report["optima"])
@@ -458,7 +477,8 @@ def _budget_intervals(report: dict, optima: approaches.Isoflop, n_opt_BxM, d_opt
       continue
     row = next(rows)
     samples = {"N_opt": n_opt_BxM[:, m], "D_opt": d_opt_BxM[:, m]}
-    _, row["ci95"] = summarize_normal(samples, {k: row[k] for k in samples}, positive=tuple(samples))
+    _, row["ci95"] = summarize_normal(samples, {k: row[k] for k in samples}, positive=tuple(samples),
+                                      scale=scale, quantile=quantile)
     row["resamples_with_minimum"] = int(np.isfinite(n_opt_BxM[:, m]).sum())
 
 

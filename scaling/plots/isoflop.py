@@ -43,14 +43,20 @@ def _bootstrap(report, points, window: int, grouped: bool, seed_P):
       grouped=grouped, replicate_P=seed_P, kind=bootstrap["kind"].partition(":")[0])
 
 
-def _log_interval(estimate, log_samples_BxK):
-  """estimate ·/ exp(1.96 SD) per column, NaN samples ignored: the fitter's 95 % interval in log
-  space (scaling.fit.intervals.summarize_normal)."""
+def _log_interval(estimate, log_samples_BxK, bootstrap: dict):
+  """estimate ·/ exp(quantile × spread) per column, NaN samples ignored: the fitter's 95 % interval
+  in log space (scaling.fit.intervals.summarize_normal), with the report's `scale` (SD, or
+  IQR/1.349) and `quantile` (1.96 where a report has none)."""
   finite_BxK = np.isfinite(log_samples_BxK)
   enough_K = finite_BxK.sum(axis=0) >= 2  # fewer: no interval (NaN, not drawn)
   log_sd = np.full(log_samples_BxK.shape[1], np.nan)
-  log_sd[enough_K] = np.nanstd(log_samples_BxK[:, enough_K], axis=0, ddof=1)
-  return estimate * np.exp(-1.96 * log_sd), estimate * np.exp(1.96 * log_sd)
+  if bootstrap.get("scale", "sd") == "iqr":
+    q1_K, q3_K = np.nanpercentile(log_samples_BxK[:, enough_K], [25, 75], axis=0)
+    log_sd[enough_K] = (q3_K - q1_K) / 1.349
+  else:
+    log_sd[enough_K] = np.nanstd(log_samples_BxK[:, enough_K], axis=0, ddof=1)
+  quantile = bootstrap.get("quantile", 1.96)
+  return estimate * np.exp(-quantile * log_sd), estimate * np.exp(quantile * log_sd)
 
 
 def _replicates(profile, seed_P) -> np.ndarray:
@@ -159,9 +165,11 @@ def isoflop_figure(budget_P, params_P, tokens_P, loss_P, out_dir: str, *, report
     if samples is not None:
       log_fits_BxC = (np.log(samples[f"k_{key}"])[:, None]
                       + samples[symbol][:, None] * np.log(c_range)[None, :])
-      ax.fill_between(c_range, *_log_interval(fitted, log_fits_BxC), color="black", alpha=0.12,
+      ax.fill_between(c_range, *_log_interval(fitted, log_fits_BxC, report["bootstrap"]),
+                      color="black", alpha=0.12,
                       lw=0, label="95 % band of the power law (bootstrap)")
-      lo_M, hi_M = _log_interval(values, np.log(samples[f"{key}_opt_BxM"][:, columns]))
+      lo_M, hi_M = _log_interval(values, np.log(samples[f"{key}_opt_BxM"][:, columns]),
+                                 report["bootstrap"])
       ax.errorbar(optima.flops_M, values, yerr=[values - lo_M, hi_M - values], fmt="none",
                   ecolor="black", elinewidth=1, capsize=3, zorder=2,
                   label="95 % interval of each minimum (resamples with one)")

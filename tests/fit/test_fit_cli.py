@@ -7,8 +7,10 @@ import sys
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from fit_synthetic import isoflop_grid, write_csv, write_run
+from scaling.errors import InputError
 from scaling.fit import cli
 
 REQUIRED = {"law", "approach", "params", "objective", "n_points", "starts", "starts_at_best"}
@@ -218,8 +220,8 @@ def test_isoflop_bootstrap_resamples_seeds(tmp_path):
       "loss": np.concatenate([loss, loss * noise[0], loss * noise[1]]),
       "seed": np.repeat(["0", "1", "2"], loss.size)})
   out = tmp_path / "seeds.json"
-  assert cli.main(["--data", path, "--approach", "isoflop", "--bootstrap", "100", "--compute",
-                   "1e22", "--out", str(out)]) == 0
+  assert cli.main(["--data", path, "--approach", "isoflop", "--bootstrap", "100",
+                   "--bootstrap-kind", "cases", "--compute", "1e22", "--out", str(out)]) == 0
   report = json.loads(out.read_text())
   assert "seeds (the seed column)" in report["bootstrap"]["kind"]
   lo, hi = report["ci95"]["a"]
@@ -234,8 +236,9 @@ def test_isoflop_bootstrap_resamples_seeds(tmp_path):
 
 
 def test_isoflop_noise_bootstrap_reports_its_sigma(tmp_path):
-  """--bootstrap-kind noise: the report names the kind and its σ (the larger of the seeds' SD and
-  the parabolas' residual RMS, with both), and every interval the case bootstrap gives is there."""
+  """The noise bootstrap, the default kind: the report names the kind, its interval's spread and
+  its σ (the larger of the seeds' SD and the parabolas' residual RMS, with both), and every
+  interval the case bootstrap gives is there."""
   budgets, params, tokens, truth = isoflop_grid(np.geomspace(1e18, 1e21, 4), sigma=0)
   noise = np.exp(0.003 * np.random.default_rng(1).standard_normal(2 * truth.size))
   path = write_csv(tmp_path / "seeds.csv", {
@@ -243,10 +246,12 @@ def test_isoflop_noise_bootstrap_reports_its_sigma(tmp_path):
       "loss": np.tile(truth, 2) * noise, "seed": np.repeat(["0", "1"], truth.size)})
   out = tmp_path / "noise.json"
   assert cli.main(["--data", path, "--approach", "isoflop", "--bootstrap", "100",
-                   "--bootstrap-kind", "noise", "--compute", "1e22", "--out", str(out)]) == 0
+                   "--compute", "1e22", "--out", str(out)]) == 0
   report = json.loads(out.read_text())
   bootstrap = report["bootstrap"]
   assert bootstrap["kind"].startswith("noise: the design kept")
+  assert bootstrap["scale"] == "iqr" and "IQR / 1.349" in bootstrap["interval"]
+  assert bootstrap["quantile"] == pytest.approx(stats.t.ppf(0.975, bootstrap["sigma_dof"]), rel=1e-5)
   assert bootstrap["sigma"] == max(bootstrap["seed_sd"], bootstrap["residual_rms"])
   assert bootstrap["seed_dof"] == truth.size and bootstrap["sigma_dof"] > 0
   assert bootstrap["sigma_source"] in ("seeds", "parabolas")
@@ -300,6 +305,26 @@ def test_a_fit_process_imports_neither_train_nor_scipy(points_csv, tmp_path):
   assert result.returncode == 0, result.stderr
   assert REQUIRED <= set(json.loads(out.read_text()))
   assert os.listdir(tmp_path / "cache")  # the compiled solver was cached for the next run
+
+
+def test_the_default_bootstrap_resamples_cases_where_run_noise_is_unmeasured(tmp_path, capsys):
+  """3 sizes per budget and one run each: no replicates, no residual degrees of freedom. The
+  default kind falls back to the case bootstrap and says so; asked for by name, noise is an error."""
+  budgets, params, tokens, loss = isoflop_grid(np.geomspace(1e18, 1e21, 4), sizes_per_budget=3,
+                                               sigma=0.003)
+  path = write_csv(tmp_path / "three.csv", {"params": params, "tokens": tokens, "flops": budgets,
+                                            "loss": loss})
+  out = tmp_path / "three.json"
+  assert cli.main(["--data", path, "--approach", "isoflop", "--bootstrap", "50",
+                   "--out", str(out)]) == 0
+  report = json.loads(out.read_text())
+  assert report["bootstrap"]["kind"].startswith("cases:") and report["bootstrap"]["scale"] == "sd"
+  message = "cannot measure the runs' noise"
+  assert any(message in w and "--bootstrap-kind cases" in w for w in report["warnings"])
+  assert message in capsys.readouterr().err
+  with pytest.raises(InputError, match=message):
+    cli.main(["--data", path, "--approach", "isoflop", "--bootstrap", "50",
+              "--bootstrap-kind", "noise"])
 
 
 def test_an_isoflop_process_with_bootstrap_never_imports_jax(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 
 from scaling import plots
 from scaling.errors import InputError
-from scaling.fit import approaches
+from scaling.fit import approaches, intervals
 from scaling.plots import cli
 
 # Hoffmann et al. 2022 eq. 10: the law every synthetic run follows.
@@ -191,11 +191,12 @@ def test_isoflop_figure_redraws_the_fitters_bootstrap_with_replicate_seeds(tmp_p
                                   optional=("seed",))
   points = (table["budget"], table["params"], table["tokens"], table["loss"])
   samples = isoflop_plot._bootstrap(report, points, report["window"], False, table["seed"])
-  lo, hi = isoflop_plot._log_interval(np.array([1.0]), np.log(samples["N_opt_BxM"][:, :1]))
+  lo, hi = isoflop_plot._log_interval(np.array([1.0]), np.log(samples["N_opt_BxM"][:, :1]),
+                                      report["bootstrap"])
   assert [lo[0] * report["optima"][0]["N_opt"], hi[0] * report["optima"][0]["N_opt"]] == (
       pytest.approx(report["optima"][0]["ci95"]["N_opt"], rel=1e-9))
-  sd = np.std(samples["a"], ddof=1)
-  assert [report["a"] - 1.96 * sd, report["a"] + 1.96 * sd] == pytest.approx(report["ci95"]["a"])
+  half = report["bootstrap"]["quantile"] * intervals.spread(samples["a"], report["bootstrap"]["scale"])
+  assert [report["a"] - half, report["a"] + half] == pytest.approx(report["ci95"]["a"])
   optima = approaches.isoflop(*points, grouped=False)
   replicate = isoflop_plot._replicates(optima.profiles[0], table["seed"])
   assert replicate.sum() == 5 and set(table["seed"][optima.profiles[0].rows[replicate]]) == {"1"}
