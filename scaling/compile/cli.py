@@ -78,6 +78,9 @@ def summary(report: dict) -> str:
     used = [f"{kind} {c['count']}× {_gib(c['bytes'])}" for kind, c in report["collectives"].items()
             if c["count"]]
     lines.append("collectives per device and step: " + (", ".join(used) or "none"))
+    if report["cross_slice"]["count"]:
+      lines.append(f"across slices (DCN) per device and step: {report['cross_slice']['count']} "
+                   f"transfers of {_gib(report['cross_slice']['bytes'])}")
     seconds = ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in estimate["seconds"].items())
     lines.append(f"HBM bytes per device and step: {_gib(estimate['bytes_accessed_per_step'])} with "
                  f"every loop trip (XLA's cost analysis: {_gib(estimate['bytes_accessed_xla_reported'])})")
