@@ -71,7 +71,8 @@ def _flops(cost: dict, lowered_text: str, summary: hlo.Summary, cfg: TrainConfig
   reported = float(cost.get("flops", 0.0)) * devices
   matmul, _ = hlo.matmul_flops(lowered_text)
   kernels = summary.kernel_flops * devices
-  xla = reported + (summary.matmul_flops - summary.matmul_flops_once) * devices + kernels
+  xla = reported + (summary.matmul_flops - summary.matmul_flops_once
+                    + summary.kernel_flops - summary.kernel_flops_once) * devices
   return {"xla_per_step": xla, "xla_reported_per_step": reported, "matmul_per_step": matmul,
           "kernel_per_step": kernels, "kernels_without_estimate": summary.kernels_without_estimate,
           "loops": {str(k): v for k, v in summary.loops.items()},

@@ -10,7 +10,8 @@ step its body adds. A loop neither names is counted once and reported as unresol
   collective once: TPU's async collective fusions repeat the same collective, one channel id, in
   their start, continuation and done computations), the HBM bytes and matmul FLOPs of every
   computation, with and without trips, and the FLOPs that Pallas kernels declare in their cost
-  estimate (`pl.pallas_call(..., cost_estimate=pl.CostEstimate(flops=...))`), which XLA cannot see.
+  estimate (`pl.pallas_call(..., cost_estimate=pl.CostEstimate(flops=...))`): XLA cannot see into a
+  kernel, so that estimate is all anyone counts (XLA's cost analysis adds it, once per loop body).
 - `matmul_flops` reads the lowered StableHLO (before partitioning, so global shapes): the FLOPs of
   every dot_general, 2 × output elements × contracted size, as a cross-check of the model count.
 """
@@ -38,7 +39,7 @@ _CALLEE = re.compile(r"\b(calls|to_apply|branch_computations|true_computation|fa
 _TRIP_COUNT = re.compile(r'"known_trip_count":\{"n":"(\d+)"')
 _CHANNEL = re.compile(r"\bchannel_id=(\d+)")
 _MEGASCALE_TYPE = re.compile(r'_xla_megascale_transfer_type="(\w+)"')
-_COST_ESTIMATE = re.compile(r'\\?"cost_estimate\\?":\s*\{\\?"flops\\?":\s*(\d+)')
+_COST_ESTIMATE = re.compile(r'cost_estimate\\?"\s*:\s*\{\\?"flops\\?"\s*:\s*\\?"?(\d+)')
 
 
 def _arrays(type_text: str) -> list[tuple[str, tuple[int, ...]]]:
@@ -376,6 +377,7 @@ class Summary:
   matmul_flops: float  # per device and step, the optimized program's dots and convolutions
   matmul_flops_once: float
   kernel_flops: float  # per device and step, Pallas kernels' own cost estimates, every trip
+  kernel_flops_once: float  # the same with each loop body once: what XLA's cost analysis adds
   kernels_without_estimate: int  # Pallas custom calls with no cost estimate (FLOPs unseen)
   trip_counts: dict  # how each loop's trip count was found -> how many loops
   cross_slice: dict  # megascale (DCN) custom calls: {"count", "bytes"} per device and step
@@ -462,6 +464,7 @@ def summarize(text: str) -> Summary:
       matmul_flops=sum(runs[n] * f for n, f in flop_counts.items()),
       matmul_flops_once=sum(runs_once[n] * f for n, f in flop_counts.items()),
       kernel_flops=sum(runs[n] * f for n, (f, _) in kernels.items()),
+      kernel_flops_once=sum(runs_once[n] * f for n, (f, _) in kernels.items()),
       kernels_without_estimate=sum(b for _, b in kernels.values()),
       trip_counts=dict(found), cross_slice=cross_slice, ops=ops)
 

@@ -179,3 +179,35 @@ def test_without_libtpu_says_how_to_install_it(monkeypatch, capsys):
   assert scaling_cli.main(["compile", *TINY, "--topology", "v5litepod-4"]) == 2
   err = capsys.readouterr().err
   assert len(err.splitlines()) == 1 and 'pip install -e ".[tpu]"' in err
+
+
+def test_a_pallas_kernel_in_a_scan_counts_its_cost_estimate_once_per_trip():
+  """The hook for kernels XLA cannot see into: a `pallas_call`'s cost estimate, which XLA's cost
+  analysis adds once per loop body, and `hlo.summarize` once per trip."""
+  import jax
+  import jax.numpy as jnp
+  from jax.experimental import pallas as pl
+  from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+  from scaling.compile import hlo
+
+  def double(x_ref, o_ref):
+    o_ref[...] = x_ref[...] * 2.0
+
+  def kernel(x):
+    return pl.pallas_call(double, out_shape=jax.ShapeDtypeStruct(x.shape, x.dtype),
+                          cost_estimate=pl.CostEstimate(flops=10**9, transcendentals=0,
+                                                        bytes_accessed=8192))(x)
+
+  def three_times(x):
+    return jax.lax.scan(lambda carry, _: (kernel(carry), None), x, None, length=3)[0]
+
+  device = topology.devices(topology.parse("v5litepod-4"))[0]
+  x = jax.ShapeDtypeStruct((8, 128), jnp.float32,
+                           sharding=NamedSharding(Mesh([device], ("x",)), PartitionSpec()))
+  compiled = jax.jit(three_times).lower(x).compile()
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  summary = hlo.summarize(compiled.as_text())
+  assert 10**9 <= cost["flops"] < 1.01e9  # XLA: the loop body once
+  assert (summary.kernel_flops, summary.kernel_flops_once) == (3e9, 1e9)

@@ -167,15 +167,22 @@ HloModule kernel
 
 ENTRY %main (x: f32[8,128]) -> f32[8,128] {
   %x = f32[8,128]{1,0} parameter(0)
-  %k.0 = f32[8,128]{1,0} custom-call(%x), custom_call_target="tpu_custom_call", backend_config={"custom_call_config": {"body": "abc", "cost_estimate": {"flops": 5000, "transcendentals": 0, "bytes_accessed": 8192}}}
+  %k.0 = f32[8,128]{1,0} custom-call(%x), custom_call_target="tpu_custom_call", backend_config={"flag_configs":[],"custom_call_config":{"body":"abc","cost_estimate":{"flops":"5000","transcendentals":"0","bytes_accessed":"8192","remote_bytes_transferred":"0"}}}
   ROOT %k.1 = f32[8,128]{1,0} custom-call(%k.0), custom_call_target="tpu_custom_call", backend_config={"custom_call_config": {"body": "abc"}}
 }
 """
 
 
-def test_pallas_kernels_add_the_flops_their_cost_estimate_declares():
+def test_pallas_kernels_count_the_flops_their_cost_estimate_declares():
+  """As libtpu prints a `pl.pallas_call(..., cost_estimate=...)`; in a loop, once per trip."""
   summary = hlo.summarize(PALLAS)
-  assert summary.kernel_flops == 5000 and summary.kernels_without_estimate == 1
+  assert summary.kernel_flops == summary.kernel_flops_once == 5000
+  assert summary.kernels_without_estimate == 1
+  looped = MODULE.replace('%ag = f32[32,32]{1,0} all-gather(%dot.1), dimensions={0}',
+                          PALLAS.split("\n")[5].replace("%k.0 = f32[8,128]", "%ag = f32[8,128]")
+                          .replace("(%x)", "(%dot.1)"))
+  summary = hlo.summarize(looped)
+  assert (summary.kernel_flops, summary.kernel_flops_once) == (6 * 5000, 5000)
 
 
 # The same shape of program as lowered StableHLO: one [8,16]·[16,32] matmul before a 6-trip loop
