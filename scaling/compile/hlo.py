@@ -38,6 +38,9 @@ _CALLEE = re.compile(r"\b(calls|to_apply|branch_computations|true_computation|fa
                      r"\{?([%\w.\-, ]+)\}?")
 _TRIP_COUNT = re.compile(r'"known_trip_count":\{"n":"(\d+)"')
 _CHANNEL = re.compile(r"\bchannel_id=(\d+)")
+# A collective's groups in any of HLO's spellings: mesh axes, iota, explicit; or a permute's pairs.
+_GROUPS = re.compile(r"(replica_groups=(?:mesh\[[^\]]*\]\s*\{[^}]*\}|\[[\d,]+\]<=\[[\d,]+\]"
+                     r"(?:T\([\d,]+\))?|\{\{[\d,{}]*\}\})|source_target_pairs=\{[\d,{}]*\})")
 _MEGASCALE_TYPE = re.compile(r'_xla_megascale_transfer_type="(\w+)"')
 _COST_ESTIMATE = re.compile(r'cost_estimate\\?"\s*:\s*\{\\?"flops\\?"\s*:\s*\\?"?(\d+)')
 
@@ -393,7 +396,7 @@ def _runs(computations: dict, entry: str, with_trips: bool) -> collections.Count
       continue
     runs[name] += times
     for callee, per_run in computations[name].callees:
-      stack.append((callee, times * (per_run if with_trips else min(per_run, 1) or 1)))
+      stack.append((callee, times * (per_run if with_trips else 1)))
   return runs
 
 
@@ -436,14 +439,15 @@ def summarize(text: str) -> Summary:
       if key in seen:
         continue
       seen[key] = True
-      result = _arrays(instruction.type_text)
-      size = _bytes(instruction.type_text) if not op.endswith("-start") else \
-          BYTES_PER_ELEMENT.get(result[-1][0], 0) * math.prod(result[-1][1]) if result else 0
+      # An async start returns (operand, result, context scalars...): its result is the second.
+      arrays = _arrays(instruction.type_text)
+      if op.endswith("-start") and len(arrays) >= 2:
+        size = BYTES_PER_ELEMENT.get(arrays[1][0], 0) * math.prod(arrays[1][1])
+      else:
+        size = _bytes(instruction.type_text)
       operands = sum(_operand_bytes(computation, o) for o in instruction.operands)
       group = str(replica_group_size(instruction.rest))
-      spec = re.search(r"(replica_groups=(?:mesh\[[^\]]*\]\s*\{[^}]*\}|\[[\d,]+\]<=\[[\d,]+\](?:T\([\d,]+\))?"
-                       r"|\{\{[\d,{}]*\}\})"
-                       r"|source_target_pairs=\{[\d,{}]*\})", instruction.rest)
+      spec = _GROUPS.search(instruction.rest)
       ops.append((kind, times, size, operands, spec.group(1) if spec else ""))
       entry_ = collectives[kind]
       entry_["count"] += times
