@@ -56,8 +56,9 @@ def test_350m_on_v5p_16_counts_every_trip_and_bounds_honestly():
   report = aot.compile_step(cfg, resolved, topology.parse("v5p-16"))
   flops, estimate = report["flops"], report["estimate"]
   assert flops["loops"]["24"] == 2 and "unresolved" not in flops["trip_counts_from"]
-  # Full remat: the forward pass twice, so about 4/3 of the convention's count.
-  assert 1.2 <= flops["ratio"] <= 1.6, flops
+  # Full remat recomputes the forward pass; the convention's embedding matmul is a gather (1.18
+  # measured).
+  assert 1.1 <= flops["ratio"] <= 1.6, flops
   # The optimized program's matmuls (XLA's split loops included) against the lowered program's.
   matmul_share = (flops["xla_per_step"] - flops["xla_reported_per_step"]) / flops["matmul_per_step"]
   assert 0.85 <= matmul_share <= 1.0, flops
