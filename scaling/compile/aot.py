@@ -94,19 +94,22 @@ def _algorithm_bytes(kind: str, n: int, result: float, operand: float) -> float:
   return result
 
 
-def _links(group: list, devices: list, topo, chip: hardware.Chip) -> tuple[str, float]:
+def _links(group: list, devices: list, topo, chip: hardware.Chip,
+           one_way: bool = False) -> tuple[str, float]:
   """("ici" or "dcn", bytes/s one device sends at) for a collective over `group` (logical ids, as
   the program's device assignment, the mesh's order). Over ICI: one link each way per torus
-  dimension the group spans, both ways round where the dimension wraps (a ring), one way on a line.
-  Across slices: the data-center network's per-chip share."""
+  dimension the group spans, both ways round where the dimension wraps (a ring), one way on a line;
+  a permute (`one_way`) sends over one link. Across slices: the data-center network's per-chip
+  share."""
   members = [devices[i] for i in group if i < len(devices)]
   if len({getattr(d, "slice_index", 0) for d in members}) > 1:
     return "dcn", chip.dcn_bytes_per_sec
   coords = [tuple(d.coords) for d in members]
   link = chip.ici_bytes_per_sec / (2 * chip.ici_links)  # one link, one way
   spanned = [dim for dim in range(len(coords[0])) if len({c[dim] for c in coords}) > 1] if coords else []
-  shape = topo.shape
-  return "ici", link * sum(2 if hardware.wraps(topo.generation, shape, dim) else 1
+  if one_way:
+    return "ici", link
+  return "ici", link * sum(2 if hardware.wraps(topo.generation, topo.shape, dim) else 1
                            for dim in spanned) or link
 
 
@@ -116,14 +119,14 @@ def _communication(summary: hlo.Summary, devices: list, topo, chip: hardware.Chi
   sent = {"ici": 0.0, "dcn": 0.0}
   for kind, runs, result, operand, spec in summary.ops:
     groups = hlo.replica_groups(spec, len(devices)) if "replica_groups" in spec else None
-    if kind == "collective-permute" or not groups:
-      n = hlo.replica_group_size(spec) or len(devices)
-      group = list(range(n)) if kind != "collective-permute" else [0, 1]
+    if kind == "collective-permute":
+      pair = re.search(r"\{(\d+),(\d+)\}", spec)
+      group = [int(pair.group(1)), int(pair.group(2))] if pair else [0, 1]
     else:
-      group = groups[0]
+      group = groups[0] if groups else list(range(hlo.replica_group_size(spec) or len(devices)))
     if len(group) < 2:
       continue
-    network, rate = _links(group, devices, topo, chip)
+    network, rate = _links(group, devices, topo, chip, one_way=kind == "collective-permute")
     size = _algorithm_bytes(kind, len(group), result, operand) * runs
     sent[network] += size
     seconds[network] += size / rate if rate else 0.0
