@@ -3,7 +3,8 @@
   scaling compile --config configs/scale.py:1b --topology v5p-16
   scaling compile --config configs/scale.py:124m --topology v5litepod-16 --config.mesh.data=-1 --config.mesh.fsdp=1
 
-SIZE is 124m (d_model 768, 12 layers), 350m (1024, 24) or 1b (2048, 16); all: seq_len 2048, bf16
+SIZE is 124m (d_model 768, 12 layers), 350m (1024, 24) or 1b (2048, 16); all: heads 128 wide (a
+TPU's matrix units and tiles are 128 wide: 6, 8 and 16 heads), seq_len 2048, bf16
 compute, blocks scanned (`model.scan_layers`) and recomputed in the backward pass
 (`model.remat=full`), a 32768-token vocabulary (a SentencePiece model of that size), global batch 64 sequences,
 parameters sharded over every device (fsdp = -1).
@@ -11,7 +12,7 @@ parameters sharded over every device (fsdp = -1).
 
 from scaling.train.config import defaults
 
-SHAPES = {"124m": (768, 12, 12), "350m": (1024, 24, 16), "1b": (2048, 16, 16)}  # D, layers, heads
+SHAPES = {"124m": (768, 12, 6), "350m": (1024, 24, 8), "1b": (2048, 16, 16)}  # D, layers, heads
 
 
 def get_config(size: str = "1b"):

@@ -39,7 +39,10 @@ def get_config():
 
   config.sweep.kind = "isoflop"
   config.sweep.recipe = "chinchilla"  # 256 sequences per step, GPT-3 LR-width law, 2 % warmup
-  config.sweep.rule = "chinchilla"  # depth for width from Hoffmann et al. 2022 Table A9
+  # Hoffmann et al. 2022 Table A9's depth for width, on TPU shapes: widths multiples of 128, heads
+  # 128 wide, even depths (scaling/models/ladder.py), so every width splits over the slice's fsdp
+  # axis (the chinchilla rule's d_model 400 does not split 32 ways on v5p-64).
+  config.sweep.rule = "tpu"
   config.sweep.flops_convention = "chinchilla"
   config.sweep.budgets = (1e18, 3e18, 1e19, 3e19, 1e20)
   config.sweep.sizes_per_budget = 7

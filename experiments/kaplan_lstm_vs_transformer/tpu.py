@@ -16,7 +16,7 @@ from scaling.sweep.config import defaults
 
 def get_config():
   config = defaults()
-  config.base.model.update(n_heads=8, seq_len=1024, norm="layernorm", mlp="gelu",
+  config.base.model.update(seq_len=1024, norm="layernorm", mlp="gelu",
                            position="learned", tie_embeddings=True, dtype="bfloat16",
                            scan_layers=True)
   config.base.data.source = "tfds:c4/en:3.0.1"
@@ -32,9 +32,11 @@ def get_config():
 
   config.sweep.kind = "shapes"
   # Transformers: n_layers = d_model / 64 (Kaplan's aspect ratio), N = 12·d²·layers = 3.1M, 25M,
-  # 85M, 201M. LSTMs of 1-4 layers (as Kaplan's) and matched N = 8·d²·layers: 3.3M, 26M, 89M, 210M.
-  config.sweep.shapes = ("transformer:256:4", "transformer:512:8", "transformer:768:12",
-                         "transformer:1024:16",
+  # 85M, 201M, every head 128 wide (a TPU's matrix units and tiles are 128 wide; widths are
+  # multiples of 128, so they split over the slice's fsdp axis). LSTMs of 1-4 layers (as Kaplan's)
+  # and matched N = 8·d²·layers: 3.3M, 26M, 89M, 210M.
+  config.sweep.shapes = ("transformer:256:4:n_heads=2", "transformer:512:8:n_heads=4",
+                         "transformer:768:12:n_heads=6", "transformer:1024:16:n_heads=8",
                          "lstm:640:1", "lstm:1280:2", "lstm:1664:4", "lstm:2560:4")
   config.sweep.recipe = "chinchilla"  # the GPT-3 width law for the peak LR, 2 % warmup, 256 sequences
   config.sweep.tokens = (2_500_000_000,)

@@ -1,7 +1,8 @@
-"""`scaling compile --config FILE --topology TYPE [--config.KEY=VALUE ...] [--json] [--hlo FILE]`.
+"""`scaling compile --config FILE --topology TYPE [--num-slices K] [--config.KEY=VALUE ...] [--json] [--hlo FILE]`.
 
 Compiles `scaling train`'s step for a TPU slice (`v4-32`, `v5p-128`, `v5litepod-16`, `v6e-256`, ...)
-on this machine, CPU included, and reports its memory per device against the chip's HBM, its FLOPs
+on this machine, CPU included (K such slices joined by the data-center network with --num-slices),
+and reports its memory per device against the chip's HBM, its FLOPs
 against the model's, its collectives and a roofline bound on the step time (docs/scale.md). Exit 0
 when it fits, 1 when it does not (the figures, and one line on stderr: by how much, what would help),
 2 for bad input or without libtpu. --json prints one JSON object instead of the summary.
@@ -22,6 +23,9 @@ def _parser() -> ArgumentParser:
   parser.add_argument("--config", required=True, help="ml_collections config file (as scaling train)")
   parser.add_argument("--topology", required=True, metavar="TYPE",
                       help="a TPU accelerator type, as `scaling launch tpu --accelerator-type` takes")
+  parser.add_argument("--num-slices", type=int, default=1, metavar="K",
+                      help="K slices of TYPE joined by the data-center network (multi-slice); the "
+                           "mesh's data axis (else fsdp) spans them")
   parser.add_argument("--json", action="store_true", help="print one JSON object")
   parser.add_argument("--hlo", metavar="FILE", help="also write the optimized HLO to FILE")
   return parser
@@ -56,8 +60,9 @@ def summary(report: dict) -> str:
   """The report as a few lines of text."""
   memory, state = report["memory_per_device"], report["state_bytes"]
   mesh = " ".join(f"{axis}={size}" for axis, size in report["mesh"].items())
+  slices = f" × {report['slices']} slices" if report.get("slices", 1) > 1 else ""
   lines = [
-      f"{report['topology']} ({report['topology_name']}): {report['devices']} × {report['device_kind']} "
+      f"{report['topology']}{slices} ({report['topology_name']}): {report['devices']} × {report['device_kind']} "
       f"in {report['processes']} processes; mesh {mesh}; compiled in {report['compile_seconds']:.1f} s",
       f"memory per device: arguments {_gib(memory['arguments'])}, outputs {_gib(memory['outputs'])} "
       f"(aliased {_gib(memory['aliased'])}), temp {_gib(memory['temp'])}, total "
@@ -75,9 +80,16 @@ def summary(report: dict) -> str:
     used = [f"{kind} {c['count']}× {_gib(c['bytes'])}" for kind, c in report["collectives"].items()
             if c["count"]]
     lines.append("collectives per device and step: " + (", ".join(used) or "none"))
+    if report["cross_slice"]["count"]:
+      lines.append(f"across slices (DCN) per device and step: {report['cross_slice']['count']} "
+                   f"transfers of {_gib(report['cross_slice']['bytes'])}")
     seconds = ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in estimate["seconds"].items())
+    lines.append(f"HBM bytes per device and step: {_gib(estimate['bytes_accessed_per_step'])} with "
+                 f"every loop trip (XLA's cost analysis: {_gib(estimate['bytes_accessed_xla_reported'])})")
     lines.append(f"roofline lower bound on the step: {estimate['step_seconds_lower_bound'] * 1e3:.2f} ms "
-                 f"({estimate['bound_by']}-bound; {seconds}); MFU ≤ {estimate['mfu_upper_bound']:.1%}, "
+                 f"({estimate['bound_by']}-bound; {seconds}; "
+                 f"{estimate['step_seconds_serial'] * 1e3:.2f} ms without overlap); "
+                 f"MFU ≤ {estimate['mfu_upper_bound']:.1%}, "
                  f"≤ {estimate['tokens_per_sec_upper_bound']:,.0f} tokens/s")
   return "\n".join(lines)
 
@@ -104,7 +116,7 @@ def main(argv: list[str]) -> int:
   _check_hlo(args.hlo)
   from scaling.compile import aot, topology
 
-  topo = topology.parse(args.topology)
+  topo = topology.parse(args.topology, args.num_slices)
   cfg, resolved = load_train_config(args.config, overrides)
   report = aot.compile_step(cfg, resolved, topo, hlo_path=args.hlo)
   print(json.dumps(report, indent=2) if args.json else summary(report))

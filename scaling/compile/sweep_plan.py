@@ -4,7 +4,10 @@
 differ only in length or learning rate share one), keeps the reports in a persistent cache keyed by
 everything that shapes the program, and adds to each run: fits or not, memory per device, the
 roofline lower bound on its wall time (steps × the bound on one step), and chip-hours at an assumed
-MFU (the model's chinchilla FLOPs at that fraction of the slice's bf16 peak).
+MFU (the model's chinchilla FLOPs at that fraction of the slice's bf16 peak) and, where a `scaling
+bench --json` report measured the same shape on the same chip, at its measured MFU. Before compiling
+anything, every run's shape is checked against the slice's mesh: a width the mesh cannot split is
+bad input (one line naming the run and the key), not a row.
 """
 
 import hashlib
@@ -37,11 +40,49 @@ def _code_fingerprint() -> str:
   return digest.hexdigest()
 
 
+def check_shapes(plan, topo: topology_lib.Topology) -> None:
+  """Every run's mesh and widths against the slice, as `scaling train` would check them there."""
+  from scaling.parallel import mesh as mesh_lib
+  from scaling.train import config as train_config
+
+  devices = topo.chips * topo.slices
+  for run in plan.runs:
+    try:
+      cfg = train_config.validate(run.config, vocab_size=run.config.model.vocab_size)
+      shape = mesh_lib.mesh_shape(run.config.mesh.to_dict(), devices)
+      if topo.slices > 1:
+        mesh_lib.split_over_slices(shape, topo.slices)
+      train_config.check_fits_mesh(cfg, shape, topo.hosts)
+    except InputError as e:
+      raise InputError(f"run {run.name} on {topo.accelerator_type}"
+                       f"{f' × {topo.slices}' if topo.slices > 1 else ''}: {e}") from None
+
+
+def measured_mfu(path: str) -> dict:
+  """A `scaling bench --json` report: the MFU it measured, for the shape and chip it measured."""
+  try:
+    with open(path, encoding="utf-8") as f:
+      report = json.load(f)
+    return {"mfu": float(report["mfu"]), "device_kind": report["device"]["kind"],
+            "shape": {k: report["config"][k] for k in BENCH_SHAPE}}
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise InputError(f"--measured {path}: not a `scaling bench --json` report with an MFU ({e})") from None
+
+
+# What makes a bench's MFU this run's: the model's shape and the batch.
+BENCH_SHAPE = ("d_model", "n_layers", "n_heads", "seq_len", "batch_size")
+
+
+def _same_shape(config: dict, measured: dict) -> bool:
+  ours = {**config["model"], "batch_size": config["batch_size"]}
+  return all(ours.get(k) == v for k, v in measured["shape"].items())
+
+
 def step_key(config: dict, topo: topology_lib.Topology) -> str:
   versions = {name: importlib.metadata.version(name) for name in ("jax", "libtpu")}
   versions["scaling"] = _code_fingerprint()
   shaping = {key: config[key] for key in STEP_KEYS}
-  text = json.dumps([topo.accelerator_type, versions, shaping], sort_keys=True)
+  text = json.dumps([topo.accelerator_type, topo.slices, versions, shaping], sort_keys=True)
   return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -61,7 +102,8 @@ def compile_cached(cfg, config: dict, topo: topology_lib.Topology) -> tuple[dict
   return report, False
 
 
-def run_costs(plan, topo: topology_lib.Topology, assume_mfu: float) -> list[dict]:
+def run_costs(plan, topo: topology_lib.Topology, assume_mfu: float,
+              measured: dict | None = None) -> list[dict]:
   """One row per run of the plan: its step's report and the costs that follow."""
   from scaling.train import config as train_config
 
@@ -70,48 +112,63 @@ def run_costs(plan, topo: topology_lib.Topology, assume_mfu: float) -> list[dict
     config = run.config.to_dict()
     key = step_key(config, topo)
     if key not in compiled:
-      try:
-        cfg = train_config.validate(run.config, vocab_size=run.config.model.vocab_size)
-        compiled[key] = compile_cached(cfg, config, topo)
-      except InputError as e:  # e.g. a width the slice's fsdp axis does not divide
-        compiled[key] = ({"memory_per_device": {"fits": False, "total": None}, "error": str(e)},
-                         False)
+      cfg = train_config.validate(run.config, vocab_size=run.config.model.vocab_size)
+      compiled[key] = compile_cached(cfg, config, topo)
     report, cached = compiled[key]
     memory = report["memory_per_device"]
     row = {"name": run.name, "fits": memory["fits"], "memory_per_device": memory["total"],
-           "cached": cached, "step_seconds_lower_bound": None, "hours_lower_bound": None,
-           "chip_hours": None, "error": report.get("error")}
+           "cached": cached, "step_seconds_lower_bound": None, "bound_by": None,
+           "hours_lower_bound": None, "chip_hours": None, "chip_hours_measured": None,
+           "mfu_upper_bound": None}
     if "estimate" in report:
-      peak = report["estimate"]["peak_flops_per_sec"]
-      step_s = report["estimate"]["step_seconds_lower_bound"]
+      estimate = report["estimate"]
+      peak, step_s = estimate["peak_flops_per_sec"], estimate["step_seconds_lower_bound"]
       flops = report["flops"]["model_per_step"] * run.steps
-      row.update(step_seconds_lower_bound=step_s, hours_lower_bound=step_s * run.steps / 3600,
+      row.update(step_seconds_lower_bound=step_s, bound_by=estimate["bound_by"],
+                 hours_lower_bound=step_s * run.steps / 3600,
+                 mfu_upper_bound=estimate["mfu_upper_bound"],
                  chip_hours=flops / (peak * assume_mfu) / 3600)
+      if measured and measured["device_kind"] == report["device_kind"] and _same_shape(config,
+                                                                                       measured):
+        row["chip_hours_measured"] = flops / (peak * measured["mfu"]) / 3600
     rows.append(row)
   return rows
 
 
-def table(plan, topo: topology_lib.Topology, assume_mfu: float) -> str:
-  rows = run_costs(plan, topo, assume_mfu)
+def table(plan, topo: topology_lib.Topology, assume_mfu: float, measured: dict | None = None) -> str:
+  check_shapes(plan, topo)
+  rows = run_costs(plan, topo, assume_mfu, measured)
   chip = hardware.chip(topo.generation)
-  lines = [("name", "fits", "GiB/device", "step ≥ ms", "hours ≥", f"chip-h @{assume_mfu:.0%} MFU")]
+  lines = [("name", "fits", "GiB/device", "step ≥ ms", "bound", "MFU ≤", "hours ≥",
+            f"chip-h @{assume_mfu:.0%} MFU")]
+  if measured:
+    lines[0] += (f"chip-h @{measured['mfu']:.1%} measured",)
   for row in rows:
     def fmt(value, spec):
       return "n/a" if value is None else format(value, spec)
-    lines.append((row["name"], "invalid" if row["error"] else "yes" if row["fits"] else "NO",
-                  fmt(row["memory_per_device"] and row["memory_per_device"] / 2**30, ".2f"),
-                  fmt(row["step_seconds_lower_bound"] and row["step_seconds_lower_bound"] * 1e3, ".1f"),
-                  fmt(row["hours_lower_bound"], ".3g"), fmt(row["chip_hours"], ".4g")))
+    line = (row["name"], "yes" if row["fits"] else "NO",
+            fmt(row["memory_per_device"] and row["memory_per_device"] / 2**30, ".2f"),
+            fmt(row["step_seconds_lower_bound"] and row["step_seconds_lower_bound"] * 1e3, ".1f"),
+            row["bound_by"] or "n/a", fmt(row["mfu_upper_bound"], ".0%"),
+            fmt(row["hours_lower_bound"], ".3g"), fmt(row["chip_hours"], ".4g"))
+    lines.append(line + ((fmt(row["chip_hours_measured"], ".4g"),) if measured else ()))
   widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
   out = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in
                    enumerate(zip(line, widths))) for line in lines]
-  out += [f"{row['name']}: {row['error']}" for row in rows if row["error"]]
-  misfits = [row["name"] for row in rows if not row["fits"] and not row["error"]]
+  misfits = [row["name"] for row in rows if not row["fits"]]
   known = [row for row in rows if row["chip_hours"] is not None]
+  chips = topo.chips * topo.slices
+  slices = f" ({topo.slices} slices)" if topo.slices > 1 else ""
   out.append(
-      f"{topo.accelerator_type}: {topo.chips} chips × {chip.hbm_bytes / 2**30:.0f} GiB HBM, "
+      f"{topo.accelerator_type}{slices}: {chips} chips × {chip.hbm_bytes / 2**30:.2f} GiB HBM, "
       f"{sum(row['fits'] for row in rows)} of {len(rows)} runs fit; in all ≥ "
       f"{sum(r['hours_lower_bound'] for r in known):.3g} hours (roofline bound) and "
       f"{sum(r['chip_hours'] for r in known):.4g} chip-hours at {assume_mfu:.0%} MFU"
       + (f"; does not fit: {', '.join(misfits)}" if misfits else ""))
+  if measured:
+    same = [r for r in rows if r["chip_hours_measured"] is not None]
+    out.append(f"at the MFU measured ({measured['mfu']:.1%} on {measured['device_kind']}): "
+               + (f"{sum(r['chip_hours_measured'] for r in same):.4g} chip-hours for the "
+                  f"{len(same)} runs of the measured shape" if same else
+                  "no run of the plan has the measured shape on this chip"))
   return "\n".join(out)

@@ -31,13 +31,20 @@ class Topology:
   accelerator_type: str  # e.g. "v5p-32"
   generation: str  # v4 | v5p | v5litepod | v6e
   name: str  # libtpu's topology name, e.g. "v5p:2x2x4"
-  chips: int
+  chips: int  # of one slice
   chips_per_host: tuple[int, int, int]
+  slices: int = 1  # slices joined by the data-center network (multi-slice)
 
   @property
   def hosts(self) -> int:
+    """Of every slice together (one process each)."""
     per_host = self.chips_per_host[0] * self.chips_per_host[1] * self.chips_per_host[2]
-    return self.chips // per_host
+    return self.chips // per_host * self.slices
+
+  @property
+  def shape(self) -> tuple[int, ...]:
+    """One slice's chips along each torus dimension."""
+    return tuple(int(n) for n in self.name.split(":")[1].split("x"))
 
 
 def known_types() -> list[str]:
@@ -49,7 +56,8 @@ def known_types() -> list[str]:
   return names
 
 
-def parse(accelerator_type: str) -> Topology:
+def parse(accelerator_type: str, num_slices: int = 1) -> Topology:
+  """The slice `accelerator_type` names, `num_slices` of them joined by the data-center network."""
   generation, _, count = accelerator_type.rpartition("-")
   if generation in UNMAPPED:
     raise InputError(f"--topology {accelerator_type}: scaling compile covers "
@@ -70,7 +78,12 @@ def parse(accelerator_type: str) -> Topology:
     per_host = (2, 2, 1)
   else:
     per_host = {1: (1, 1, 1), 4: (2, 2, 1), 8: (2, 4, 1)}[chips]
-  return Topology(accelerator_type, generation, f"{prefix}:{shape}", chips, per_host)
+  if num_slices < 1:
+    raise InputError(f"--num-slices {num_slices}: must be at least 1")
+  if num_slices > 1 and generation == "v4":
+    raise InputError(f"--num-slices {num_slices}: v4's data-center network bandwidth is not in "
+                     "scaling/compile/hardware.py; plan multi-slice on v5p, v5litepod or v6e")
+  return Topology(accelerator_type, generation, f"{prefix}:{shape}", chips, per_host, num_slices)
 
 
 def compile_only_environment(topology: Topology) -> None:
@@ -97,5 +110,7 @@ def devices(topology: Topology) -> list:
   options = {"chips_per_host_bounds": topology.chips_per_host}
   if GENERATIONS[topology.generation][1] == 2:
     options["chip_config_name"] = "megacore"
+  if topology.slices > 1:
+    options["num_slices"] = topology.slices
   description = topologies.get_topology_desc(topology_name=topology.name, platform="tpu", **options)
   return list(description.devices)

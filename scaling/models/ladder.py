@@ -44,6 +44,16 @@ HEADS_PREFIX = "heads:"
 HEADS_MIN_LAYERS = 2
 HEADS_MIN_D_MODEL = 8
 
+# "tpu": the ladder for TPU meshes. A TPU's matrix units are 128×128 (256×256 on v6e) and it tiles
+# arrays by 128 along their minor dimension, so every head is 128 wide and widths step by 128 (a
+# width of 128·k splits evenly over any fsdp axis up to 128 ways; the chinchilla rule's 400 or 544
+# does not, and head dims of 34-58 leave most of each tile padding). Depth follows Hoffmann et al.
+# 2022's Table A9 fit as under "heads:<h>", snapped to an even number of layers (at least 2), so
+# neighbouring sizes share depths and differ in width: one 128-step of width is a bigger move in N
+# than one layer, and a ladder that alternated depth and width would zigzag in aspect ratio.
+TPU_RULE = "tpu"
+TPU_HEAD_DIM = 128
+
 DepthRule = Callable[[int], float]  # d_model -> the rule's ideal (real-valued) n_layers
 
 
@@ -73,7 +83,9 @@ class Shape:
 
 
 def fixed_head_dim(rule: str) -> int | None:
-  """h of a "heads:<h>" rule (an even integer >= 2, as rotary needs), else None."""
+  """h of a "heads:<h>" rule (an even integer >= 2, as rotary needs), 128 for "tpu", else None."""
+  if rule == TPU_RULE:
+    return TPU_HEAD_DIM
   if not (isinstance(rule, str) and rule.startswith(HEADS_PREFIX)):
     return None
   text = rule[len(HEADS_PREFIX):]
@@ -88,6 +100,8 @@ def depth_rule(rule: str) -> DepthRule:
   or "heads:<h>" (Chinchilla's depth, at least `HEADS_MIN_LAYERS`)."""
   if isinstance(rule, str) and rule in RULES:
     return RULES[rule]
+  if rule == TPU_RULE:
+    return lambda d_model: 2 * max(1, math.floor(_chinchilla_depth(d_model) / 2 + 0.5))
   if fixed_head_dim(rule) is not None:
     return lambda d_model: max(HEADS_MIN_LAYERS, _chinchilla_depth(d_model))
   if isinstance(rule, str) and rule.startswith(ASPECT_PREFIX):
@@ -97,7 +111,7 @@ def depth_rule(rule: str) -> DepthRule:
       ratio = math.nan
     if math.isfinite(ratio) and ratio > 0:
       return _fixed_aspect(ratio)
-  known = ", ".join(RULES)
+  known = ", ".join([*RULES, TPU_RULE])
   raise InputError(f"ladder rule must be {known}, {ASPECT_PREFIX}<r> with r > 0 or "
                    f"{HEADS_PREFIX}<h>, got {rule!r}")
 

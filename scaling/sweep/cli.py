@@ -16,14 +16,18 @@ from scaling.errors import InputError
 
 PROG = "scaling sweep"
 USAGE = f"""usage: {PROG} --config FILE --workdir DIR [--config.KEY=VALUE ...] [--dry-run]
-                     [--topology TYPE [--assume-mfu X]] [--executor local|ray] [--ray-address ADDR]
+                     [--topology TYPE [--num-slices K] [--assume-mfu X] [--measured BENCH.json]]
+                     [--executor local|ray] [--ray-address ADDR]
 
   --config FILE       a sweep config (configs/sweeps/*.py; every key in scaling/sweep/config.py)
   --workdir DIR       DIR/plan.json, DIR/results.csv, DIR/runs/NAME (one train workdir per run)
   --dry-run           print the plan and write nothing
   --topology TYPE     with --dry-run: compile each run for this TPU slice (e.g. v5p-32) and add
                       whether it fits, memory per device, a lower bound on its wall time, chip-hours
+  --num-slices K      with --topology: K such slices joined by the data-center network
   --assume-mfu X      the MFU that chip-hours assume (default 0.4)
+  --measured FILE     with --topology: a `scaling bench --json` report; runs of its shape on its
+                      chip also get chip-hours at the MFU it measured
   --executor local    train the runs one after another in this process (the default)
   --executor ray      train them as Ray work, each sized by sweep.resources (docs/sweeps.md)
   --ray-address ADDR  the Ray cluster to join (default: RAY_ADDRESS, or start a local one)
@@ -60,6 +64,8 @@ def main(argv: list[str]) -> int:
   address, argv = _take_option(argv, "--ray-address")
   topology, argv = _take_option(argv, "--topology")
   assume_mfu, argv = _take_option(argv, "--assume-mfu")
+  num_slices, argv = _take_option(argv, "--num-slices")
+  measured, argv = _take_option(argv, "--measured")
   executor = executor or "local"
   if executor not in EXECUTORS:
     raise InputError(f"{PROG}: --executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
@@ -69,18 +75,28 @@ def main(argv: list[str]) -> int:
     raise InputError(f'{PROG}: --executor ray needs Ray: pip install -e ".[ray]"')
   if topology and not dry_run:
     raise InputError(f"{PROG}: --topology plans against hardware; it needs --dry-run")
-  topology, assume_mfu = _hardware(topology, assume_mfu)
+  if (num_slices or measured) and not topology:
+    raise InputError(f"{PROG}: --num-slices and --measured need --topology")
+  topology, assume_mfu = _hardware(topology, assume_mfu, num_slices)
+  if measured:
+    from scaling.compile import sweep_plan
+
+    measured = sweep_plan.measured_mfu(measured)
   config, workdir = config_file.load([a for a in argv if a != "--dry-run"], prog=PROG,
                                      reference="scaling/sweep/config.py")
   from scaling.sweep import plan as plan_lib
 
   plan = plan_lib.build(config, workdir)
+  if topology:
+    from scaling.compile import sweep_plan
+
+    sweep_plan.check_shapes(plan, topology)  # before anything is printed or compiled
   print(plan.table())
   if dry_run:
     if topology:
       from scaling.compile import sweep_plan
 
-      print(sweep_plan.table(plan, topology, assume_mfu))
+      print(sweep_plan.table(plan, topology, assume_mfu, measured))
     return 0
   if executor == "ray":
     from scaling.sweep import fleet
@@ -101,8 +117,8 @@ def main(argv: list[str]) -> int:
   return 1 if outcome.failed else 0
 
 
-def _hardware(topology: str | None, assume_mfu: str | None):
-  """(Topology | None, mfu) from the --topology and --assume-mfu values."""
+def _hardware(topology: str | None, assume_mfu: str | None, num_slices: str | None = None):
+  """(Topology | None, mfu) from the --topology, --assume-mfu and --num-slices values."""
   assume_mfu = "0.4" if assume_mfu is None else assume_mfu
   try:
     mfu = float(assume_mfu)
@@ -113,5 +129,7 @@ def _hardware(topology: str | None, assume_mfu: str | None):
   if topology:
     from scaling.compile import topology as topology_lib
 
-    return topology_lib.parse(topology), mfu
+    if num_slices is not None and not num_slices.isdigit():
+      raise InputError(f"{PROG}: --num-slices must be a positive integer, got {num_slices!r}")
+    return topology_lib.parse(topology, int(num_slices or 1)), mfu
   return None, mfu

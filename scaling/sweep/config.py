@@ -30,7 +30,7 @@ def defaults() -> ml_collections.ConfigDict:
   # chinchilla. Each sets batch_size, learning_rate (from the width) and warmup_steps of every run.
   config.sweep.recipe = "cpu_tiny"
   config.sweep.batch_size = 0  # every run's global batch in sequences; 0 = the recipe's
-  config.sweep.rule = "kaplan"  # kaplan | chinchilla | aspect:<d_model/n_layers> | heads:<head_dim>
+  config.sweep.rule = "kaplan"  # kaplan | chinchilla | tpu | aspect:<d_model/n_layers> | heads:<head_dim>
   # The convention budgets are measured in: kaplan | chinchilla | 6n | 6n_total
   # (scaling/models/accounting.py). results.csv always has the logged chinchilla and kaplan FLOPs.
   config.sweep.flops_convention = "chinchilla"

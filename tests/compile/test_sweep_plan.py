@@ -1,8 +1,11 @@
 """`scaling sweep --dry-run --topology TYPE`: each run's step compiled once, cached, and costed."""
 
+import json
 import os
 import subprocess
 import sys
+
+import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SWEEP = '''
@@ -20,28 +23,50 @@ def get_config():
 '''
 
 
-def plan(tmp_path, *options):
+def plan(tmp_path, *options, sweep=SWEEP):
   config = tmp_path / "sweep.py"
-  config.write_text(SWEEP)
+  config.write_text(sweep)
   env = {**os.environ, "SCALING_COMPILE_CACHE": str(tmp_path / "cache")}
   return subprocess.run([sys.executable, "-m", "scaling.cli", "sweep", "--config", str(config),
                          "--workdir", str(tmp_path / "plan"), "--dry-run", *options], cwd=REPO,
                         env=env, capture_output=True, text=True, timeout=600)
 
 
+def test_a_width_the_slice_cannot_split_is_one_line_naming_the_run_before_any_compile(tmp_path):
+  result = plan(tmp_path, "--topology", "v5litepod-4")
+  assert result.returncode == 2 and result.stdout == ""
+  assert result.stderr.count("\n") == 1
+  assert "run N5.24e3_D1e6 on v5litepod-4" in result.stderr
+  assert "d_model=18 is not divisible by mesh.fsdp=4" in result.stderr
+  assert not (tmp_path / "cache").exists()
+
+
+ONE_RUN = SWEEP.replace("(5.2e3, 8.3e4)", "(8.3e4,)")
+# The one run's shape (d_model 72, 1 layer, 2 heads, seq 64, batch 16), as `scaling bench --json`
+# reports it, measured at 25 % MFU on a v5e.
+BENCH = {"mfu": 0.25, "device": {"platform": "tpu", "kind": "TPU v5 lite", "count": 4},
+         "config": {"d_model": 72, "n_layers": 1, "n_heads": 2, "seq_len": 64, "batch_size": 16}}
+
+
 def test_runs_are_compiled_once_then_read_from_the_cache(tmp_path):
-  first = plan(tmp_path, "--topology", "v5litepod-4", "--assume-mfu", "0.5")
+  bench = tmp_path / "bench.json"
+  bench.write_text(json.dumps(BENCH))
+  options = ("--topology", "v5litepod-4", "--assume-mfu", "0.5", "--measured", str(bench))
+  first = plan(tmp_path, *options, sweep=ONE_RUN)
   assert first.returncode == 0, first.stderr
   assert first.stderr == ""
   lines = first.stdout.splitlines()
   header = next(i for i, line in enumerate(lines) if line.startswith("name") and "fits" in line)
-  small, large = lines[header + 1].split(), lines[header + 2].split()
-  assert small[1] == "invalid" and large[1] == "yes"  # the d_model 18 run cannot be split 4 ways
-  assert any("is not divisible by mesh.fsdp=4" in line for line in lines)
-  assert float(large[4]) > 0 and float(large[5]) > 0  # hours ≥, chip-hours
-  assert "1 of 2 runs fit" in lines[-1] and "at 50% MFU" in lines[-1]
+  run = lines[header + 1].split()
+  assert run[1] == "yes" and run[4] in ("compute", "hbm", "ici")
+  assert 0 < float(run[5].rstrip("%")) <= 100  # the MFU bound
+  assert float(run[6]) > 0  # hours ≥
+  # Half the MFU, twice the chip-hours.
+  assert float(run[8]) == pytest.approx(2 * float(run[7]), rel=1e-3)
+  assert "1 of 1 runs fit" in lines[-2] and "at 50% MFU" in lines[-2]
+  assert "25.0% on TPU v5 lite" in lines[-1] and "for the 1 runs" in lines[-1]
   assert len(os.listdir(tmp_path / "cache")) == 1  # the run that compiled
-  again = plan(tmp_path, "--topology", "v5litepod-4", "--assume-mfu", "0.5")
+  again = plan(tmp_path, *options, sweep=ONE_RUN)
   assert again.stdout == first.stdout
 
 
@@ -52,7 +77,10 @@ def test_topology_needs_dry_run_and_a_sane_mfu(tmp_path):
           str(tmp_path / "plan")]
   for extra, named in ((["--topology", "v5p-8"], "--dry-run"),
                        (["--dry-run", "--topology", "v5p-8", "--assume-mfu", "2"], "--assume-mfu"),
-                       (["--dry-run", "--topology", "v9-8"], "v9-8")):
+                       (["--dry-run", "--topology", "v9-8"], "v9-8"),
+                       (["--dry-run", "--num-slices", "2"], "--topology"),
+                       (["--dry-run", "--topology", "v5p-8", "--measured", str(tmp_path / "none")],
+                        "--measured")):
     result = subprocess.run(base + extra, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and named in result.stderr
   assert not (tmp_path / "plan").exists()

@@ -39,3 +39,13 @@ def test_every_generation_that_launch_knows_is_mapped_and_compiles_to_its_device
 def test_unknown_accelerator_type_is_an_input_error(name, named):
   with pytest.raises(InputError, match=named):
     topology.parse(name)
+
+
+def test_slices_multiply_hosts_and_only_whole_cubes_or_full_pods_wrap():
+  from scaling.compile import hardware
+
+  two = topology.parse("v5litepod-16", num_slices=2)
+  assert (two.shape, two.chips, two.hosts, two.slices) == ((4, 4), 16, 8, 2)
+  assert not hardware.wraps("v5litepod", (4, 4), 0) and hardware.wraps("v5litepod", (16, 16), 1)
+  assert not hardware.wraps("v5p", (2, 2, 4), 2)  # smaller than a 4×4×4 cube: lines
+  assert all(hardware.wraps("v5p", (4, 4, 8), dim) for dim in range(3))

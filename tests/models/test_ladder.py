@@ -192,3 +192,25 @@ def test_heads_rule_starts_at_width_8_and_reaches_the_target():
 def test_bad_heads_rule(rule):
   with pytest.raises(InputError, match="ladder rule"):
     ladder.shape_for(1e6, rule, BASES["modern"])
+
+
+def test_tpu_rule_is_128_wide_heads_on_a_128_grid_with_even_chinchilla_depth():
+  """Every width splits over any fsdp axis up to 128 ways and every head fills a 128-wide tile;
+  depth is the chinchilla fit's, snapped to an even count; N within the coarser grid's reach."""
+  targets = np.geomspace(1e7, 1e10, 19).tolist()
+  cfgs = ladder.ladder(targets, "tpu", BASES["modern"])
+  for target, cfg in zip(targets, cfgs):
+    assert cfg.d_model % 128 == 0 and cfg.head_dim == 128, cfg
+    assert cfg.n_layers % 2 == 0 and cfg.n_layers >= 2
+    # The depth is the rule's where the walk along it met the target; the final width re-fit moves
+    # by at most one 128-step from there.
+    rule = ladder.depth_rule("tpu")
+    assert cfg.n_layers in {rule(cfg.d_model + step) for step in (-128, 0, 128)}, cfg
+    # At d_model 128·k one width step moves N by about 2/k: the grid is coarse below ~1e8 (up to
+    # 42 % off at 1e7, d_model 384) and fine at TPU scale (within 2 % from 2e9 on).
+    miss = 0.45 if target < 1e8 else 0.15 if target < 1e9 else 0.07
+    assert abs(non_embedding(cfg) / target - 1) <= miss, (target, cfg)
+  for small, large in zip(cfgs, cfgs[1:]):
+    assert small.n_layers <= large.n_layers
+  counts = [non_embedding(cfg) for cfg in cfgs[::2]]  # targets 2.15× apart: N in order
+  assert counts == sorted(counts)
