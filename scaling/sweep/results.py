@@ -4,7 +4,9 @@
 metrics.jsonl, chinchilla and kaplan conventions); `loss` is the final eval loss; `budget` is the
 nominal compute the plan aimed at (the IsoFLOP group of the run), in the plan's convention;
 `seed` is the run's seed, so replicate runs of one size (`sweep.replicate_seeds`) are told apart.
-A file written before the seed column existed reads with every row at seed 0, the default.
+`trunk` names the trunk a branch of a branching sweep forked off (`sweep.branches=cooldown`; empty
+when the run trained alone); its tokens and FLOPs are the whole model's, the trunk's part included.
+A file written before the seed (trunk) column existed reads with every row at seed 0 (trunk "").
 """
 
 import csv
@@ -13,9 +15,10 @@ import io
 from scaling import rundir
 from scaling.rundir import RESULTS_FILE
 COLUMNS = ("name", "params", "params_non_embedding", "tokens", "flops", "flops_kaplan", "loss",
-           "budget", "seed")
+           "budget", "seed", "trunk")
 _TYPES = {"name": str, "params": int, "params_non_embedding": int, "tokens": int, "flops": float,
-          "flops_kaplan": float, "loss": float, "budget": float, "seed": int}
+          "flops_kaplan": float, "loss": float, "budget": float, "seed": int, "trunk": str}
+_MISSING = {"trunk": ""}  # a column an older file lacks reads as this (else 0)
 
 
 def write(path: str, rows: list[dict]) -> None:
@@ -23,7 +26,7 @@ def write(path: str, rows: list[dict]) -> None:
   with io.StringIO(newline="") as f:
     writer = csv.DictWriter(f, fieldnames=COLUMNS)
     writer.writeheader()
-    writer.writerows({key: row[key] for key in COLUMNS} for row in rows)
+    writer.writerows({key: {**_MISSING, **row}[key] for key in COLUMNS} for row in rows)
     rundir.write_text(path, f.getvalue())
 
 
@@ -32,4 +35,5 @@ def read(path: str) -> list[dict]:
   if rundir.is_dir(path):
     path = rundir.SweepDir(path).results_file
   with io.StringIO(rundir.read_text(path), newline="") as f:
-    return [{key: _TYPES[key](row.get(key) or 0) for key in COLUMNS} for row in csv.DictReader(f)]
+    return [{key: _TYPES[key](row.get(key) or _MISSING.get(key, 0)) for key in COLUMNS}
+            for row in csv.DictReader(f)]
