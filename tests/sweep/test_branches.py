@@ -112,3 +112,57 @@ def test_branches_fork_off_their_trunk_bitwise_and_equal_runs_trained_alone(text
   # A re-run trains nothing.
   calls.clear()
   assert runner.run(plan).finished == outcome.finished and calls == []
+
+
+def sweep_command(text_corpus, workdir, steps_t):
+  """`scaling sweep` of 3 sizes at horizons T, 2T, 4T with branches, in a fresh one-device process."""
+  tokens = tuple(steps_t * k * 16 * 32 for k in (1, 2, 4))
+  argv = [sys.executable, "-m", "scaling.cli", "sweep", "--config", str(TINY_SWEEP),
+          "--workdir", str(workdir), f"--config.base.data.glob={text_corpus}",
+          "--config.base.mesh.fsdp=1", "--config.base.log_every=1",
+          "--config.base.keep_checkpoints=1", "--config.sweep.kind=curves",
+          "--config.sweep.sizes=(4e3,5.2e3,7e3)", f"--config.sweep.tokens={tokens}",
+          "--config.sweep.branches=cooldown"]
+  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1"}
+  return argv, env
+
+
+@pytest.mark.slow
+def test_a_trunk_killed_mid_way_resumes_and_every_row_equals_the_uninterrupted_sweep(
+    text_corpus, tmp_path):
+  argv, env = sweep_command(text_corpus, tmp_path / "reference", steps_t=20)
+  done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+  assert done.returncode == 0, done.stderr[-2000:]
+  reference = results.read(str(tmp_path / "reference"))
+  assert len(reference) == 9
+
+  workdir = tmp_path / "killed"
+  argv, env = sweep_command(text_corpus, workdir, steps_t=20)
+  config = curves(text_corpus, sizes=(4e3, 5.2e3, 7e3))
+  config.sweep.tokens = tuple(20 * k * 16 * 32 for k in (1, 2, 4))
+  plan = plan_lib.build(config, str(workdir))
+  first_trunk, second_trunk, _ = plan.trunks
+  process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
+  deadline = time.time() + 300
+  while len(read_metrics(second_trunk.workdir)) < 40:  # past its first two forks (16, 32)
+    assert time.time() < deadline and process.poll() is None, process.communicate()[0][-2000:]
+    time.sleep(0.02)
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  killed_at = len(read_metrics(second_trunk.workdir))
+  assert killed_at < second_trunk.steps
+  first_size = [run for run in plan.runs if run.trunk == first_trunk.name]
+  before = {run.name: rundir.read_text(rundir.RunDir(run.workdir).metrics_file)
+            for run in first_size}
+
+  done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert results.read(str(workdir)) == reference  # every row, bitwise
+  # No run trained twice: the finished size was left alone, the killed trunk resumed.
+  assert {name: rundir.read_text(rundir.RunDir(run.workdir).metrics_file)
+          for name, run in zip(before, first_size)} == before
+  assert 0 < rundir.RunDir(second_trunk.workdir).read_run()["resumed_from_step"] <= killed_at
+  for run in plan.runs:
+    assert rundir.RunDir(run.workdir).read_run()["resumed_from_step"] == run.fork_step
+    assert [row["step"] for row in read_metrics(run.workdir)] == list(range(1, run.steps + 1))
