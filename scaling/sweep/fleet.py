@@ -7,8 +7,9 @@ drivers, or a driver restarted after its node died, never train a run twice. Eac
 a fresh `python -m scaling.sweep.worker` process (one per host of a TPU slice, joined by
 `jax.distributed`), which dies with the Ray worker that started it. A worker that dies or a run that
 gets SIGTERM is re-queued and resumes from its checkpoint (`sweep.preemption_retries`); a run that
-raises is failed with its one-line reason (`sweep.failure_retries`, default 0). The driver reads
-every result from the run directories and writes results.csv as the local executor does.
+raises is failed with its one-line reason (`sweep.failure_retries`, default 0). What is done and
+what may start next (a branch once its trunk's fork checkpoint is in storage) come from core.py,
+as for the local executor, and so does results.csv.
 """
 
 import ctypes

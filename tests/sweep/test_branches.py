@@ -166,3 +166,21 @@ def test_a_trunk_killed_mid_way_resumes_and_every_row_equals_the_uninterrupted_s
   for run in plan.runs:
     assert rundir.RunDir(run.workdir).read_run()["resumed_from_step"] == run.fork_step
     assert [row["step"] for row in read_metrics(run.workdir)] == list(range(1, run.steps + 1))
+
+
+def test_a_trunk_that_fails_fails_the_branches_that_had_not_forked(text_corpus, tmp_path,
+                                                                  monkeypatch):
+  plan = plan_lib.build(curves(text_corpus), str(tmp_path / "s"))
+  [trunk] = plan.trunks
+
+  def failing(config, workdir, devices=None):
+    raise trainer.Diverged("non-finite loss or gradient at step 3; last good checkpoint: none")
+
+  calls = watch_train(monkeypatch, failing)
+  outcome = runner.run(plan)
+  assert calls == [trunk.name]  # no branch trained: none had its fork checkpoint
+  reason = "Diverged: non-finite loss or gradient at step 3; last good checkpoint: none"
+  assert outcome.failed == {trunk.name: reason,
+                            **{run.name: f"its trunk {trunk.name} failed: {reason}"
+                               for run in plan.runs}}
+  assert outcome.finished == () and results.read(outcome.results_path) == []
