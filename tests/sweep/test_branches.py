@@ -1,8 +1,6 @@
 """Branching sweeps (sweep.branches=cooldown): the plan's trunks and costs (plan.py), and trunks and
 branches trained by the local executor (runner.py through core.py), killed and resumed."""
 
-import json
-import math
 import os
 import shutil
 import signal
