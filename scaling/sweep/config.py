@@ -12,6 +12,7 @@ import ml_collections
 from scaling.train import config as train_config
 
 KINDS = ("isoflop", "ladder", "curves", "shapes")
+BRANCHES = ("none", "cooldown")
 OPTIMA = ("tokens_per_param", "power_law", "sizes")
 
 
@@ -68,6 +69,13 @@ def defaults() -> ml_collections.ConfigDict:
   # replicate_budgets (values of sweep.budgets; () = every budget).
   config.sweep.replicate_seeds = ()  # e.g. (1, 2): three seeds in all with base.seed = 0
   config.sweep.replicate_budgets = ()
+
+  # Branches (any kind; docs/sweeps.md "Branches"): none | cooldown. cooldown trains every run with
+  # base.schedule = "wsd" (warmup-stable-decay, Hägele et al. 2024), and runs that differ only in
+  # their length share one trunk: it trains at constant LR (warmup from the shortest run), and
+  # each run forks off it at its decay start (1 − base.decay_fraction) × steps and trains only
+  # its cooldown. A size at several horizons then costs its longest run plus the other cooldowns.
+  config.sweep.branches = "none"
 
   # --executor ray (docs/sweeps.md): what each run asks of the Ray cluster, and how often it is tried.
   # Specs: cpu:N, gpu:N, or a TPU slice type (v4-16, v5litepod-8, v6e-16: one process per host).

@@ -7,8 +7,9 @@ drivers, or a driver restarted after its node died, never train a run twice. Eac
 a fresh `python -m scaling.sweep.worker` process (one per host of a TPU slice, joined by
 `jax.distributed`), which dies with the Ray worker that started it. A worker that dies or a run that
 gets SIGTERM is re-queued and resumes from its checkpoint (`sweep.preemption_retries`); a run that
-raises is failed with its one-line reason (`sweep.failure_retries`, default 0). The driver reads
-every result from the run directories and writes results.csv as the local executor does.
+raises is failed with its one-line reason (`sweep.failure_retries`, default 0). What is done and
+what may start next (a branch once its trunk's fork checkpoint is in storage) come from core.py,
+as for the local executor, and so does results.csv.
 """
 
 import ctypes
@@ -28,7 +29,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from scaling import rundir
 from scaling.errors import InputError, first_line
-from scaling.sweep import resources, results, runner, runstate, worker
+from scaling.sweep import core, resources, runner, runstate, worker
 from scaling.sweep.plan import Plan, Run
 
 POLL_S = 2.0  # how often the driver looks up from waiting on its runs
@@ -185,16 +186,19 @@ def _train_slice(config, workdir: str, sweep_workdir: str, spec: resources.Spec,
 
 
 @ray.remote(max_retries=0)
-def _attempt(run: Run, sweep_workdir: str, spec: resources.Spec, owner: str,
+def _attempt(run: Run, trunk: Run | None, sweep_workdir: str, spec: resources.Spec, owner: str,
              dead_owners: tuple[str, ...], lease_seconds: float) -> dict:
-  """One attempt at a run: take its lease (or report who has it), train, record the outcome."""
+  """One attempt at a run: take its lease (or report who has it), fork it off its trunk if it is a
+  branch that has not, train, record the outcome."""
   config, workdir = run.config, run.workdir
   lease = runstate.acquire(workdir, owner, lease_seconds, dead_owners=dead_owners)
   if isinstance(lease, runstate.Holder):
     return {"outcome": "busy", "reason": f"held by {lease.where}"}
-  if runner.finished_row(run):  # finished by another driver since this attempt was queued
+  if core.finished_row(run):  # finished by another driver since this attempt was queued
     lease.release()
     return {"outcome": "finished", "reason": ""}
+  if trunk is not None:  # under the lease: one fork, never two
+    core.fork(run, trunk)
   attempts = runstate.read_status(workdir).get("attempts", [])
   for earlier in attempts:  # an attempt that never recorded its end died with its worker
     earlier.setdefault("outcome", "died")
@@ -258,45 +262,32 @@ class _Tries:
     self.dead_owners: list[str] = []
 
 
-def run(plan: Plan, *, address: str | None = None) -> runner.Outcome:
-  """Trains every unfinished run of `plan` on the Ray cluster at `address` (default: a local one).
+def run(plan: Plan, *, address: str | None = None) -> core.Outcome:
+  """Trains every unfinished run (and trunk) of `plan` on the Ray cluster at `address` (default: a
+  local one); a branch is submitted once its fork checkpoint is in storage (`core.Work`), so
+  branches run beside their trunk.
 
   Writes plan.json, and results.csv after every run that ends; returns when every run finished or
   failed. Ctrl-C stops the runs in flight at a checkpoint.
   """
   sweep = plan.sweep
   specs = {run.name: resources.for_size(sweep["resources"], run.params_non_embedding)
-           for run in plan.runs}
+           for run in (*plan.trunks, *plan.runs)}
   sweep_dir = rundir.SweepDir(plan.workdir)
   rundir.check_writable(plan.workdir)
   # As the local executor: a conflicting plan is refused, earlier plans' runs keep their rows.
-  every_run, plan_json = runner._merge(plan, sweep_dir)
+  every_run, plan_json = core.merge(plan, sweep_dir)
   cluster = connect(address)
   check_feasible(specs, cluster)
   rundir.write_json(sweep_dir.plan_file, plan_json)
-  results_path = sweep_dir.results_file
   driver = uuid.uuid4().hex[:12]
-  planned = {run.name for run in plan.runs}
-  rows = {run.name: row for run in every_run
-          if run.name not in planned and (row := runner.finished_row(run))}
-  failed, tries = {}, {run.name: _Tries() for run in plan.runs}
-
-  def write_results():
-    results.write(results_path, [rows[r.name] for r in every_run if r.name in rows])
-
-  def settle(run: Run) -> bool:
-    """Records a run that finished (here or elsewhere); False if it needs training."""
-    row = runner.finished_row(run)
-    if row:
-      rows[run.name] = row
-      return True
-    return False
-
-  todo = [run for run in plan.runs if not settle(run)]
-  write_results()
+  work = core.Work(plan, every_run)
+  tries = {unit.name: _Tries() for unit in work.units}
+  work.write_results()
   inflight, waiting = {}, {}  # ref -> (run, owner); run name -> (run, when to look again)
 
   def submit(run: Run):
+    work.hold(run)
     current = runstate.holder(run.workdir)
     if current and current.live() and current.owner not in tries[run.name].dead_owners:
       waiting[run.name] = (run, time.monotonic() + HELD_ELSEWHERE_S)  # another driver has it
@@ -304,43 +295,38 @@ def run(plan: Plan, *, address: str | None = None) -> runner.Outcome:
     tries[run.name].count += 1
     owner = f"{driver}/{run.name}/{tries[run.name].count}"
     ref = _attempt.options(**_options(specs[run.name])).remote(
-        run, plan.workdir, specs[run.name], owner,
+        run, work.trunk_of(run), plan.workdir, specs[run.name], owner,
         tuple(tries[run.name].dead_owners), float(sweep["lease_seconds"]))
     inflight[ref] = (run, owner)
 
   def finish(run: Run, owner: str, outcome: dict):
     kind, reason, t = outcome["outcome"], outcome.get("reason", ""), tries[run.name]
     if kind == "finished":
-      row = runner.finished_row(run)
-      if row:
-        rows[run.name] = row
-        print(f"{run.name}: finished, eval loss {row['loss']:.4f}", flush=True)
-      else:
-        failed[run.name] = (f"{run.workdir} has no final metrics row after its last step "
-                            "(killed while writing it?); delete it to retrain")
+      if work.finish(run) and run.name in work.rows:
+        print(f"{run.name}: finished, eval loss {work.rows[run.name]['loss']:.4f}", flush=True)
     elif kind == "busy":
       waiting[run.name] = (run, time.monotonic() + HELD_ELSEWHERE_S)
     elif kind == "preempted":
       t.preemptions += 1
       t.dead_owners.append(owner)
       if t.preemptions > sweep["preemption_retries"]:
-        failed[run.name] = (f"preempted {t.preemptions} times (sweep.preemption_retries="
-                            f"{sweep['preemption_retries']}); last: {reason}")
+        work.fail(run, f"preempted {t.preemptions} times (sweep.preemption_retries="
+                       f"{sweep['preemption_retries']}); last: {reason}")
       else:
         print(f"{run.name}: preempted ({reason}); re-queued", flush=True)
-        todo.append(run)
+        work.release(run)
     else:
       t.failures += 1
       if t.failures > sweep["failure_retries"]:
-        failed[run.name] = reason
+        work.fail(run, reason)
         print(f"{run.name}: failed: {reason}", flush=True)
       else:
-        todo.append(run)
+        work.release(run)
 
   try:
-    while todo or inflight or waiting:
-      while todo:
-        submit(todo.pop(0))
+    while work.unfinished() or inflight:
+      for run in work.ready():
+        submit(run)
       if inflight:
         ready, _ = ray.wait(list(inflight), num_returns=1, timeout=POLL_S)
       else:
@@ -355,20 +341,18 @@ def run(plan: Plan, *, address: str | None = None) -> runner.Outcome:
         except ray.exceptions.RayError as e:  # its worker or node died
           outcome = {"outcome": "preempted", "reason": runner.one_line(e)}
         finish(run, owner, outcome)
-        write_results()
+        work.write_results()
       for name, (run, when) in list(waiting.items()):
         if time.monotonic() >= when:
           del waiting[name]
-          if settle(run):
-            write_results()
+          if work.settle(run):
+            work.write_results()
           else:
-            todo.append(run)
+            work.release(run)
   except KeyboardInterrupt:
     for ref in inflight:
       ray.cancel(ref, recursive=True)
     ray.wait(list(inflight), num_returns=len(inflight), timeout=STOP_TIMEOUT_S)
     raise
-  finished = tuple(r.name for r in plan.runs if r.name in rows)
-  return runner.Outcome(finished=finished, failed={r.name: failed[r.name] for r in plan.runs
-                                                   if r.name in failed},
-                        results_path=results_path)
+  work.write_results()
+  return work.outcome()

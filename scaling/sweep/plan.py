@@ -47,6 +47,8 @@ class Run:
   tokens: int
   flops: float  # real: tokens × flops per token, in the plan's convention
   shape: str = ""  # kind shapes: the sweep.shapes entry this run trains
+  trunk: str = ""  # sweep.branches=cooldown: the trunk this run forks off ("" = trained alone)
+  fork_step: int = 0  # ... at this step, its decay start; it trains steps fork_step..steps itself
 
   @property
   def model(self) -> ModelConfig:
@@ -65,7 +67,13 @@ class Run:
         "batch_size": self.config.batch_size, "learning_rate": self.config.learning_rate,
         "warmup_steps": self.config.warmup_steps,
         **({"arch": model.arch, "shape": self.shape} if self.shape else {}),
+        **({"trunk": self.trunk, "fork_step": self.fork_step} if self.trunk else {}),
     }
+
+  @property
+  def flops_trained(self) -> float:
+    """What training this run costs itself: a branch only its cooldown (its trunk pays the rest)."""
+    return self.flops * (self.steps - self.fork_step) / self.steps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,32 +85,59 @@ class Plan:
   workdir: str
   sweep: dict  # the validated `config.sweep` keys
   runs: tuple[Run, ...]
+  # sweep.branches=cooldown: the constant-LR runs that branches fork off; they yield no results row
+  trunks: tuple[Run, ...] = ()
+
+  @property
+  def flops_independent(self) -> float:
+    """What the plan's points cost trained as separate runs."""
+    return sum(run.flops for run in self.runs)
+
+  @property
+  def flops_trained(self) -> float:
+    """What the plan really trains: each trunk once, each branch its cooldown."""
+    return sum(run.flops for run in self.trunks) + sum(run.flops_trained for run in self.runs)
 
   def to_json(self) -> dict:
+    def entry(run):
+      return {**run.summary(), "workdir": os.path.relpath(run.workdir, self.workdir),
+              "config": run.config.to_dict()}
+
     return {
         "kind": self.kind, "recipe": dataclasses.asdict(self.recipe), "rule": self.rule,
         "flops_convention": self.flops_convention, "sweep": self.sweep,
-        "runs": [{**run.summary(), "workdir": os.path.relpath(run.workdir, self.workdir),
-                  "config": run.config.to_dict()} for run in self.runs],
+        "runs": [entry(run) for run in self.runs],
+        **({"trunks": [entry(trunk) for trunk in self.trunks]} if self.trunks else {}),
+        "flops_trained": self.flops_trained, "flops_independent": self.flops_independent,
+        "flops_ratio": self.flops_trained / self.flops_independent,
     }
 
   def table(self) -> str:
     """The plan as a fixed-width table, one run per line (what `--dry-run` prints)."""
     header = ("name", "d_model", "n_layers", "n_heads", "params", "N", "batch", "lr", "warmup",
               "steps", "tokens", "tokens/N", "FLOPs", "budget")
+    if self.trunks:
+      header += ("trunk", "fork")
     lines = [header]
-    for run in self.runs:
+    for run in (*self.trunks, *self.runs):
       s = run.summary()
       heads = "-" if s["n_heads"] is None else str(s["n_heads"])
-      lines.append((run.name, str(s["d_model"]), str(s["n_layers"]), heads,
-                    f"{run.params:,}", f"{run.params_non_embedding:,}", str(s["batch_size"]),
-                    f"{s['learning_rate']:.3g}", f"{s['warmup_steps']:,}", f"{run.steps:,}",
-                    f"{run.tokens:,}", f"{s['tokens_per_param']:.3g}", f"{run.flops:.3e}",
-                    f"{run.budget:.3e}"))
+      line = (run.name, str(s["d_model"]), str(s["n_layers"]), heads,
+              f"{run.params:,}", f"{run.params_non_embedding:,}", str(s["batch_size"]),
+              f"{s['learning_rate']:.3g}", f"{s['warmup_steps']:,}", f"{run.steps:,}",
+              f"{run.tokens:,}", f"{s['tokens_per_param']:.3g}", f"{run.flops:.3e}",
+              "trunk" if run.budget == 0 else f"{run.budget:.3e}")
+      if self.trunks:
+        line += (run.trunk or "-", f"{run.fork_step:,}" if run.trunk else "-")
+      lines.append(line)
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     rows = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
                       for i, (cell, w) in enumerate(zip(line, widths))) for line in lines]
     total = sum(run.flops for run in self.runs)
+    if self.trunks:
+      rows.append(f"branches: {len(self.trunks)} trunks; flops_trained {self.flops_trained:.3e} / "
+                  f"flops_independent {self.flops_independent:.3e} = "
+                  f"{self.flops_trained / self.flops_independent:.3f}")
     rows.append(f"{len(self.runs)} runs, {total:.3e} FLOPs in all; N = non-embedding parameters; "
                 f"FLOPs and budget in the {self.flops_convention} convention "
                 f"(kind {self.kind}, recipe {self.recipe.name}"
@@ -381,7 +416,8 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
   tokens_per_step = recipe.batch_size * base_cfg.model.seq_len
   replicated = _replicated(sweep, base.seed)
   reference = train_config.defaults().model  # what a key a run's family does not read is reset to
-  runs, names = [], set()
+  branches = checks.one_of(sweep.branches, "sweep.branches", sweep_config.BRANCHES)
+  runs, names, trunk_names = [], set(), {}
   for point, seed in ((p, s) for p in points for s in (base.seed, *replicated(p))):
     steps = round(point.tokens / tokens_per_step)
     if steps < 1:
@@ -397,6 +433,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
     if name in names:
       raise InputError(f"{point.key}: two runs round to the same name {name}; space the values out")
     names.add(name)
+    trunk_names[name] = f"{size}_trunk" + (f"_s{seed}" if seed != base.seed else "")
     run_config = base.copy_and_resolve_references()
     for key in run_config.model.keys():  # a key the run's family does not read: at its default
       if key not in point.model.key_names():
@@ -408,6 +445,8 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
     run_config.seed = seed
     run_config.train_steps = steps
     run_config.train_tokens = 0
+    if branches == "cooldown":
+      run_config.schedule = "wsd"
     run_config.wandb_name = name  # W&B: one run per name, grouped by the sweep directory's name
     run_config.wandb_group = base.wandb_group or rundir.RunDir(rundir.absolute(workdir)).name
     for key, value in recipe.overrides(point.model, steps).items():
@@ -417,7 +456,62 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
         budget=point.budget, target_params=point.target_params, params=counts["total"],
         params_non_embedding=counts["non_embedding"], steps=steps, tokens=tokens,
         flops=tokens * point.flops_per_token, shape=point.shape))
+  trunks = []
+  if branches == "cooldown":
+    runs, trunks = _branch(runs, trunk_names, recipe, base_cfg.decay_fraction, workdir, names)
   resources.check(sweep, [run.params_non_embedding for run in runs])
   return Plan(kind=sweep.kind, recipe=recipe, rule=sweep.rule,
               flops_convention=sweep.flops_convention, workdir=workdir, sweep=sweep.to_dict(),
-              runs=tuple(runs))
+              runs=tuple(runs), trunks=tuple(trunks))
+
+
+# What runs of one trunk may differ in: their length, and what follows from it (W&B's name).
+_HORIZON_KEYS = ("train_steps", "warmup_steps", "wandb_name")
+
+
+def _branch(runs: list[Run], trunk_names: dict, recipe, decay_fraction: float, workdir: str,
+            names: set) -> tuple[list[Run], list[Run]]:
+  """(the runs, each forking off its trunk where it has one; the trunks): runs whose configs differ
+  only in their length share a trunk, trained at constant LR to the longest run's decay start.
+
+  Every run of a trunk warms up as its shortest run would (the recipe's warmup of that length),
+  so the trunk's steps are bitwise each run's own up to its fork. A run alone trains by itself.
+  """
+  from scaling.train import schedule  # optax: imported by the plan only when it branches
+
+  groups = {}
+  for run in runs:
+    shared = {key: value for key, value in run.config.to_dict().items() if key not in _HORIZON_KEYS}
+    groups.setdefault(repr(sorted(shared.items())), []).append(run)
+  by_name, trunks = {}, []
+  for group in groups.values():
+    if len(group) == 1:
+      continue
+    warmup = recipe.warmup_steps(min(run.steps for run in group))
+    longest = max(group, key=lambda run: run.steps)
+    forks = {run.name: schedule.decay_start(run.steps, decay_fraction) for run in group}
+    for run in group:
+      if not warmup < forks[run.name]:
+        raise InputError(f"sweep.branches: run {run.name} would fork at step {forks[run.name]}, "
+                         f"not after its trunk's {warmup} warmup steps; lengthen the run or lower "
+                         "base.decay_fraction")
+    trunk_name = trunk_names[longest.name]
+    if trunk_name in names:
+      raise InputError(f"sweep.branches: the trunk {trunk_name} has the name of a run or trunk")
+    names.add(trunk_name)
+    trunk_steps = forks[longest.name]
+    trunk_config = longest.config.copy_and_resolve_references()
+    trunk_config.train_steps = trunk_steps
+    trunk_config.warmup_steps = warmup
+    trunk_config.decay_fraction = 0.0  # constant to its end: never cooled down itself
+    trunk_config.checkpoint_steps = tuple(sorted(set(forks.values())))
+    trunk_config.wandb_name = trunk_name
+    tokens = longest.tokens // longest.steps * trunk_steps
+    trunks.append(dataclasses.replace(
+        longest, name=trunk_name, workdir=rundir.SweepDir(workdir).run(trunk_name).root,
+        config=trunk_config, budget=0.0, steps=trunk_steps, tokens=tokens,
+        flops=longest.flops / longest.tokens * tokens))
+    for run in group:
+      run.config.warmup_steps = warmup
+      by_name[run.name] = dataclasses.replace(run, trunk=trunk_name, fork_step=forks[run.name])
+  return [by_name.get(run.name, run) for run in runs], trunks

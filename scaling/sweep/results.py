@@ -7,6 +7,9 @@ nominal compute the plan aimed at (the IsoFLOP group of the run), in the plan's 
 A file written before the seed column existed reads with every row at seed 0, the default.
 `bpb` is the final eval loss in bits per byte (`eval_bpb`), comparable across tokenizers; empty for a
 run that did not log it (and 0 when read back, which a fit refuses as not positive).
+`trunk` names the trunk a branch of a branching sweep forked off (`sweep.branches=cooldown`; empty
+when the run trained alone); its tokens and FLOPs are the whole model's, the trunk's part included.
+A file written before the trunk column existed reads with every row's trunk "".
 """
 
 import csv
@@ -15,9 +18,11 @@ import io
 from scaling import rundir
 from scaling.rundir import RESULTS_FILE
 COLUMNS = ("name", "params", "params_non_embedding", "tokens", "flops", "flops_kaplan", "loss",
-           "budget", "seed", "bpb")
+           "budget", "seed", "bpb", "trunk")
 _TYPES = {"name": str, "params": int, "params_non_embedding": int, "tokens": int, "flops": float,
-          "flops_kaplan": float, "loss": float, "budget": float, "seed": int, "bpb": float}
+          "flops_kaplan": float, "loss": float, "budget": float, "seed": int, "bpb": float,
+          "trunk": str}
+_MISSING = {"trunk": ""}  # a column an older file lacks reads as this (else 0)
 
 
 def write(path: str, rows: list[dict]) -> None:
@@ -25,7 +30,7 @@ def write(path: str, rows: list[dict]) -> None:
   with io.StringIO(newline="") as f:
     writer = csv.DictWriter(f, fieldnames=COLUMNS)
     writer.writeheader()
-    writer.writerows({key: row[key] for key in COLUMNS} for row in rows)
+    writer.writerows({key: {**_MISSING, **row}[key] for key in COLUMNS} for row in rows)
     rundir.write_text(path, f.getvalue())
 
 
@@ -34,4 +39,5 @@ def read(path: str) -> list[dict]:
   if rundir.is_dir(path):
     path = rundir.SweepDir(path).results_file
   with io.StringIO(rundir.read_text(path), newline="") as f:
-    return [{key: _TYPES[key](row.get(key) or 0) for key in COLUMNS} for row in csv.DictReader(f)]
+    return [{key: _TYPES[key](row.get(key) or _MISSING.get(key, 0)) for key in COLUMNS}
+            for row in csv.DictReader(f)]

@@ -11,36 +11,21 @@ every finished run of every plan run there.
 """
 
 import contextlib
-import dataclasses
-import json
 import os
 import traceback
 
 import jax
-import ml_collections
+from jax.experimental import multihost_utils
 from jax.experimental.compilation_cache import compilation_cache
 from tqdm import tqdm
 
 from scaling import rundir
 from scaling.errors import InputError
-from scaling.rundir import COMPILE_CACHE_DIR, PLAN_FILE
-from scaling.sweep import results
+from scaling.sweep import core
 from scaling.sweep.plan import Plan, Run
-from scaling.train import config as train_config
-from scaling.train import trackers, trainer
-# Keys that change how a run reports or where it runs, not its result: a finished run whose
-# recorded config differs from the plan only in these still counts as this plan's run.
-PRESENTATION_KEYS = ("progress", "log_every", "eval_every", "checkpoint_every", "keep_checkpoints",
-                     "distributed", *trackers.CONFIG_KEYS)
+from scaling.train import trainer
 
-
-@dataclasses.dataclass(frozen=True)
-class Outcome:
-  finished: tuple[str, ...]  # runs with a final eval, trained now or before, in plan order
-  failed: dict[str, str]  # run name -> one-line reason
-  results_path: str
-  preempted: str | None = None  # the run a signal stopped (after a checkpoint); the sweep stopped too
-  signal: str | None = None  # which: "SIGTERM" (preemption) or "SIGINT" (Ctrl-C)
+Outcome = core.Outcome  # where both executors share it
 
 
 @contextlib.contextmanager
@@ -70,91 +55,6 @@ def compile_cache(path: str):
     compilation_cache.reset_cache()
 
 
-def _difference(where: str, recorded: dict, run: Run) -> str | None:
-  """The first config key (presentation aside) on which `recorded` is not `run`'s config; a key
-  the recorded run predates had its default then."""
-  recorded = {**trainer.flatten(train_config.defaults().to_dict()), **trainer.flatten(recorded)}
-  planned = trainer.flatten(json.loads(json.dumps(run.config.to_dict())))
-  for key, value in planned.items():
-    if key.split(".")[0] not in PRESENTATION_KEYS and recorded.get(key) != value:
-      return (f"{where} holds a run {run.name} with {key}={recorded.get(key)!r}, the plan has "
-              f"{value!r}; use a fresh --workdir or delete that run")
-  return None
-
-
-def _config_mismatch(run: Run) -> str | None:
-  """Why the run recorded in the run's workdir is not this plan's run; None if it is (or if none).
-
-  Run names encode only budget, size and horizon: a sweep edited and re-run in the same directory
-  (another recipe, seq_len, ...) must not count the old runs as its own.
-  """
-  path = rundir.RunDir(run.workdir).run_file
-  if not rundir.exists(path):
-    return None
-  try:
-    recorded = rundir.read_json(path)["config"]
-  except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-    return f"{path} is unreadable ({e!r})"
-  return _difference(run.workdir, recorded, run)
-
-
-def _recorded_runs(sweep: rundir.SweepDir) -> dict[str, tuple[dict, Run]]:
-  """Run name -> (its plan.json entry, the Run) of the plan already in the sweep directory."""
-  if not rundir.exists(sweep.plan_file):
-    return {}
-  try:
-    entries = rundir.read_json(sweep.plan_file)["runs"]
-    return {entry["name"]: (entry, Run(
-        name=entry["name"], workdir=rundir.join(sweep.root, entry["workdir"]),
-        config=ml_collections.ConfigDict(entry["config"]),
-        **{key: entry[key] for key in ("budget", "target_params", "params",
-                                       "params_non_embedding", "steps", "tokens", "flops")}))
-            for entry in entries}
-  except (OSError, ValueError, KeyError, TypeError) as e:
-    raise InputError(f"{sweep.plan_file} is unreadable ({e!r}); use a fresh --workdir") from None
-
-
-def _merge(plan: Plan, sweep: rundir.SweepDir) -> tuple[list[Run], dict]:
-  """(every run of the directory, the plan.json that lists them): the runs planned there before,
-  in their order, this plan's replacing those of the same name, this plan's new ones after.
-  A planned run that conflicts with a recorded one (plan.json or its run.json) is an InputError."""
-  recorded = _recorded_runs(sweep)
-  for run in plan.runs:
-    reason = _config_mismatch(run)
-    if reason is None and run.name in recorded:
-      reason = _difference(sweep.plan_file, recorded[run.name][0]["config"], run)
-    if reason:
-      raise InputError(f"--workdir {plan.workdir}: {reason}")
-  planned = {run.name: run for run in plan.runs}
-  plan_json = plan.to_json()
-  new_entries = {entry["name"]: entry for entry in plan_json["runs"]}
-  names = list(recorded) + [name for name in planned if name not in recorded]
-  plan_json["runs"] = [new_entries.get(name) or recorded[name][0] for name in names]
-  return [planned.get(name) or recorded[name][1] for name in names], plan_json
-
-
-def _row(run: Run, last: dict) -> dict:
-  """A results.csv row from the run's metadata and its last metrics row."""
-  recorded = rundir.RunDir(run.workdir).read_run()
-  return {"name": run.name, "params": recorded["params"],
-          "params_non_embedding": recorded["params_non_embedding"], "tokens": last["tokens"],
-          "flops": last["flops"], "flops_kaplan": last["flops_kaplan"], "loss": last["eval_loss"],
-          "budget": run.budget, "seed": run.config.seed, "bpb": last.get("eval_bpb")}
-
-
-def _is_final(run: Run, last: dict) -> bool:
-  return last.get("step") == run.steps and "eval_loss" in last
-
-
-def finished_row(run: Run) -> dict | None:
-  """The results row of a run whose metrics reached its last step with an eval loss; else None."""
-  run_files = rundir.RunDir(run.workdir)
-  if not (run_files.has_run() and run_files.has_metrics()):
-    return None
-  rows = run_files.read_metrics()
-  return _row(run, rows[-1]) if rows and _is_final(run, rows[-1]) else None
-
-
 def one_line(error: BaseException) -> str:
   message = (str(error).strip().splitlines() or [""])[0]
   if isinstance(error, InputError):
@@ -162,13 +62,14 @@ def one_line(error: BaseException) -> str:
   return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
-def _train_once(run: Run, devices) -> tuple[dict | None, str | None, str | None]:
-  """(results row, failure reason, the signal that stopped it) of one run, trained unless it
-  already finished."""
-  row = finished_row(run)
-  if row:
-    return row, None, None
+def _train_once(run: Run, trunk: Run | None, devices) -> tuple[str | None, str | None]:
+  """(failure reason, the signal that stopped it) of one run, a branch forked off `trunk` first."""
   try:
+    if trunk is not None:
+      if jax.process_index() == 0:
+        core.fork(run, trunk)
+      if jax.process_count() > 1:  # the others read the forked checkpoint once it is complete
+        multihost_utils.sync_global_devices(f"fork {run.name}")
     # Every process gets the same last row back (only process 0 writes metrics.jsonl).
     last = trainer.train(run.config, run.workdir, devices)
   except KeyboardInterrupt:
@@ -176,53 +77,54 @@ def _train_once(run: Run, devices) -> tuple[dict | None, str | None, str | None]
   except Exception as e:  # noqa: BLE001  one run's failure must not end the sweep
     if not isinstance(e, InputError):
       tqdm.write(traceback.format_exc().rstrip())
-    return None, one_line(e), None
+    return one_line(e), None
   if last.get("preempted"):  # the machine is going away; the same command resumes this run
-    return None, None, last.get("signal", "SIGTERM")
-  if _is_final(run, last):
-    return _row(run, last), None, None
-  return None, (f"{run.workdir} has a checkpoint at its last step but no final metrics row "
-                "(killed while writing it?); delete it to retrain"), None
+    return None, last.get("signal", "SIGTERM")
+  return None, None
 
 
 def run(plan: Plan, *, devices=None) -> Outcome:
-  """Trains every run of `plan` not yet finished; writes plan.json and, after each run, results.csv.
+  """Trains every run (and trunk) of `plan` not yet finished, one at a time, in the order
+  `core.Work` gives (a trunk, then its branches); writes plan.json and, after each, results.csv.
 
   `devices` (default: all) is handed to `trainer.train`. KeyboardInterrupt stops the sweep, and so
-  does a preemption (SIGTERM); any other exception fails only the run it came from. A plan that
-  conflicts with the runs in its directory is an InputError, raised before anything is written.
+  does a preemption (SIGTERM); any other exception fails only the run it came from (and the
+  branches of a trunk that failed before they forked). A plan that conflicts with the runs in its
+  directory is an InputError, raised before anything is written.
   """
   settings = plan.runs[0].config.distributed
   trainer.initialize_distributed(settings)  # before the first run: process 0 writes plan.json
   is_writer = jax.process_index() == 0
   sweep = rundir.SweepDir(plan.workdir)
-  results_path = sweep.results_file
   rundir.check_writable(plan.workdir)
-  every_run, plan_json = _merge(plan, sweep)
+  every_run, plan_json = core.merge(plan, sweep)
   if is_writer:
     rundir.write_json(sweep.plan_file, plan_json)
 
-  # Runs of earlier plans in this directory keep their rows; this plan's are (re)trained below.
-  rows = {run.name: row for run in every_run if run.name not in {r.name for r in plan.runs}
-          and (row := finished_row(run))}
-  failed, preempted, stopped_by = {}, None, None
+  work = core.Work(plan, every_run)
+  preempted, stopped_by = None, None
   progress = plan.runs[0].config.progress and is_writer
   with compile_cache(sweep.compile_cache):
-    bar = tqdm(plan.runs, unit="run", dynamic_ncols=True, disable=not progress)
-    for planned in bar:
-      bar.set_description(planned.name)
-      row, reason, stopped_by = _train_once(planned, devices)
+    bar = tqdm(total=len(work.units), initial=len(work.done), unit="run", dynamic_ncols=True,
+               disable=not progress)
+    while ready := work.ready():
+      unit = ready[0]
+      bar.set_description(unit.name)
+      work.hold(unit)
+      reason, stopped_by = _train_once(unit, work.trunk_of(unit), devices)
       if reason:
-        failed[planned.name] = reason
-        tqdm.write(f"{planned.name}: failed: {reason}")
-      elif row:
-        rows[planned.name] = row
+        work.fail(unit, reason)
+        tqdm.write(f"{unit.name}: failed: {reason}")
+      elif not stopped_by and work.finish(unit):
+        bar.update(1)
+      elif not stopped_by:
+        tqdm.write(f"{unit.name}: failed: {work.failed[unit.name]}")
       if is_writer:
-        results.write(results_path, [rows[r.name] for r in every_run if r.name in rows])
+        work.write_results()
       if stopped_by:
-        preempted = planned.name
+        preempted = unit.name
         break
     bar.close()
-  finished = tuple(r.name for r in plan.runs if r.name in rows)
-  return Outcome(finished=finished, failed=failed, results_path=results_path, preempted=preempted,
-                 signal=stopped_by)
+  if is_writer:
+    work.write_results()
+  return work.outcome(preempted, stopped_by)

@@ -46,7 +46,12 @@ def defaults() -> ml_collections.ConfigDict:
   config.learning_rate = 3e-3  # peak learning rate
   config.warmup_steps = -1  # linear warmup from 0, then cosine decay; -1 = warmup_fraction of the run
   config.warmup_fraction = 0.1  # warmup as a share of the run, in [0, 1), when warmup_steps is -1
-  config.min_lr_ratio = 0.1  # cosine decays to this fraction of the peak (Hoffmann et al. 2022)
+  config.min_lr_ratio = 0.1  # the schedule decays to this fraction of the peak (Hoffmann et al. 2022)
+  # cosine (decays from the warmup's end to the last step) | wsd (warmup-stable-decay: the peak held,
+  # then a cooldown over the last decay_fraction of the run; Hägele et al. 2024, schedule.py)
+  config.schedule = "cosine"
+  config.decay_fraction = 0.2  # wsd: the cooldown's share of the run, in [0, 1)
+  config.decay_shape = "sqrt"  # wsd: the cooldown's shape: sqrt (Hägele et al.'s 1 − sqrt) | linear
   config.weight_decay = 0.1  # AdamW decoupled decay, on matrices only (not norms)
   config.adam_b1 = 0.9
   config.adam_b2 = 0.95
@@ -60,6 +65,8 @@ def defaults() -> ml_collections.ConfigDict:
   config.eval_loss_by_position = False  # also log the eval loss at each context position (a list of seq_len)
   config.checkpoint_every = 500  # save a checkpoint every this many steps (and at the end)
   config.keep_checkpoints = 2  # how many recent checkpoints orbax keeps
+  # Steps also checkpointed and never deleted: a branching sweep's trunk sets its branches' forks
+  config.checkpoint_steps = ()
   config.progress = True  # show a progress bar
   # Where metrics rows go, comma-separated: jsonl (metrics.jsonl, always) | tensorboard | wandb
   # (Weights & Biases: pip install 'scaling[wandb]'; WANDB_MODE=offline needs no network)
@@ -105,6 +112,9 @@ class TrainConfig:
   learning_rate: float
   warmup_steps: int  # resolved from warmup_fraction when warmup_steps is -1
   min_lr_ratio: float
+  schedule: str  # cosine | wsd (scaling/train/schedule.py)
+  decay_fraction: float
+  decay_shape: str
   weight_decay: float
   adam_b1: float
   adam_b2: float
@@ -116,6 +126,7 @@ class TrainConfig:
   eval_batches: int
   checkpoint_every: int
   keep_checkpoints: int
+  checkpoint_steps: tuple[int, ...]
   progress: bool
   trackers: tuple[str, ...]  # tracker names, in order (scaling/train/trackers.py)
   eval_loss_by_position: bool
@@ -190,6 +201,20 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
     raise InputError(f"warmup_steps={warmup_steps} must be smaller than the run's {train_steps} "
                      "steps (or -1: warmup_fraction of the run)")
   checks.one_of(config.resume_changes, "resume_changes", RESUME_CHANGES)
+  from scaling.train import schedule  # here: it imports optax, and config stays light
+
+  checks.one_of(config.schedule, "schedule", schedule.SCHEDULES)
+  checks.one_of(config.decay_shape, "decay_shape", schedule.DECAY_SHAPES)
+  decay_fraction = _number(config, "decay_fraction", at_least=0, below=1)
+  if config.schedule == "wsd" and warmup_steps > schedule.decay_start(train_steps, decay_fraction):
+    raise InputError(f"warmup_steps={warmup_steps} ends after the cooldown starts (step "
+                     f"{schedule.decay_start(train_steps, decay_fraction)} of {train_steps}: "
+                     f"decay_fraction={decay_fraction}); shorten the warmup or the cooldown")
+  checkpoint_steps = config.checkpoint_steps
+  if not isinstance(checkpoint_steps, (tuple, list)):
+    raise InputError(f"checkpoint_steps must be a tuple of steps, got {checkpoint_steps!r}")
+  for i, step in enumerate(checkpoint_steps):
+    checks.number(step, f"checkpoint_steps[{i}]", integer=True, above=0, at_most=train_steps)
 
   mesh = {key: config.mesh[key] for key in ("data", "fsdp", "tensor")}
   distributed = dict(config.distributed.to_dict())
@@ -215,6 +240,9 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
       learning_rate=_number(config, "learning_rate", above=0),
       warmup_steps=warmup_steps,
       min_lr_ratio=_number(config, "min_lr_ratio", at_least=0, at_most=1),
+      schedule=config.schedule,
+      decay_fraction=decay_fraction,
+      decay_shape=config.decay_shape,
       weight_decay=_number(config, "weight_decay", at_least=0),
       adam_b1=_number(config, "adam_b1", at_least=0, below=1),
       adam_b2=_number(config, "adam_b2", at_least=0, below=1),
@@ -226,6 +254,7 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
       eval_batches=_number(config, "eval_batches", integer=True, above=0),
       checkpoint_every=_number(config, "checkpoint_every", integer=True, above=0),
       keep_checkpoints=_number(config, "keep_checkpoints", integer=True, above=0),
+      checkpoint_steps=tuple(sorted({int(step) for step in checkpoint_steps})),
       progress=config.progress,
       trackers=tracker_names,
       eval_loss_by_position=config.eval_loss_by_position,

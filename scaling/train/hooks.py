@@ -125,13 +125,21 @@ def _mount_point(path: str) -> str:
 
 class Checkpointer(Hook):
   """The train state and the input iterator's position (grain's, one file per process), saved with
-  orbax at checkpoint moments and restored on the next run in the same workdir."""
+  orbax at checkpoint moments and restored on the next run in the same workdir. The latest `keep`
+  are kept, and those of `keep_steps` (where a sweep's branches fork off this run) always."""
 
-  def __init__(self, directory: str, keep: int, batches):
+  def __init__(self, directory: str, keep: int, batches, keep_steps: tuple[int, ...] = ()):
     self.directory, self._batches = directory, batches
     self._writing = None  # the step of the last save started
+    if keep_steps:
+      from orbax.checkpoint import checkpoint_managers as policies
+
+      kept = {"preservation_policy": policies.AnyPreservationPolicy(
+          [policies.LatestN(keep), policies.CustomSteps(list(keep_steps))])}
+    else:
+      kept = {"max_to_keep": keep}
     self.manager = ocp.CheckpointManager(  # create=False: the first save makes the directory
-        directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=False))
+        directory, options=ocp.CheckpointManagerOptions(create=False, **kept))
 
   def restore(self, steps) -> tuple[int, object]:
     """(step, state) of the latest complete checkpoint (orbax never lists a half-written one),

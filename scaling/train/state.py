@@ -16,18 +16,16 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from scaling import models
 from scaling.parallel import rules
+from scaling.train import schedule as schedule_lib
 from scaling.train.config import TrainConfig
 
 
 def learning_rate_schedule(cfg: TrainConfig) -> optax.Schedule:
-  """Linear warmup from 0, cosine decay to min_lr_ratio × peak at the planned last step."""
-  return optax.warmup_cosine_decay_schedule(
-      init_value=0.0,
-      peak_value=cfg.learning_rate,
-      warmup_steps=cfg.warmup_steps,
-      decay_steps=cfg.train_steps,
-      end_value=cfg.learning_rate * cfg.min_lr_ratio,
-  )
+  """The run's schedule (`config.schedule`: cosine or wsd; scaling/train/schedule.py)."""
+  return schedule_lib.learning_rate(
+      schedule=cfg.schedule, peak=cfg.learning_rate, train_steps=cfg.train_steps,
+      warmup_steps=cfg.warmup_steps, min_lr_ratio=cfg.min_lr_ratio,
+      decay_fraction=cfg.decay_fraction, decay_shape=cfg.decay_shape)
 
 
 def optimizer(cfg: TrainConfig) -> optax.GradientTransformation:

@@ -37,7 +37,7 @@ FIXED_KEYS = ("model", "batch_size", "seed", "data")
 # instead. Every other key (optimizer, schedule, length, eval) changes the result: refused on
 # resume unless resume_changes=allow, and then recorded in run.json's history.
 FREE_KEYS = ("log_every", "eval_every", "eval_loss_by_position", "checkpoint_every",
-             "keep_checkpoints", "progress", "mesh", "distributed", "resume_changes",
+             "keep_checkpoints", "checkpoint_steps", "progress", "mesh", "distributed", "resume_changes",
              "train_tokens", "warmup_fraction", *trackers.CONFIG_KEYS)
 # What a tracker's run config gets from run.json besides the config: the run's size and cost.
 TRACKED_METADATA = ("params", "params_non_embedding", "flops_per_token", "tokens_per_step")
@@ -313,7 +313,7 @@ class Loop:
         if self._needs_row(done):
           pending = (done, step_metrics, evaluated, first_bad)
         preempted = preemption.reached(done)
-        if self._due(done, cfg.checkpoint_every) or preempted:
+        if self._due(done, cfg.checkpoint_every) or done in cfg.checkpoint_steps or preempted:
           # Pulled now: a state that went non-finite is never checkpointed.
           self._record(done, step_metrics, evaluated, first_bad)
           pending = None
@@ -364,7 +364,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None,
   metadata = _run_metadata(cfg, prepared.resolved, prepared.corpus, prepared.mesh)
 
   batches = data.iterate_from(prepared.train_data, 0)  # reads the next batch while a step runs
-  checkpointer = hooks_lib.Checkpointer(run.checkpoints, cfg.keep_checkpoints, batches)
+  checkpointer = hooks_lib.Checkpointer(run.checkpoints, cfg.keep_checkpoints, batches,
+                                        keep_steps=cfg.checkpoint_steps)
   start, train_state = checkpointer.restore(steps)
   eval_batches = [_global_batch(b, steps.batch_sharding)
                   for b in data.iterate_from(prepared.eval_data, 0)]

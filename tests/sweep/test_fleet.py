@@ -245,3 +245,23 @@ def test_a_second_driver_on_the_same_sweep_trains_nothing_twice(cluster, text_co
   for run in plan.runs:  # each run trained by exactly one of the drivers, once
     assert [a["outcome"] for a in attempts(run)] == ["finished"], attempts(run)
   assert [row["name"] for row in results.read(str(workdir))] == [run.name for run in plan.runs]
+
+
+@pytest.mark.slow
+def test_a_branched_ray_sweep_equals_the_local_one(cluster, text_corpus, tmp_path):
+  config = four_runs(text_corpus)
+  config.sweep.kind = "curves"
+  config.sweep.sizes = (4e3, 6.4e3)
+  config.sweep.tokens = tuple(10 * k * 16 * 32 for k in (1, 2, 4))  # 10, 20, 40 steps
+  config.sweep.branches = "cooldown"
+  config.base.keep_checkpoints = 1
+  plan = plan_lib.build(config, str(tmp_path / "ray"))
+  local = plan_lib.build(config, str(tmp_path / "local"))
+  outcome = fleet.run(plan)
+  runner.run(local, devices=jax.devices()[:WORKER_DEVICES])
+  assert outcome.finished == tuple(run.name for run in plan.runs) and not outcome.failed
+  assert results.read(outcome.results_path) == results.read(local.workdir)
+  for ours, theirs in zip(plan.runs, local.runs):
+    assert losses(ours) == losses(theirs)
+  for unit in (*plan.trunks, *plan.runs):  # each trunk and branch trained once, by one attempt
+    assert [a["outcome"] for a in attempts(unit)] == ["finished"], attempts(unit)
