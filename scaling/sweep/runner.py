@@ -8,13 +8,19 @@ Results are never lost to a re-run: a plan whose runs conflict with those alread
 (same name, another config) is refused before anything is written, and a plan that names only some
 of the directory's runs adds to plan.json instead of replacing it, so results.csv keeps listing
 every finished run of every plan run there.
+
+Each run is trained holding its lease (runstate.py), as the Ray executor's are: two sweeps on one
+directory (or a sweep and a `scaling train`) never train a run twice. A run another process holds
+is put off until the others are done, then waited for; its result is listed once its holder is done.
 """
 
 import contextlib
 import dataclasses
 import json
 import os
+import time
 import traceback
+import uuid
 
 import jax
 import ml_collections
@@ -24,10 +30,11 @@ from tqdm import tqdm
 from scaling import rundir
 from scaling.errors import InputError
 from scaling.rundir import COMPILE_CACHE_DIR, PLAN_FILE
-from scaling.sweep import results
+from scaling.sweep import results, runstate
 from scaling.sweep.plan import Plan, Run
 from scaling.train import config as train_config
 from scaling.train import trackers, trainer
+POLL_S = 2.0  # how often a run another process holds is looked at again
 # Keys that change how a run reports or where it runs, not its result: a finished run whose
 # recorded config differs from the plan only in these still counts as this plan's run.
 PRESENTATION_KEYS = ("progress", "log_every", "eval_every", "checkpoint_every", "keep_checkpoints",
@@ -162,27 +169,51 @@ def one_line(error: BaseException) -> str:
   return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
-def _train_once(run: Run, devices) -> tuple[dict | None, str | None, str | None]:
+def _train_once(run: Run, devices, attempt: runstate.Attempt | None
+                ) -> tuple[dict | None, str | None, str | None]:
   """(results row, failure reason, the signal that stopped it) of one run, trained unless it
-  already finished."""
+  already finished; holding its lease through `attempt` (None: a multi-process sweep takes none).
+  runstate.Busy if another process holds it."""
   row = finished_row(run)
   if row:
     return row, None, None
+  if attempt and not attempt.take(finished=lambda: finished_row(run)):
+    return finished_row(run), None, None
   try:
     # Every process gets the same last row back (only process 0 writes metrics.jsonl).
-    last = trainer.train(run.config, run.workdir, devices)
+    last = trainer.train(run.config, run.workdir, devices,
+                         claim=attempt and trainer.Claim(attempt))
   except KeyboardInterrupt:
+    if attempt:
+      attempt.end("preempted", "interrupted (KeyboardInterrupt)")
     raise
   except Exception as e:  # noqa: BLE001  one run's failure must not end the sweep
     if not isinstance(e, InputError):
       tqdm.write(traceback.format_exc().rstrip())
-    return None, one_line(e), None
-  if last.get("preempted"):  # the machine is going away; the same command resumes this run
-    return None, None, last.get("signal", "SIGTERM")
-  if _is_final(run, last):
-    return _row(run, last), None, None
-  return None, (f"{run.workdir} has a checkpoint at its last step but no final metrics row "
-                "(killed while writing it?); delete it to retrain"), None
+    row, reason, stopped_by = None, one_line(e), None
+  else:
+    row = _row(run, last) if _is_final(run, last) else None
+    stopped_by = None if row else last.get("preempted") and last.get("signal", "SIGTERM")
+    # the machine is going away (stopped_by); the same command resumes this run
+    reason = None if row or stopped_by else (
+        f"{run.workdir} has a checkpoint at its last step but no final metrics row (killed while "
+        "writing it?); delete it to retrain")
+  if attempt:
+    attempt.end("finished" if row else "preempted" if stopped_by else "failed",
+                stopped_by or reason or "")
+  return row, reason, stopped_by or None
+
+
+def _wait_for_holder(run: Run, poll_s: float) -> tuple[dict | None, str | None]:
+  """Waits until no live process holds `run`; (its results row, or the reason it failed there),
+  both None if its holder stopped it unfinished (this process may train it)."""
+  while (current := runstate.holder(run.workdir)) is not None and current.live():
+    time.sleep(poll_s)
+  row = finished_row(run)
+  status = runstate.read_status(run.workdir)
+  if not row and status["state"] == "failed":
+    return None, status.get("reason") or "failed in another process"
+  return row, None
 
 
 def run(plan: Plan, *, devices=None) -> Outcome:
@@ -207,16 +238,41 @@ def run(plan: Plan, *, devices=None) -> Outcome:
           and (row := finished_row(run))}
   failed, preempted, stopped_by = {}, None, None
   progress = plan.runs[0].config.progress and is_writer
+  driver = uuid.uuid4().hex[:12]
+
+  def attempt(run: Run) -> runstate.Attempt | None:
+    if jax.process_count() > 1:  # its processes would have to agree on who holds the lease
+      return None
+    return runstate.Attempt(run.workdir, f"{driver}/{run.name}", plan.sweep["lease_seconds"],
+                            executor="local")
+
   with compile_cache(sweep.compile_cache):
-    bar = tqdm(plan.runs, unit="run", dynamic_ncols=True, disable=not progress)
-    for planned in bar:
-      bar.set_description(planned.name)
-      row, reason, stopped_by = _train_once(planned, devices)
+    bar = tqdm(total=len(plan.runs), unit="run", dynamic_ncols=True, disable=not progress)
+    queue, held_elsewhere = list(plan.runs), []
+    while queue or held_elsewhere:
+      if queue:
+        planned = queue.pop(0)
+        bar.set_description(planned.name)
+        try:
+          row, reason, stopped_by = _train_once(planned, devices, attempt(planned))
+        except runstate.Busy as busy:
+          tqdm.write(f"{planned.name}: held by {busy.holder.where} (another process trains it); "
+                     "training the other runs first, then waiting for it")
+          held_elsewhere.append(planned)
+          continue
+      else:  # only runs other processes hold are left: wait for each, train it if they stopped
+        planned = held_elsewhere.pop(0)
+        bar.set_description(planned.name)
+        row, reason = _wait_for_holder(planned, POLL_S)
+        if not (row or reason):
+          queue.append(planned)
+          continue
       if reason:
         failed[planned.name] = reason
         tqdm.write(f"{planned.name}: failed: {reason}")
       elif row:
         rows[planned.name] = row
+      bar.update(1)
       if is_writer:
         results.write(results_path, [rows[r.name] for r in every_run if r.name in rows])
       if stopped_by:

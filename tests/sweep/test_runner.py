@@ -11,7 +11,7 @@ import pytest
 
 from scaling import rundir
 from scaling.errors import InputError
-from scaling.sweep import cli, results, runner
+from scaling.sweep import cli, results, runner, runstate
 from scaling.sweep import plan as plan_lib
 from scaling.train import trainer
 from scaling.rundir import read_metrics
@@ -29,12 +29,14 @@ def tiny_sweep(text_corpus):
 
 
 def watch_train(monkeypatch, train=None) -> list[str]:
-  """Replaces trainer.train (by `train`, default the real one) and records the runs it is given."""
-  calls, train = [], train or trainer.train
+  """Replaces trainer.train (by `train`, default the real one) and records the runs it is given;
+  the run's lease (`claim`) goes to the real one only."""
+  calls, real = [], train is None
+  train = train or trainer.train
 
-  def watched(config, workdir, devices=None):
+  def watched(config, workdir, devices=None, claim=None):
     calls.append(os.path.basename(workdir))
-    return train(config, workdir, devices)
+    return train(config, workdir, devices, claim=claim) if real else train(config, workdir, devices)
 
   monkeypatch.setattr(trainer, "train", watched)
   return calls
@@ -67,7 +69,10 @@ def test_a_failing_run_does_not_stop_the_sweep_and_finished_runs_are_skipped(
   assert calls == [failing, good]
   assert outcome.finished == (good,) and list(outcome.failed) == [failing]
   assert "model.d_model=18" in outcome.failed[failing] and "mesh.fsdp" in outcome.failed[failing]
-  assert not os.path.exists(os.path.join(workdir, "runs", failing))  # nothing written for it
+  # Nothing of the run is written; the sweep records that it failed and why (scaling runs shows it).
+  assert sorted(os.listdir(os.path.join(workdir, "runs", failing))) == ["lease.0", "status.json"]
+  status = runstate.read_status(os.path.join(workdir, "runs", failing))
+  assert status["state"] == "failed" and "model.d_model=18" in status["reason"]
   assert os.listdir(os.path.join(workdir, rundir.COMPILE_CACHE_DIR))
   with open(os.path.join(workdir, rundir.PLAN_FILE)) as f:
     assert [r["name"] for r in json.load(f)["runs"]] == [failing, good]
