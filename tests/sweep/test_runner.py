@@ -5,6 +5,7 @@ import importlib.util
 import json
 import os
 import pathlib
+import time
 
 import jax
 import pytest
@@ -309,3 +310,63 @@ def test_a_shapes_sweep_trains_each_architecture_as_planned_and_plots_it(text_co
       ("transformer_d16_l1_D2.05e3", "transformer"), ("lstm_d16_l1_D2.05e3", "lstm")]
   assert all(row["loss_positions_65_plus"] == "" and float(row["loss_position_1"]) > 0
              for row in table)  # a 32-token context has no position beyond 64
+
+
+def test_a_run_another_process_holds_is_put_off_then_listed_once_it_finished_there(
+    text_corpus, tmp_path, monkeypatch, capsys):
+  """Two sweeps on one directory never train a run twice: a run whose lease another process holds
+  is trained by neither this sweep nor put in its results until that process finished it."""
+  import threading
+
+  from scaling.sweep import runstate
+
+  plan = plan_lib.build(tiny_sweep(text_corpus), str(tmp_path / "sweep"))
+  held, free = plan.runs
+  other = runstate.Attempt(held.workdir, "other-sweep/run", 30.0)
+  assert other.take()
+  monkeypatch.setattr(runner, "POLL_S", 0.05)
+
+  def other_finishes():  # once this sweep has trained the free run
+    while not runner.finished_row(free):
+      time.sleep(0.02)
+    stand_in_train(held.config, held.workdir)
+    other.end("finished")
+
+  finisher = threading.Thread(target=other_finishes)
+  finisher.start()
+  calls = watch_train(monkeypatch, stand_in_train)
+  outcome = runner.run(plan)
+  finisher.join()
+  assert calls == [free.name]  # never the held one
+  assert outcome.finished == (held.name, free.name) and not outcome.failed
+  assert [row["name"] for row in results.read(plan.workdir)] == [held.name, free.name]
+  assert f"{held.name}: held by {runstate.where()} (another process trains it)" in (
+      capsys.readouterr().out)
+  assert [a["owner"] for a in runstate.read_status(held.workdir)["attempts"]] == ["other-sweep/run"]
+
+
+@pytest.mark.slow
+def test_two_sweeps_started_a_second_apart_train_each_run_once(text_corpus, tmp_path):
+  import subprocess
+  import sys
+
+  from scaling.sweep import runstate
+
+  workdir = tmp_path / "sweep"
+  argv = [sys.executable, "-m", "scaling.cli", "sweep", "--config", str(TINY_SWEEP),
+          "--workdir", str(workdir), f"--config.base.data.glob={text_corpus}",
+          "--config.base.mesh.fsdp=1", "--config.base.log_every=1"]
+  env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
+  first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True)
+  time.sleep(1)
+  second = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+  outs = [process.communicate(timeout=600)[0] for process in (first, second)]
+  assert [first.returncode, second.returncode] == [0, 0], outs
+  plan = plan_lib.build(tiny_sweep(text_corpus), str(workdir))
+  for run in plan.runs:  # each run trained once, by one of them: no row doubled or interleaved
+    assert [row["step"] for row in read_metrics(run.workdir)] == list(range(1, run.steps + 1))
+    assert [a["outcome"] for a in runstate.read_status(run.workdir)["attempts"]] == ["finished"]
+  assert all("2 of 2 runs finished" in out for out in outs)
+  assert any("another process trains it" in out for out in outs)

@@ -114,6 +114,37 @@ def test_a_signal_saves_exits_128_plus_it_and_resumes_exactly(text_corpus, refer
   assert comparable(tmp_path) == reference
 
 
+def test_a_workdir_another_process_trains_is_refused_in_one_line(text_corpus, tmp_path, capsys):
+  """`scaling train` takes the run's lease, as a sweep's runs do: a second one on the same workdir
+  names who trains it and exits 2, writing nothing."""
+  from scaling import cli
+  from scaling.sweep import runstate
+
+  other = runstate.acquire(str(tmp_path), "train/other", 60.0)
+  before = sorted(os.listdir(tmp_path))
+  assert cli.main(train_args(text_corpus, tmp_path)) == 2
+  err = capsys.readouterr().err
+  assert err.count("\n") == 1 and f"being trained by {runstate.where()}" in err
+  assert sorted(os.listdir(tmp_path)) == before
+  other.release()
+
+
+@pytest.mark.slow
+def test_a_second_train_on_a_workdir_in_training_exits_2_and_the_first_is_untouched(
+    text_corpus, reference, tmp_path):
+  first = start(text_corpus, tmp_path)
+  wait_for_rows(tmp_path, 2, first)
+  second = subprocess.run([sys.executable, "-c", DRIVER, *train_args(text_corpus, tmp_path)],
+                          env=ENV, capture_output=True, text=True, timeout=300)
+  assert second.returncode == 2, second.stderr[-2000:]
+  assert f":{first.pid} " in second.stderr and second.stderr.count("\n") == 1
+  out, _ = first.communicate(timeout=300)
+  assert first.returncode == 0, out[-2000:]
+  assert comparable(tmp_path) == reference  # every row once, as an uninterrupted run's
+  status = json.loads((tmp_path / "status.json").read_text())
+  assert status["state"] == "finished" and len(status["attempts"]) == 1
+
+
 @pytest.mark.slow
 def test_sigkill_at_five_points_including_mid_checkpoint(text_corpus, reference, tmp_path):
   # (rows to wait for before SIGKILL, or a checkpoint step to die inside of)
