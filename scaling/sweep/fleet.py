@@ -9,6 +9,8 @@ a fresh `python -m scaling.sweep.worker` process (one per host of a TPU slice, j
 gets SIGTERM is re-queued and resumes from its checkpoint (`sweep.preemption_retries`); a run that
 raises is failed with its one-line reason (`sweep.failure_retries`, default 0). The driver reads
 every result from the run directories and writes results.csv as the local executor does.
+SIGINT or SIGTERM to the driver stops every run in flight at a saved checkpoint (each attempt is
+cancelled; its process gets SIGTERM) and records it preempted, as the local executor's run is.
 """
 
 import ctypes
