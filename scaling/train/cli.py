@@ -66,6 +66,7 @@ def _train_holding_the_lease(config, workdir: str) -> dict | None:
   attempt = None
   if not config.get("distributed", {}).get("initialize", False):
     attempt = runstate.Attempt(workdir, f"train/{uuid.uuid4().hex[:12]}")
+    rundir.check_writable(workdir)  # the trainer's check (a bucket it cannot reach: one line)
     attempt.refuse_if_held()  # reads only: a busy workdir is refused before anything compiles
   try:
     last = trainer.train(config, workdir, claim=attempt and trainer.Claim(attempt))
