@@ -192,15 +192,15 @@ def _train_once(run: Run, devices, attempt: runstate.Attempt | None
       tqdm.write(traceback.format_exc().rstrip())
     row, reason, stopped_by = None, one_line(e), None
   else:
-    row = _row(run, last) if _is_final(run, last) else None
-    stopped_by = None if row else last.get("preempted") and last.get("signal", "SIGTERM")
-    # the machine is going away (stopped_by); the same command resumes this run
+    row = _row(run, last) if _is_final(run, last) else None  # a run stopped at its end finished
+    # The machine is going away: the sweep stops too; the same command resumes this run.
+    stopped_by = last.get("preempted") and last.get("signal", "SIGTERM")
     reason = None if row or stopped_by else (
         f"{run.workdir} has a checkpoint at its last step but no final metrics row (killed while "
         "writing it?); delete it to retrain")
   if attempt:
     attempt.end("finished" if row else "preempted" if stopped_by else "failed",
-                stopped_by or reason or "")
+                "" if row else stopped_by or reason)
   return row, reason, stopped_by or None
 
 
