@@ -134,8 +134,12 @@ def test_a_second_train_on_a_workdir_in_training_exits_2_and_the_first_is_untouc
     text_corpus, reference, tmp_path):
   first = start(text_corpus, tmp_path)
   wait_for_rows(tmp_path, 2, first)
-  second = subprocess.run([sys.executable, "-c", DRIVER, *train_args(text_corpus, tmp_path)],
-                          env=ENV, capture_output=True, text=True, timeout=300)
+  first.send_signal(signal.SIGSTOP)  # held mid-run (well within its lease) while the second starts
+  try:
+    second = subprocess.run([sys.executable, "-c", DRIVER, *train_args(text_corpus, tmp_path)],
+                            env=ENV, capture_output=True, text=True, timeout=300)
+  finally:
+    first.send_signal(signal.SIGCONT)
   assert second.returncode == 2, second.stderr[-2000:]
   assert f":{first.pid} " in second.stderr and second.stderr.count("\n") == 1
   out, _ = first.communicate(timeout=300)
