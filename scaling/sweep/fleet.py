@@ -9,7 +9,9 @@ a fresh `python -m scaling.sweep.worker` process (one per host of a TPU slice, j
 gets SIGTERM is re-queued and resumes from its checkpoint (`sweep.preemption_retries`); a run that
 raises is failed with its one-line reason (`sweep.failure_retries`, default 0). What is done and
 what may start next (a branch once its trunk's fork checkpoint is in storage) come from core.py,
-as for the local executor, and so does results.csv.
+as for the local executor, and so does results.csv. SIGINT or SIGTERM to the driver stops every
+run in flight at a saved checkpoint (each attempt is cancelled; its process gets SIGTERM) and
+records it preempted, as the local executor's run is.
 """
 
 import ctypes
@@ -36,19 +38,36 @@ POLL_S = 2.0  # how often the driver looks up from waiting on its runs
 HELD_ELSEWHERE_S = 5.0  # how often it looks at a run whose lease someone else holds
 STOP_TIMEOUT_S = 60  # how long a run asked to stop (SIGTERM) may take to save its checkpoint
 PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGKILL, signal.SIGINT)
+PROBE_TIMEOUT_S = 5.0  # how long --ray-address may take to answer at all
+# An HTTP/2 client's connection preface, then an empty SETTINGS frame (RFC 9113 3.4, 6.5).
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+_HTTP2_SETTINGS = 4  # the frame type a server's preface starts with
+STOPPED_BY_DRIVER = "stopped by the driver (SIGINT/SIGTERM); saved a checkpoint"
 
 
 def _check_reachable(address: str) -> None:
-  """A head that does not answer would keep ray.init retrying for minutes: say so in seconds."""
+  """A head that does not answer keeps ray.init retrying for minutes, with a screenful of Ray's C++
+  logging: find out first, quietly, within PROBE_TIMEOUT_S. Ray's head (its GCS) is a gRPC server,
+  and any HTTP/2 server answers a client's connection preface with a SETTINGS frame (RFC 9113
+  3.4): a port that accepts but does not answer so (a proxy, another service) is not a Ray head."""
   import socket
 
   host, _, port = address.split("://")[-1].rpartition(":")
   if address == "auto" or not host or not port.isdigit():
     return
   try:
-    socket.create_connection((host, int(port)), timeout=10).close()
+    with socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT_S) as conn:
+      conn.settimeout(PROBE_TIMEOUT_S)
+      conn.sendall(_HTTP2_PREFACE)
+      header = b""
+      while len(header) < 4 and (data := conn.recv(9 - len(header))):
+        header += data
   except OSError as e:
-    raise InputError(f"--ray-address {address}: no Ray cluster answers there ({e})") from None
+    raise InputError(f"--ray-address {address}: no Ray cluster answers there within "
+                     f"{PROBE_TIMEOUT_S:g} s ({e.strerror or e})") from None
+  if len(header) < 4 or header[3] != _HTTP2_SETTINGS:
+    raise InputError(f"--ray-address {address}: something listens there, but not a Ray cluster's "
+                     "head (it does not speak gRPC); give the head's GCS address, host:6379")
 
 
 def connect(address: str | None) -> str:
@@ -96,8 +115,32 @@ def _die_with_parent() -> None:
   _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def _wait(child: subprocess.Popen) -> int:
+  """The child's exit code. Waits in short slices: ray.cancel raises KeyboardInterrupt in this task
+  only when it runs Python, never inside one long blocking wait."""
+  while True:
+    try:
+      return child.wait(timeout=0.5)
+    except subprocess.TimeoutExpired:
+      pass
+
+
+def _stop(child: subprocess.Popen) -> int:
+  """SIGTERM: the run saves a checkpoint and exits (143), or is killed after STOP_TIMEOUT_S."""
+  child.send_signal(signal.SIGTERM)
+  try:
+    return child.wait(timeout=STOP_TIMEOUT_S)
+  except subprocess.TimeoutExpired:
+    child.kill()
+    return child.wait()
+
+
 def _train_process(config, workdir: str, sweep_workdir: str, processes: list) -> dict:
-  """Trains in a fresh worker process; its outcome, or preempted/failed from how it ended."""
+  """Trains in a fresh worker process; its outcome, or preempted/failed from how it ended.
+
+  Stopped by the driver (ray.cancel: KeyboardInterrupt here), the run saves a checkpoint first;
+  the outcome is still what the process says (a run that reached its end meanwhile finished)."""
+  stopped = False
   with tempfile.TemporaryDirectory() as tmp:
     outcome_path = os.path.join(tmp, "outcome.json")
     child = subprocess.Popen([sys.executable, "-m", "scaling.sweep.worker", outcome_path],
@@ -109,22 +152,22 @@ def _train_process(config, workdir: str, sweep_workdir: str, processes: list) ->
     if forward:  # a preempted VM sends SIGTERM to this process too: let the run save first
       previous = signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
     try:
-      code = child.wait()
-    except KeyboardInterrupt:  # ray.cancel: stop the run at a checkpoint, then give up the task
-      child.send_signal(signal.SIGTERM)
       try:
-        child.wait(timeout=STOP_TIMEOUT_S)
-      except subprocess.TimeoutExpired:
-        child.kill()
-      raise
+        code = _wait(child)
+      except KeyboardInterrupt:
+        stopped, code = True, _stop(child)
     finally:
       if forward:
         signal.signal(signal.SIGTERM, previous)
     if os.path.exists(outcome_path):
       with open(outcome_path, encoding="utf-8") as f:
-        return json.load(f)
-  if code == worker.PREEMPTED_EXIT or -code in PREEMPTION_SIGNALS:
-    return {"outcome": "preempted", "reason": f"worker process ended with code {code}"}
+        outcome = json.load(f)
+      if stopped and outcome["outcome"] == "preempted":
+        outcome["reason"] = STOPPED_BY_DRIVER
+      return outcome
+  if stopped or code == worker.PREEMPTED_EXIT or -code in PREEMPTION_SIGNALS:
+    return {"outcome": "preempted",
+            "reason": STOPPED_BY_DRIVER if stopped else f"worker process ended with code {code}"}
   return {"outcome": "failed", "reason": f"worker process exited with code {code}"}
 
 
@@ -172,16 +215,22 @@ def _train_slice(config, workdir: str, sweep_workdir: str, spec: resources.Spec,
       options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
     refs.append(_host_process.options(**options).remote(host_config, workdir, sweep_workdir))
   outcomes, pending = [], list(refs)
-  while pending:
-    [ready], pending = ray.wait(pending, num_returns=1)
-    try:
-      outcomes.append(ray.get(ready))
-    except ray.exceptions.RayError as e:  # a host died: the slice was preempted
-      outcomes.append({"outcome": "preempted", "reason": runner.one_line(e)})
-    if outcomes[-1]["outcome"] != "finished":  # the others would wait in a collective forever
-      for ref in pending:
-        ray.cancel(ref, force=True)
-      break
+  try:
+    while pending:
+      ready, pending = ray.wait(pending, num_returns=1, timeout=POLL_S)  # slices: see _wait
+      if not ready:
+        continue
+      try:
+        outcomes.append(ray.get(ready[0]))
+      except ray.exceptions.RayError as e:  # a host died: the slice was preempted
+        outcomes.append({"outcome": "preempted", "reason": runner.one_line(e)})
+      if outcomes[-1]["outcome"] != "finished":  # the others would wait in a collective forever
+        for ref in pending:
+          ray.cancel(ref, force=True)
+        break
+  except KeyboardInterrupt:  # the driver stops: the hosts (cancelled with this task) save first
+    ray.wait(pending, num_returns=len(pending), timeout=STOP_TIMEOUT_S)
+    outcomes.append({"outcome": "preempted", "reason": STOPPED_BY_DRIVER})
   return _combine(outcomes)
 
 
@@ -190,59 +239,36 @@ def _attempt(run: Run, trunk: Run | None, sweep_workdir: str, spec: resources.Sp
              dead_owners: tuple[str, ...], lease_seconds: float) -> dict:
   """One attempt at a run: take its lease (or report who has it), fork it off its trunk if it is a
   branch that has not, train, record the outcome."""
-  config, workdir = run.config, run.workdir
-  lease = runstate.acquire(workdir, owner, lease_seconds, dead_owners=dead_owners)
-  if isinstance(lease, runstate.Holder):
-    return {"outcome": "busy", "reason": f"held by {lease.where}"}
-  if core.finished_row(run):  # finished by another driver since this attempt was queued
-    lease.release()
-    return {"outcome": "finished", "reason": ""}
-  if trunk is not None:  # under the lease: one fork, never two
-    core.fork(run, trunk)
-  attempts = runstate.read_status(workdir).get("attempts", [])
-  for earlier in attempts:  # an attempt that never recorded its end died with its worker
-    earlier.setdefault("outcome", "died")
-  attempt = {"owner": owner, "where": runstate.where(), "node": ray.util.get_node_ip_address(),
-             "resources": spec.text, "started": time.time()}
-  attempts.append(attempt)
-  runstate.write_status(workdir, "running", where=attempt["where"], reason="", attempts=attempts)
+  processes, refs = [], []
 
-  processes, refs, stop, lost = [], [], threading.Event(), threading.Event()
+  def stop_now():  # the lease was taken over: whoever holds it now trains this run
+    for process in processes:
+      process.kill()
+    for ref in refs:
+      ray.cancel(ref, force=True)
 
-  def renew():
-    while not stop.wait(lease_seconds / 4):
-      if not lease.renew():  # taken over: whoever holds it now trains this run
-        lost.set()
-        for process in processes:
-          process.kill()
-        for ref in refs:
-          ray.cancel(ref, force=True)
-        return
-
-  def record(outcome: dict) -> None:
-    attempt.update(ended=time.time(), outcome=outcome["outcome"])
-    runstate.write_status(workdir, outcome["outcome"], reason=outcome.get("reason", ""),
-                          attempts=attempts)
-    lease.release()
-
-  renewer = threading.Thread(target=renew, daemon=True)
-  renewer.start()
+  attempt = runstate.Attempt(run.workdir, owner, lease_seconds, dead_owners=dead_owners,
+                             on_lost=stop_now, node=ray.util.get_node_ip_address(),
+                             resources=spec.text)
   try:
+    try:
+      if not attempt.take(finished=lambda: core.finished_row(run)):
+        return {"outcome": "finished", "reason": ""}  # by another driver since it was queued
+    except runstate.Busy as busy:
+      return {"outcome": "busy", "reason": f"held by {busy.holder.where}"}
+    if trunk is not None:  # under the lease: one fork, never two
+      core.fork(run, trunk)
     if spec.kind == "tpu":
-      outcome = _train_slice(config, workdir, sweep_workdir, spec, refs)
+      outcome = _train_slice(run.config, run.workdir, sweep_workdir, spec, refs)
     else:
-      outcome = _train_process(config, workdir, sweep_workdir, processes)
-  except KeyboardInterrupt:  # the driver stopped (ray.cancel): the run stopped at a checkpoint
-    stop.set()
-    renewer.join()
-    record({"outcome": "preempted", "reason": "stopped by the driver"})
-    raise
-  finally:
-    stop.set()
-    renewer.join()
-  if lost.is_set():
+      outcome = _train_process(run.config, run.workdir, sweep_workdir, processes)
+  except KeyboardInterrupt:  # the driver stopped (ray.cancel) before the run's process started
+    outcome = {"outcome": "preempted", "reason": STOPPED_BY_DRIVER}
+  if attempt.lost():
     return {"outcome": "busy", "reason": "lease taken over"}
-  record(outcome)
+  if outcome["outcome"] != "finished" and core.finished_row(run):
+    outcome = {"outcome": "finished", "reason": ""}  # stopped at its last step: it finished
+  attempt.end(outcome["outcome"], outcome.get("reason", ""))
   return outcome
 
 
@@ -268,7 +294,8 @@ def run(plan: Plan, *, address: str | None = None) -> core.Outcome:
   branches run beside their trunk.
 
   Writes plan.json, and results.csv after every run that ends; returns when every run finished or
-  failed. Ctrl-C stops the runs in flight at a checkpoint.
+  failed. SIGINT (Ctrl-C) or SIGTERM stops the runs in flight at a checkpoint, records them
+  preempted and returns (Outcome.preempted names them, Outcome.signal the signal).
   """
   sweep = plan.sweep
   specs = {run.name: resources.for_size(sweep["resources"], run.params_non_embedding)
@@ -323,8 +350,9 @@ def run(plan: Plan, *, address: str | None = None) -> core.Outcome:
       else:
         work.release(run)
 
+  stop, stopped = _StopOnSignal(), []
   try:
-    while work.unfinished() or inflight:
+    while (work.unfinished() or inflight) and not stop.signal:
       for run in work.ready():
         submit(run)
       if inflight:
@@ -349,10 +377,57 @@ def run(plan: Plan, *, address: str | None = None) -> core.Outcome:
             work.write_results()
           else:
             work.release(run)
+    if stop.signal:  # every run in flight saves a checkpoint; what finished meanwhile is listed
+      stop.close()  # a second Ctrl-C stops at once
+      stopped = [run for run, _ in inflight.values()]
+      print(f"{stop.signal}: stopping {len(stopped)} runs in flight at a checkpoint", flush=True)
+      _stop_all(list(inflight), stopped)
+      for run in stopped:
+        work.settle(run)
   except KeyboardInterrupt:
     for ref in inflight:
       ray.cancel(ref, recursive=True)
     ray.wait(list(inflight), num_returns=len(inflight), timeout=STOP_TIMEOUT_S)
     raise
+  finally:
+    stop.close()
   work.write_results()
-  return work.outcome()
+  preempted = None
+  if stop.signal:
+    preempted = ", ".join(run.name for run in stopped if run.name not in work.done) or "no run"
+  return work.outcome(preempted, stop.signal)
+
+
+class _StopOnSignal:
+  """SIGINT (Ctrl-C) and SIGTERM (preemption) to the driver: noted here, then every run in flight
+  is stopped at a checkpoint (as the local executor's run is) before the driver exits 130 / 143."""
+
+  def __init__(self):
+    self.signal: str | None = None
+    self._previous = {}
+    if threading.current_thread() is threading.main_thread():
+      for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # ignored: started in background
+          self._previous[signum] = signal.signal(signum, self._note)
+
+  def _note(self, signum, frame):
+    del frame
+    self.signal = signal.Signals(signum).name
+
+  def close(self):
+    for signum, previous in self._previous.items():
+      signal.signal(signum, previous)
+    self._previous = {}
+
+
+def _stop_all(refs: list, runs: list[Run]) -> None:
+  """Cancels the attempts (KeyboardInterrupt in each: its run saves and stops), then waits until
+  each run's lease is released, i.e. its outcome is recorded (at most STOP_TIMEOUT_S and a bit)."""
+  for ref in refs:
+    ray.cancel(ref, recursive=True)
+  deadline = time.monotonic() + STOP_TIMEOUT_S + 10
+  ray.wait(refs, num_returns=len(refs), timeout=STOP_TIMEOUT_S)
+  for run in runs:
+    while ((current := runstate.holder(run.workdir)) is not None and current.live()
+           and time.monotonic() < deadline):
+      time.sleep(0.2)

@@ -8,11 +8,17 @@ Results are never lost to a re-run: a plan whose runs conflict with those alread
 (same name, another config) is refused before anything is written, and a plan that names only some
 of the directory's runs adds to plan.json instead of replacing it, so results.csv keeps listing
 every finished run of every plan run there.
+
+Each run is trained holding its lease (runstate.py), as the Ray executor's are: two sweeps on one
+directory (or a sweep and a `scaling train`) never train a run twice. A run another process holds
+is put off until the others are done, then waited for; its result is listed once its holder is done.
 """
 
 import contextlib
 import os
+import time
 import traceback
+import uuid
 
 import jax
 from jax.experimental import multihost_utils
@@ -21,9 +27,11 @@ from tqdm import tqdm
 
 from scaling import rundir
 from scaling.errors import InputError
-from scaling.sweep import core
+from scaling.sweep import core, runstate
 from scaling.sweep.plan import Plan, Run
 from scaling.train import trainer
+
+POLL_S = 2.0  # how often a run another process holds is looked at again
 
 Outcome = core.Outcome  # where both executors share it
 
@@ -62,8 +70,13 @@ def one_line(error: BaseException) -> str:
   return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
-def _train_once(run: Run, trunk: Run | None, devices) -> tuple[str | None, str | None]:
-  """(failure reason, the signal that stopped it) of one run, a branch forked off `trunk` first."""
+def _train_once(run: Run, trunk: Run | None, devices, attempt: runstate.Attempt | None
+                ) -> tuple[str | None, str | None]:
+  """(failure reason, the signal that stopped it) of one run, trained holding its lease through
+  `attempt` (None: a multi-process sweep takes none), a branch forked off `trunk` first (under the
+  lease: one fork, never two). runstate.Busy if another process holds it."""
+  if attempt and not attempt.take(finished=lambda: core.finished_row(run)):
+    return None, None  # another process finished it since this sweep looked
   try:
     if trunk is not None:
       if jax.process_index() == 0:
@@ -71,16 +84,37 @@ def _train_once(run: Run, trunk: Run | None, devices) -> tuple[str | None, str |
       if jax.process_count() > 1:  # the others read the forked checkpoint once it is complete
         multihost_utils.sync_global_devices(f"fork {run.name}")
     # Every process gets the same last row back (only process 0 writes metrics.jsonl).
-    last = trainer.train(run.config, run.workdir, devices)
+    last = trainer.train(run.config, run.workdir, devices,
+                         claim=attempt and trainer.Claim(attempt))
   except KeyboardInterrupt:
+    if attempt:
+      attempt.end("preempted", "interrupted (KeyboardInterrupt)")
     raise
   except Exception as e:  # noqa: BLE001  one run's failure must not end the sweep
     if not isinstance(e, InputError):
       tqdm.write(traceback.format_exc().rstrip())
-    return one_line(e), None
-  if last.get("preempted"):  # the machine is going away; the same command resumes this run
-    return None, last.get("signal", "SIGTERM")
-  return None, None
+    finished, reason, stopped_by = False, one_line(e), None
+  else:
+    finished = core.is_final(run, last)  # a run stopped at its last step finished
+    # The machine is going away: the sweep stops too; the same command resumes this run.
+    stopped_by = (last.get("preempted") and last.get("signal", "SIGTERM")) or None
+    reason = None if finished or stopped_by else (
+        f"{run.workdir} has no final metrics row after its last step (killed while writing it?); "
+        "delete it to retrain")
+  if attempt:
+    attempt.end("finished" if finished else "preempted" if stopped_by else "failed",
+                "" if finished else stopped_by or reason)
+  return reason, stopped_by
+
+
+def _wait_for_holder(run: Run, poll_s: float) -> str | None:
+  """Waits until no live process holds `run`; the reason it failed there, if it did."""
+  while (current := runstate.holder(run.workdir)) is not None and current.live():
+    time.sleep(poll_s)
+  status = runstate.read_status(run.workdir)
+  if not core.finished_row(run) and status["state"] == "failed":
+    return status.get("reason") or "failed in another process"
+  return None
 
 
 def run(plan: Plan, *, devices=None) -> Outcome:
@@ -104,21 +138,44 @@ def run(plan: Plan, *, devices=None) -> Outcome:
   work = core.Work(plan, every_run)
   preempted, stopped_by = None, None
   progress = plan.runs[0].config.progress and is_writer
+  driver = uuid.uuid4().hex[:12]
+
+  def attempt(run: Run) -> runstate.Attempt | None:
+    if jax.process_count() > 1:  # its processes would have to agree on who holds the lease
+      return None
+    return runstate.Attempt(run.workdir, f"{driver}/{run.name}", plan.sweep["lease_seconds"],
+                            executor="local")
+
   with compile_cache(sweep.compile_cache):
     bar = tqdm(total=len(work.units), initial=len(work.done), unit="run", dynamic_ncols=True,
                disable=not progress)
-    while ready := work.ready():
-      unit = ready[0]
-      bar.set_description(unit.name)
-      work.hold(unit)
-      reason, stopped_by = _train_once(unit, work.trunk_of(unit), devices)
+    held_elsewhere: list[Run] = []
+    while True:
+      if ready := work.ready():
+        unit = ready[0]
+        bar.set_description(unit.name)
+        work.hold(unit)  # held until it ends here, or its holder elsewhere is done with it
+        try:
+          reason, stopped_by = _train_once(unit, work.trunk_of(unit), devices, attempt(unit))
+        except runstate.Busy as busy:
+          tqdm.write(f"{unit.name}: held by {busy.holder.where} (another process trains it); "
+                     "training the other runs first, then waiting for it")
+          held_elsewhere.append(unit)
+          continue
+      elif held_elsewhere:  # only runs other processes hold are left: wait, train if they stopped
+        unit = held_elsewhere.pop(0)
+        bar.set_description(unit.name)
+        reason, stopped_by = _wait_for_holder(unit, POLL_S), None
+        if not reason and not work.settle(unit):
+          work.release(unit)
+          continue
+      else:
+        break
       if reason:
         work.fail(unit, reason)
         tqdm.write(f"{unit.name}: failed: {reason}")
-      elif not stopped_by and work.finish(unit):
+      elif work.settle(unit):
         bar.update(1)
-      elif not stopped_by:
-        tqdm.write(f"{unit.name}: failed: {work.failed[unit.name]}")
       if is_writer:
         work.write_results()
       if stopped_by:

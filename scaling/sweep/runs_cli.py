@@ -12,8 +12,9 @@ import sys
 import time
 
 from scaling import rundir
-from scaling.errors import ArgumentParser, InputError
+from scaling.errors import ArgumentParser, InputError, first_line
 from scaling.sweep import runstate
+
 COLUMNS = ("name", "state", "step", "tokens", "flops", "loss", "eval_loss", "tokens_per_sec",
            "where", "lease_age_s", "reason")
 
@@ -28,10 +29,16 @@ def _read_json(path: str) -> dict | None:
 
 def _runs(directory: str) -> list[tuple[str, str, int | None]]:
   """(name, workdir, total steps) of every run DIR holds: a sweep's plan, or DIR as one run."""
-  plan = _read_json(rundir.SweepDir(directory).plan_file)
-  if plan is not None:
-    return [(run["name"], rundir.join(directory, run["workdir"]), run["steps"])
-            for run in plan["runs"]]
+  if not rundir.is_dir(directory):
+    raise InputError(f"scaling runs: {directory} is a file; give a sweep's or a run's directory")
+  plan_file = rundir.SweepDir(directory).plan_file
+  if rundir.exists(plan_file):
+    try:
+      return [(run["name"], rundir.join(directory, run["workdir"]), run["steps"])
+              for run in rundir.read_json(plan_file)["runs"]]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+      raise InputError(f"scaling runs: {plan_file} is corrupt ({_reason(e)}); the runs' own "
+                       "directories are under runs/ (scaling runs DIR/runs/NAME)") from None
   run = rundir.RunDir(directory)
   if run.has_run() or run.has_metrics() or rundir.exists(rundir.join(directory,
                                                                      runstate.STATUS_FILE)):
@@ -39,6 +46,10 @@ def _runs(directory: str) -> list[tuple[str, str, int | None]]:
     return [(run.name, directory, recorded.get("train_steps"))]
   raise InputError(f"scaling runs: {directory} holds neither a sweep ({rundir.PLAN_FILE}) nor a "
                    f"run ({rundir.RUN_FILE})")
+
+
+def _reason(error: Exception) -> str:
+  return f"{type(error).__name__}: {first_line(error)}"
 
 
 def describe(name: str, workdir: str, total: int | None, now: float) -> dict:

@@ -15,8 +15,9 @@ USAGE = """usage: scaling train --config FILE --workdir DIR [--config.KEY=VALUE 
   --config.KEY=VALUE   override any key, e.g. --config.model.d_model=128 --config.train_steps=500
 
 exit codes: 0 trained (or already finished), 1 diverged, out of memory or out of disk space
-(the complete checkpoints kept), 2 bad input (nothing written), 130 stopped by SIGINT (Ctrl-C)
-and 143 by SIGTERM, each after saving a checkpoint from which the same command resumes.
+(the complete checkpoints kept), 2 bad input (nothing written) or DIR being trained by another
+process (named), 130 stopped by SIGINT (Ctrl-C) and 143 by SIGTERM, each after saving a
+checkpoint from which the same command resumes.
 """
 
 
@@ -26,7 +27,7 @@ def main(argv: list[str]) -> int:
     return 0
   from scaling import config_file
   from scaling.cli import signal_exit_code
-  from scaling.train import hooks, trainer
+  from scaling.train import trainer
 
   config, workdir = config_file.load(argv, prog="scaling train", reference="scaling/train/config.py")
   if "sweep" in config and "base" in config:
@@ -35,10 +36,8 @@ def main(argv: list[str]) -> int:
   config_file.require(config, ("data",), prog="scaling train",
                       reference="scaling.train.config.defaults()")
 
-  try:
-    last = trainer.train(config, workdir)
-  except (trainer.Diverged, trainer.OutOfMemory, hooks.DiskFull) as e:
-    print(f"error: {e}", file=sys.stderr)
+  last = _train_holding_the_lease(config, workdir)
+  if last is None:
     return 1
   if last.get("preempted"):
     return signal_exit_code(last["signal"])
@@ -53,3 +52,39 @@ def main(argv: list[str]) -> int:
           f"{throughput['tokens_per_sec']:,.0f} tokens/s, "
           f"{throughput['flops_per_sec']:.3g} model FLOP/s (chinchilla convention)")
   return 0
+
+
+def _train_holding_the_lease(config, workdir: str) -> dict | None:
+  """Trains holding the run's lease (scaling/sweep/runstate.py), as a sweep's runs are: a second
+  process on the same workdir is refused (InputError, exit 2) instead of training it twice. A
+  multi-process run takes none (its processes would have to agree on who holds it). None: failed
+  (diverged, out of memory or disk, lease taken over), said on stderr."""
+  import uuid
+
+  from scaling import rundir
+  from scaling.errors import first_line
+  from scaling.sweep import runstate
+  from scaling.train import hooks, trainer
+
+  attempt = None
+  if not config.get("distributed", {}).get("initialize", False):
+    attempt = runstate.Attempt(workdir, f"train/{uuid.uuid4().hex[:12]}")
+    rundir.check_writable(workdir)  # the trainer's check (a bucket it cannot reach: one line)
+    attempt.refuse_if_held()  # reads only: a busy workdir is refused before anything compiles
+  try:
+    last = trainer.train(config, workdir, claim=attempt and trainer.Claim(attempt))
+  except (trainer.Diverged, trainer.OutOfMemory, hooks.DiskFull, runstate.LeaseLost) as e:
+    if attempt:
+      attempt.end("failed", str(e))
+    print(f"error: {e}", file=sys.stderr)
+    return None
+  except BaseException as e:
+    if attempt:
+      attempt.end("preempted" if isinstance(e, KeyboardInterrupt) else "failed",
+                  first_line(e))
+    raise
+  if attempt:
+    total = rundir.RunDir(workdir).read_run()["train_steps"] if last else None
+    stopped = bool(last.get("preempted")) and last["step"] != total  # a stop at the end finished
+    attempt.end("preempted" if stopped else "finished", last.get("signal", "") if stopped else "")
+  return last

@@ -239,6 +239,27 @@ class Preemption:
       signal.signal(signum, previous)
 
 
+class Claim(hooks_lib.Hook):
+  """Holds the run's lease (runstate.Attempt) while it trains: takes it after the first step if the
+  caller has not (so a run that fails its checks or its first step writes nothing), and stops the
+  run (LeaseLost) if another process took it over. First of the hooks: before anything is written.
+  """
+
+  every = 1
+
+  def __init__(self, attempt):
+    self.attempt = attempt
+
+  def on_start(self, start: int) -> None:
+    del start
+    if not self.attempt.taken:
+      self.attempt.take()
+
+  def on_step(self, info: hooks_lib.StepInfo) -> None:
+    del info
+    self.attempt.check()
+
+
 class Loop:
   """The step loop: steps, metrics rows and preemption; everything else is a hook (hooks.py).
 
@@ -348,14 +369,15 @@ class Loop:
 
 
 def train(config: ml_collections.ConfigDict, workdir: str, devices=None,
-          hooks: Sequence[hooks_lib.Hook] = ()) -> dict:
+          hooks: Sequence[hooks_lib.Hook] = (), claim: Claim | None = None) -> dict:
   """Trains (or resumes) the run described by `config` in `workdir`; returns the last metrics row.
 
   Nothing is written until the first step has run: a run that fails its checks, or whose first
   step fails (out of memory), leaves the workdir as it was. The returned row has "preempted": True
   and "signal": "SIGTERM" | "SIGINT" when a signal stopped the run early (after a checkpoint).
   `devices` defaults to every device of every process; a subset is for side-by-side comparisons.
-  `hooks` run after the run's own (progress, eval, run.json, trackers) and before the checkpointer.
+  `hooks` run after the run's own (progress, eval, run.json, trackers) and before the checkpointer;
+  `claim`, the run's lease, before every other.
   """
   prepared = prepare(config, workdir, devices)
   cfg, steps = prepared.cfg, prepared.steps
@@ -375,6 +397,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None,
     writers = [hooks_lib.RunRecord(run, metadata, prepared.history, prepared.changes),
                *trackers.build(cfg.trackers, run, cfg.wandb, tracked)]
   loop = Loop(cfg, steps, metadata["flops_per_token"], checkpointer, [
+      *([claim] if claim else []),
       hooks_lib.ProgressBar(cfg.train_steps, start, cfg.progress and is_writer),
       hooks_lib.Evaluator(steps, eval_batches, cfg.eval_loss_by_position,
                           prepared.corpus.tokenizer.bytes_per_token()),

@@ -265,3 +265,72 @@ def test_a_branched_ray_sweep_equals_the_local_one(cluster, text_corpus, tmp_pat
     assert losses(ours) == losses(theirs)
   for unit in (*plan.trunks, *plan.runs):  # each trunk and branch trained once, by one attempt
     assert [a["outcome"] for a in attempts(unit)] == ["finished"], attempts(unit)
+
+
+def test_an_address_that_accepts_but_is_no_ray_head_fails_fast_and_quietly(
+    text_corpus, tmp_path, monkeypatch, capfd):
+  """A port that accepts connections but never answers (as a proxy in front of an unreachable
+  host does): one line within the probe's timeout, none of Ray's C++ logging, nothing written."""
+  import socket
+
+  listener = socket.socket()
+  listener.bind(("127.0.0.1", 0))
+  listener.listen(8)  # the kernel completes the handshake; nothing ever answers
+  address = f"127.0.0.1:{listener.getsockname()[1]}"
+  monkeypatch.setattr(fleet, "PROBE_TIMEOUT_S", 1.0)
+  began = time.monotonic()
+  try:
+    with pytest.raises(InputError, match=f"--ray-address {address}: no Ray cluster answers") as e:
+      cli.main(["--config", str(TINY_SWEEP), "--workdir", str(tmp_path / "sweep"), "--executor",
+                "ray", "--ray-address", address, f"--config.base.data.glob={text_corpus}"])
+  finally:
+    listener.close()
+  assert time.monotonic() - began < 15 and "\n" not in str(e.value)
+  assert capfd.readouterr().err == ""
+  assert not (tmp_path / "sweep").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+                         ids=["SIGINT", "SIGTERM"])
+def test_a_signalled_driver_saves_every_run_in_flight_and_lists_the_one_that_finished(
+    cluster, text_corpus, tmp_path, signum, code):
+  """Ctrl-C or SIGTERM to the driver: the run in flight stops at a saved checkpoint (only saved at
+  its end otherwise) and is recorded preempted; the run that finished as the signal came is
+  finished, with its results row; the same command resumes the other one exactly where it stopped."""
+  workdir = tmp_path / "sweep"
+  argv = [sys.executable, "-m", "scaling.cli", "sweep", "--config", str(TINY_SWEEP),
+          "--workdir", str(workdir), "--executor", "ray", "--ray-address", cluster,
+          f"--config.base.data.glob={text_corpus}", "--config.base.log_every=1",
+          "--config.base.checkpoint_every=1000000", "--config.sweep.kind=curves",
+          "--config.sweep.sizes=(4e3,)", "--config.sweep.tokens=(4096,204800)"]  # 8 and 400 steps
+  config = four_runs(text_corpus)
+  config.sweep.kind, config.sweep.sizes, config.sweep.tokens = "curves", (4e3,), (4096, 204800)
+  short, long = sorted(plan_lib.build(config, str(workdir)).runs, key=lambda run: run.steps)
+  driver = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+  deadline = time.monotonic() + 240
+  while len(read_metrics(short.workdir)) < short.steps:  # the short run writes its last row
+    assert time.monotonic() < deadline and driver.poll() is None, driver.communicate()
+    time.sleep(0.01)
+  driver.send_signal(signum)
+  out, err = driver.communicate(timeout=180)
+  assert driver.returncode == code, err[-3000:]
+  assert f"preempted during {long.name} ({signum.name})" in err
+
+  assert [row["name"] for row in results.read(str(workdir))] == [short.name]
+  assert runstate.read_status(short.workdir)["state"] == "finished"
+  status = runstate.read_status(long.workdir)
+  assert status["state"] == "preempted" and "stopped by the driver" in status["reason"]
+  assert not runstate.holder(long.workdir).live()
+  stopped_at = read_metrics(long.workdir)[-1]["step"]
+  assert 0 < stopped_at < long.steps
+  saved = [n for n in os.listdir(os.path.join(long.workdir, "checkpoints")) if n.isdigit()]
+  assert saved == [str(stopped_at)]  # saved at the stop (checkpoint_every is past the end)
+
+  again = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert [row["step"] for row in read_metrics(long.workdir)] == list(range(1, long.steps + 1))
+  assert [a["outcome"] for a in attempts(long)] == ["preempted", "finished"]
+  assert [a["outcome"] for a in attempts(short)] == ["finished"]
+  assert [row["name"] for row in results.read(str(workdir))] == [short.name, long.name]

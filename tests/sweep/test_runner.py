@@ -5,13 +5,14 @@ import importlib.util
 import json
 import os
 import pathlib
+import time
 
 import jax
 import pytest
 
 from scaling import rundir
 from scaling.errors import InputError
-from scaling.sweep import cli, results, runner
+from scaling.sweep import cli, results, runner, runstate
 from scaling.sweep import plan as plan_lib
 from scaling.train import trainer
 from scaling.rundir import read_metrics
@@ -29,12 +30,14 @@ def tiny_sweep(text_corpus):
 
 
 def watch_train(monkeypatch, train=None) -> list[str]:
-  """Replaces trainer.train (by `train`, default the real one) and records the runs it is given."""
-  calls, train = [], train or trainer.train
+  """Replaces trainer.train (by `train`, default the real one) and records the runs it is given;
+  the run's lease (`claim`) goes to the real one only."""
+  calls, real = [], train is None
+  train = train or trainer.train
 
-  def watched(config, workdir, devices=None):
+  def watched(config, workdir, devices=None, claim=None):
     calls.append(os.path.basename(workdir))
-    return train(config, workdir, devices)
+    return train(config, workdir, devices, claim=claim) if real else train(config, workdir, devices)
 
   monkeypatch.setattr(trainer, "train", watched)
   return calls
@@ -67,7 +70,10 @@ def test_a_failing_run_does_not_stop_the_sweep_and_finished_runs_are_skipped(
   assert calls == [failing, good]
   assert outcome.finished == (good,) and list(outcome.failed) == [failing]
   assert "model.d_model=18" in outcome.failed[failing] and "mesh.fsdp" in outcome.failed[failing]
-  assert not os.path.exists(os.path.join(workdir, "runs", failing))  # nothing written for it
+  # Nothing of the run is written; the sweep records that it failed and why (scaling runs shows it).
+  assert sorted(os.listdir(os.path.join(workdir, "runs", failing))) == ["lease.0", "status.json"]
+  status = runstate.read_status(os.path.join(workdir, "runs", failing))
+  assert status["state"] == "failed" and "model.d_model=18" in status["reason"]
   assert os.listdir(os.path.join(workdir, rundir.COMPILE_CACHE_DIR))
   with open(os.path.join(workdir, rundir.PLAN_FILE)) as f:
     assert [r["name"] for r in json.load(f)["runs"]] == [failing, good]
@@ -305,3 +311,63 @@ def test_a_shapes_sweep_trains_each_architecture_as_planned_and_plots_it(text_co
       ("transformer_d16_l1_D2.05e3", "transformer"), ("lstm_d16_l1_D2.05e3", "lstm")]
   assert all(row["loss_positions_65_plus"] == "" and float(row["loss_position_1"]) > 0
              for row in table)  # a 32-token context has no position beyond 64
+
+
+def test_a_run_another_process_holds_is_put_off_then_listed_once_it_finished_there(
+    text_corpus, tmp_path, monkeypatch, capsys):
+  """Two sweeps on one directory never train a run twice: a run whose lease another process holds
+  is trained by neither this sweep nor put in its results until that process finished it."""
+  import threading
+
+  from scaling.sweep import runstate
+
+  plan = plan_lib.build(tiny_sweep(text_corpus), str(tmp_path / "sweep"))
+  held, free = plan.runs
+  other = runstate.Attempt(held.workdir, "other-sweep/run", 30.0)
+  assert other.take()
+  monkeypatch.setattr(runner, "POLL_S", 0.05)
+
+  def other_finishes():  # once this sweep has trained the free run
+    while not runner.finished_row(free):
+      time.sleep(0.02)
+    stand_in_train(held.config, held.workdir)
+    other.end("finished")
+
+  finisher = threading.Thread(target=other_finishes)
+  finisher.start()
+  calls = watch_train(monkeypatch, stand_in_train)
+  outcome = runner.run(plan)
+  finisher.join()
+  assert calls == [free.name]  # never the held one
+  assert outcome.finished == (held.name, free.name) and not outcome.failed
+  assert [row["name"] for row in results.read(plan.workdir)] == [held.name, free.name]
+  assert f"{held.name}: held by {runstate.where()} (another process trains it)" in (
+      capsys.readouterr().out)
+  assert [a["owner"] for a in runstate.read_status(held.workdir)["attempts"]] == ["other-sweep/run"]
+
+
+@pytest.mark.slow
+def test_two_sweeps_started_a_second_apart_train_each_run_once(text_corpus, tmp_path):
+  import subprocess
+  import sys
+
+  from scaling.sweep import runstate
+
+  workdir = tmp_path / "sweep"
+  argv = [sys.executable, "-m", "scaling.cli", "sweep", "--config", str(TINY_SWEEP),
+          "--workdir", str(workdir), f"--config.base.data.glob={text_corpus}",
+          "--config.base.mesh.fsdp=1", "--config.base.log_every=1"]
+  env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
+  first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True)
+  time.sleep(1)
+  second = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+  outs = [process.communicate(timeout=600)[0] for process in (first, second)]
+  assert [first.returncode, second.returncode] == [0, 0], outs
+  plan = plan_lib.build(tiny_sweep(text_corpus), str(workdir))
+  for run in plan.runs:  # each run trained once, by one of them: no row doubled or interleaved
+    assert [row["step"] for row in read_metrics(run.workdir)] == list(range(1, run.steps + 1))
+    assert [a["outcome"] for a in runstate.read_status(run.workdir)["attempts"]] == ["finished"]
+  assert all("2 of 2 runs finished" in out for out in outs)
+  assert any("another process trains it" in out for out in outs)

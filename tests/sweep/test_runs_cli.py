@@ -66,3 +66,51 @@ def test_a_directory_with_no_sweep_or_run_is_one_line_exit_2(tmp_path, capsys):
   assert main(["runs", str(tmp_path / "missing")]) == 2
   err = capsys.readouterr().err.splitlines()
   assert len(err) == 2 and "neither a sweep" in err[0] and "missing" in err[1]
+
+
+def test_a_file_or_a_corrupt_plan_is_one_line_exit_2(tmp_path, capsys):
+  (tmp_path / "results.csv").write_text("name,loss\n")
+  (tmp_path / "sweep").mkdir()
+  (tmp_path / "sweep" / rundir.PLAN_FILE).write_text('{"runs": [{"name": ')  # cut off mid-write
+  assert main(["runs", str(tmp_path / "results.csv")]) == 2
+  assert main(["runs", str(tmp_path / "sweep")]) == 2
+  err = capsys.readouterr().err.splitlines()
+  assert len(err) == 2 and "results.csv is a file" in err[0]
+  assert "plan.json is corrupt" in err[1] and "neither" not in err[1]
+
+
+def test_a_local_sweep_shows_its_run_training_and_its_failed_run_failed(text_corpus, tmp_path,
+                                                                         monkeypatch, capsys):
+  """The local executor keeps the same status and lease files as the Ray one: while a run trains,
+  `scaling runs` says running (not pending), and a run the sweep failed says failed and why."""
+  from test_runner import stand_in_train
+
+  from scaling.sweep import runner
+  from scaling.train import trainer
+
+  plan = plan_lib.build(tiny_sweep(text_corpus), str(tmp_path / "sweep"))
+  failing, good = plan.runs
+  seen = {}
+
+  def train(config, workdir, devices=None, claim=None):
+    del claim
+    capsys.readouterr()  # what the sweep printed so far
+    assert main(["runs", plan.workdir, "--json"]) == 0
+    seen[workdir] = {line["name"]: line for line in json.loads(capsys.readouterr().out)}
+    if workdir == failing.workdir:
+      raise ValueError("boom")
+    return stand_in_train(config, workdir, devices)
+
+  monkeypatch.setattr(trainer, "train", train)
+  outcome = runner.run(plan)
+  assert outcome.failed == {failing.name: "ValueError: boom"}
+  capsys.readouterr()
+  while_training = seen[good.workdir]
+  assert while_training[good.name]["state"] == "running"
+  assert while_training[good.name]["where"] == runstate.where()
+  assert while_training[failing.name]["state"] == "failed"
+  assert while_training[failing.name]["reason"] == "ValueError: boom"
+  assert main(["runs", plan.workdir, "--json"]) == 0
+  after = {line["name"]: line for line in json.loads(capsys.readouterr().out)}
+  assert (after[failing.name]["state"], after[good.name]["state"]) == ("failed", "finished")
+  assert after[failing.name]["attempts"] == 1

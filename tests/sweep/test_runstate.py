@@ -73,3 +73,46 @@ def test_status_starts_pending_and_keeps_its_fields(workdir):
   assert status["state"] == "failed" and status["reason"] == "ValueError: bad"
   assert status["where"] == "host:1" and status["attempts"] == [{"owner": "a"}]
   assert rundir.list_names(workdir) == [runstate.STATUS_FILE]  # no temporary file left
+
+
+def _hold_and_die(workdir, queue):
+  runstate.acquire(workdir, "killed", 30.0)
+  queue.put("held")  # then exits without releasing, as a process killed with SIGKILL does
+
+
+def test_a_holder_on_this_host_whose_process_died_is_taken_over_at_once(workdir):
+  """A re-run right after `kill -9` must not wait out the lease: its holder is known dead."""
+  context = multiprocessing.get_context("spawn")
+  queue = context.Queue()
+  holder = context.Process(target=_hold_and_die, args=(workdir, queue))
+  holder.start()
+  assert queue.get(timeout=60) == "held"
+  holder.join()
+  dead = runstate.holder(workdir)
+  assert dead.owner == "killed" and not dead.released and dead.age() < 30 and not dead.live()
+  lease = runstate.acquire(workdir, "rerun", 30.0)
+  assert isinstance(lease, runstate.Lease) and lease.generation == 1
+
+
+def test_an_attempt_records_running_then_how_it_ended_and_a_second_one_is_busy(workdir):
+  attempt = runstate.Attempt(workdir, "sweep/run", 30.0, executor="local")
+  assert attempt.take()
+  status = runstate.read_status(workdir)
+  assert status["state"] == "running" and status["where"] == runstate.where()
+  [record] = status["attempts"]
+  assert record["owner"] == "sweep/run" and record["executor"] == "local"
+
+  other = runstate.Attempt(workdir, "train/x", 30.0)
+  with pytest.raises(runstate.Busy, match=f"being trained by {runstate.where()}") as busy:
+    other.refuse_if_held()
+  assert "\n" not in str(busy.value)
+  with pytest.raises(runstate.Busy):
+    other.take()
+
+  attempt.end("preempted", "SIGTERM")
+  status = runstate.read_status(workdir)
+  assert status["state"] == "preempted" and status["reason"] == "SIGTERM"
+  assert status["attempts"][0]["outcome"] == "preempted" and not runstate.holder(workdir).live()
+  # The next attempt finds the run finished by its last holder: it takes nothing, records nothing.
+  assert not other.take(finished=lambda: True)
+  assert len(runstate.read_status(workdir)["attempts"]) == 1 and not runstate.holder(workdir).live()

@@ -36,6 +36,17 @@ async def finalize_or_die(self):
     os.kill(os.getpid(), signal.SIGKILL)
   return await finalize(self)
 atomicity.AtomicRenameTemporaryPath.finalize = finalize_or_die
+hold = os.environ.get("HOLD_AFTER_LEASE")  # a path: once the run holds its lease, say so, wait
+if hold:
+  import time
+  from scaling.train import trainer
+  take = trainer.Claim.on_start
+  def take_then_wait(self, start):
+    take(self, start)
+    open(hold + ".held", "w").close()
+    while not os.path.exists(hold):
+      time.sleep(0.05)
+  trainer.Claim.on_start = take_then_wait
 from scaling import cli
 sys.exit(cli.main(sys.argv[1:]))
 """
@@ -112,6 +123,46 @@ def test_a_signal_saves_exits_128_plus_it_and_resumes_exactly(text_corpus, refer
   assert max(row["step"] for row in comparable(tmp_path)) <= saved
   run_to_end(text_corpus, tmp_path)
   assert comparable(tmp_path) == reference
+
+
+def test_a_workdir_another_process_trains_is_refused_in_one_line(text_corpus, tmp_path, capsys):
+  """`scaling train` takes the run's lease, as a sweep's runs do: a second one on the same workdir
+  names who trains it and exits 2, writing nothing."""
+  from scaling import cli
+  from scaling.sweep import runstate
+
+  other = runstate.acquire(str(tmp_path), "train/other", 60.0)
+  before = sorted(os.listdir(tmp_path))
+  assert cli.main(train_args(text_corpus, tmp_path)) == 2
+  err = capsys.readouterr().err
+  assert err.count("\n") == 1 and f"being trained by {runstate.where()}" in err
+  assert sorted(os.listdir(tmp_path)) == before
+  other.release()
+
+
+@pytest.mark.slow
+def test_a_second_train_on_a_workdir_in_training_exits_2_and_the_first_is_untouched(
+    text_corpus, reference, tmp_path):
+  go = tmp_path.parent / "go"  # the first run waits after taking its lease until this exists
+  first = subprocess.Popen([sys.executable, "-c", DRIVER, *train_args(text_corpus, tmp_path)],
+                           env={**ENV, "HOLD_AFTER_LEASE": str(go)}, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+  deadline = time.time() + 240
+  while not os.path.exists(f"{go}.held"):
+    assert time.time() < deadline and first.poll() is None, first.communicate()[0][-2000:]
+    time.sleep(0.05)
+  try:
+    second = subprocess.run([sys.executable, "-c", DRIVER, *train_args(text_corpus, tmp_path)],
+                            env=ENV, capture_output=True, text=True, timeout=300)
+  finally:
+    go.touch()
+  assert second.returncode == 2, second.stderr[-2000:]
+  assert f":{first.pid} " in second.stderr and second.stderr.count("\n") == 1
+  out, _ = first.communicate(timeout=300)
+  assert first.returncode == 0, out[-2000:]
+  assert comparable(tmp_path) == reference  # every row once, as an uninterrupted run's
+  status = json.loads((tmp_path / "status.json").read_text())
+  assert status["state"] == "finished" and len(status["attempts"]) == 1
 
 
 @pytest.mark.slow
