@@ -24,6 +24,7 @@ import orbax.checkpoint as ocp
 
 from scaling import rundir
 from scaling.errors import InputError, first_line
+from scaling.parallel import pacing
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +68,11 @@ class Evaluator(Hook):
     self._steps, self._batches, self._by_position = steps, batches, by_position
 
   def on_eval(self, info: StepInfo) -> dict:
-    by_position_L = sum(self._steps.eval(info.state, b) for b in self._batches) / len(self._batches)
+    pacer, total_L = pacing.Pacer(), 0.0  # 64 batches queued at once can deadlock XLA:CPU
+    for batch in self._batches:
+      total_L = total_L + self._steps.eval(info.state, batch)
+      pacer.pace(total_L)
+    by_position_L = total_L / len(self._batches)
     metrics = {"eval_loss": by_position_L.mean()}
     if self._by_position:
       metrics["eval_loss_by_position"] = by_position_L
