@@ -1,5 +1,7 @@
 """Test session set-up: 8 simulated CPU devices, so sharded meshes run on one machine; a local GCS
-API (fixtures `gcs`, `gcs_dir`; tests/storage.py) started by the first test that asks for it.
+API (fixtures `gcs`, `gcs_dir`; tests/storage.py) started by the first test that asks for it; with
+SCALING_TEST_FAILURES=FILE, each failure's report appended to FILE the moment it happens (.ci/run
+prints it, so a session that dies before its summary still says what failed).
 
 The flag must be set before JAX initializes its backend, i.e. before any test module imports jax.
 """
@@ -46,3 +48,10 @@ def gcs_dir(gcs) -> str:
   import storage
 
   return storage.fresh_prefix()
+
+
+def pytest_runtest_logreport(report):
+  path = os.environ.get("SCALING_TEST_FAILURES")
+  if path and report.failed:
+    with open(path, "a") as out:
+      out.write(f"_____ {report.nodeid} ({report.when}) _____\n{report.longreprtext}\n\n")
