@@ -4,8 +4,8 @@
 64 evaluation batches, dispatched without a host read, filled XLA:CPU's queue and deadlocked an
 FSDP all-gather until XLA aborted the process (scaling/parallel/pacing.py). Here the same
 evaluation runs 30 times in a child process, so an abort fails the test instead of killing pytest.
-A process per repetition would cost a JAX start and a compile each (15-45 s on a busy 2-core
-machine); the deadlock is in the evaluation, which the child repeats.
+A process per repetition would cost a JAX start and a compile each (40-85 s a `scaling train` on
+this 2-core machine at load 23-30); the deadlock is in the evaluation, which the child repeats.
 """
 
 import os
