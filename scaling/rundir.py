@@ -94,11 +94,16 @@ def is_dir(path) -> bool:
 
 
 def list_names(path) -> list[str]:
-  """The sorted names directly inside directory `path`; [] if it does not exist."""
+  """The sorted names directly inside directory `path`; [] if it does not exist, or stops existing
+  while it is listed (on GCS a directory is its objects: another process may delete the last one,
+  as process 0 of a run does with the metrics chunks while the others read the metrics)."""
   directory = _fresh(path)
   if not directory.is_dir():
     return []
-  return sorted(child.name for child in directory.iterdir())
+  try:
+    return sorted(child.name for child in directory.iterdir())
+  except FileNotFoundError:
+    return []
 
 
 def read_text(path) -> str:

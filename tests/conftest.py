@@ -1,5 +1,7 @@
 """Test session set-up: 8 simulated CPU devices, so sharded meshes run on one machine; a local GCS
-API (fixtures `gcs`, `gcs_dir`; tests/storage.py) started by the first test that asks for it.
+API (fixtures `gcs`, `gcs_dir`; tests/storage.py) started by the first test that asks for it; with
+SCALING_TEST_FAILURES=FILE, each failure's report appended to FILE the moment it happens (.ci/run
+prints it, so a session that dies before its summary still says what failed).
 
 The flag must be set before JAX initializes its backend, i.e. before any test module imports jax.
 """
@@ -11,12 +13,10 @@ os.environ["XLA_FLAGS"] = (
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import pathlib  # noqa: E402
-import sys  # noqa: E402
 
 import pytest  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-_EXIT_STATUS = pytest.StashKey[int]()
 
 
 @pytest.fixture(scope="session")
@@ -50,20 +50,8 @@ def gcs_dir(gcs) -> str:
   return storage.fresh_prefix()
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_sessionfinish(session, exitstatus):
-  session.config.stash[_EXIT_STATUS] = int(exitstatus)
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_unconfigure(config):
-  """Once pytest has reported, the process leaves with pytest's status without finalizing the
-  interpreter: tearing down what a whole session leaves in one process (JAX's CPU and libtpu
-  clients cleared by JAX's atexit while daemon threads of orbax, grain and Ray may still run) once
-  aborted a `-m slow` session with SIGABRT after its last test had passed, after faulthandler was
-  off and before the summary was flushed. Every command the tests start is its own process and
-  exits normally, so this hides nothing a user runs."""
-  if _EXIT_STATUS in config.stash:
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(config.stash[_EXIT_STATUS])
+def pytest_runtest_logreport(report):
+  path = os.environ.get("SCALING_TEST_FAILURES")
+  if path and report.failed:
+    with open(path, "a") as out:
+      out.write(f"_____ {report.nodeid} ({report.when}) _____\n{report.longreprtext}\n\n")

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -138,6 +139,29 @@ def test_metrics_of_a_live_run_a_finished_run_and_a_resumed_run(root):
     writer.write(row)
   writer.close()
   assert run.read_metrics() == rows(1, 2) + rows(3, 4, 5, 6, loss=2.0)
+
+
+def test_metrics_read_while_the_writer_deletes_its_last_chunk_on_gcs(gcs_dir):
+  """Process 1 of a two-process run read the metrics while process 0 folded the chunks into
+  metrics.jsonl and deleted them; listing the chunk directory as its last object went raised
+  FileNotFoundError and failed the run (tests/launch: the bucket test, once in three runs)."""
+  run = rundir.RunDir(gcs_dir)
+  chunk = rundir.join(run.metrics_chunks, "0000000001-0000000001.jsonl")
+  stop = threading.Event()
+
+  def churn():  # the writer's flush() and close(), over and over
+    while not stop.is_set():
+      rundir.write_text(chunk, rundir.rows_text(rows(1)))
+      rundir.remove(chunk)
+
+  writer = threading.Thread(target=churn)
+  writer.start()
+  try:
+    seen = [run.read_metrics() for _ in range(30)]
+  finally:
+    stop.set()
+    writer.join()
+  assert all(rows_read in ([], rows(1)) for rows_read in seen)
 
 
 def test_a_resumed_local_run_appends_after_a_cut_off_line_is_dropped(tmp_path):

@@ -30,6 +30,7 @@ import orbax.checkpoint as ocp
 
 from scaling import rundir
 from scaling.errors import InputError, first_line
+from scaling.parallel import pacing
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +87,11 @@ class Evaluator(Hook):
     self._bits_per_nat_token = tokens / max(num_bytes, 1) / math.log(2)
 
   def on_eval(self, info: StepInfo) -> dict:
-    by_position_L = sum(self._steps.eval(info.state, b) for b in self._batches) / len(self._batches)
+    pacer, total_L = pacing.Pacer(), 0.0  # 64 batches queued at once can deadlock XLA:CPU
+    for batch in self._batches:
+      total_L = total_L + self._steps.eval(info.state, batch)
+      pacer.pace(total_L)
+    by_position_L = total_L / len(self._batches)
     eval_loss = by_position_L.mean()
     metrics = {"eval_loss": eval_loss, "eval_bpb": eval_loss * self._bits_per_nat_token}
     if self._by_position:

@@ -24,6 +24,7 @@ from scaling import data, models, rundir
 from scaling.errors import InputError, first_line
 from scaling.parallel import memory
 from scaling.parallel import mesh as mesh_lib
+from scaling.parallel import pacing
 from scaling.train import config as config_lib
 from scaling.train import hooks as hooks_lib
 from scaling.train import state as state_lib
@@ -311,6 +312,7 @@ class Loop:
     cfg, steps, hooks = self.cfg, self.steps, self.hooks
     self._last = {"time": time.perf_counter(), "step": start, "row": {}}
     preemption = Preemption(self.checkpointer.manager)
+    pacer = pacing.Pacer()  # a long log_every would otherwise queue every step (pacing.py)
     pending = None  # a row step's (step, metrics, eval metrics, first_bad), pulled a step later
     first_bad = steps.no_bad_step()
     error = None
@@ -318,6 +320,7 @@ class Loop:
       for step in range(start, cfg.train_steps):
         batch = _global_batch(next(batches), steps.batch_sharding)
         train_state, step_metrics, first_bad = steps.train(train_state, batch, first_bad)
+        pacer.pace(step_metrics)
         done = step + 1
         info = hooks_lib.StepInfo(done, train_state, step_metrics)
         if step == start:  # the run has started: it compiled, fitted and ran one step
