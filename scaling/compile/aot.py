@@ -13,6 +13,7 @@ import time
 from scaling import models
 from scaling.compile import hardware, hlo
 from scaling.compile import topology as topology_lib
+from scaling.models import attention
 from scaling.train.config import TrainConfig
 
 # XLA's error when a program does not fit, e.g. "... HLO temporaries (34.72G) exceeds available
@@ -60,13 +61,17 @@ def _out_of_memory(message: str, chip: hardware.Chip) -> dict:
 def _flops(cost: dict, lowered_text: str, summary: hlo.Summary, cfg: TrainConfig,
            devices: int) -> dict:
   """XLA's count with its loop bodies counted once per trip: XLA's own figure plus the matmul FLOPs
-  of the trips it left out (from the lowered program). Against the model's chinchilla count."""
+  of the trips it left out (from the lowered program), plus the FLOPs of Pallas kernels (which XLA
+  counts as 0) by our own count. Against the model's chinchilla count."""
   per_token = models.get(cfg.model.arch).flops_per_token(cfg.model)["chinchilla"]
   model = per_token * cfg.tokens_per_step
   reported = float(cost.get("flops", 0.0)) * devices
   matmul, matmul_once = hlo.matmul_flops(lowered_text)
-  xla = reported + (matmul - matmul_once)
+  kernels = attention.kernel_flops_per_step(cfg.model, "tpu", cfg.batch_size) if hasattr(
+      cfg.model, "attention") else 0.0
+  xla = reported + (matmul - matmul_once) + kernels
   return {"xla_per_step": xla, "xla_reported_per_step": reported, "matmul_per_step": matmul,
+          "kernel_per_step": kernels,
           "loops": {str(k): v for k, v in summary.loops.items()},
           "model_per_step": model, "ratio": xla / model if model else None}
 

@@ -27,13 +27,13 @@ from flax import nnx
 from jax.ad_checkpoint import checkpoint_name
 
 from scaling.errors import InputError
-from scaling.models import accounting, config, ladder, layers, registry
+from scaling.models import accounting, attention, config, ladder, layers, registry
 from scaling.parallel.rules import constrain
 
 MLPS = ("gelu", "swiglu")
 POSITIONS = ("learned", "rotary")
 REMAT = ("none", "full", "dots")
-ATTENTION = ("auto", "xla", "cudnn")
+ATTENTION = attention.IMPLEMENTATIONS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +48,7 @@ class TransformerConfig(config.ModelConfig):
   position: str = "rotary"  # "learned": Kaplan / GPT-2 style
   scan_layers: bool = False  # apply the blocks with a scan: compile time flat in depth
   remat: str = "none"  # recompute activations in the backward pass: none | full | dots (keep matmuls)
-  attention: str = "auto"  # jax.nn.dot_product_attention implementation: auto | xla | cudnn
+  attention: str = "auto"  # auto | xla | blockwise | splash (TPU) | cudnn (GPU): scaling.models.attention
 
   @property
   def head_dim(self) -> int:
@@ -79,9 +79,13 @@ class TransformerConfig(config.ModelConfig):
     config.check_bool(self, "scan_layers")
 
   def check_backend(self, backend) -> None:
+    """cuDNN needs this host's GPU. Splash needs the TPU the step is compiled for, which may be
+    another machine's (`scaling compile`): `attention.implementation` checks it when the step is built."""
     if self.attention == "cudnn" and backend() != "gpu":
       raise InputError(f"model.attention=cudnn needs a GPU (this backend is {backend()}); "
                        "use auto or xla")
+    if self.attention == "splash" and backend() == "gpu":
+      raise InputError("model.attention=splash needs a TPU (this backend is gpu); use auto or cudnn")
 
 
 REMAT_POLICIES = {
@@ -94,12 +98,11 @@ REMAT_POLICIES = {
 
 
 def attention_implementation(cfg: TransformerConfig) -> str:
-  """The `jax.nn.dot_product_attention` implementation: cuDNN's fused kernel on GPU under bf16 with
-  head dims it supports (≤ 128, multiple of 8), XLA's elsewhere (CPU, TPU, float32)."""
+  """The kernel `cfg.attention` names; `auto` as resolved for this host's backend (the train step
+  resolves it for the platform it is compiled for first: `scaling.train.state.build`)."""
   if cfg.attention != "auto":
     return cfg.attention
-  fused_ok = cfg.dtype == "bfloat16" and cfg.head_dim <= 128 and cfg.head_dim % 8 == 0
-  return "cudnn" if fused_ok and jax.default_backend() == "gpu" else "xla"
+  return attention.implementation(cfg, jax.default_backend())
 
 
 def rotary_tables(positions_L: jax.Array, head_dim: int) -> tuple[jax.Array, jax.Array]:
@@ -205,7 +208,7 @@ causal_attention.defvjp(_attention_fwd, _attention_bwd)
 
 
 class Attention(nnx.Module):
-  """Causal multi-head self-attention through `jax.nn.dot_product_attention`."""
+  """Causal multi-head self-attention, by the kernel `model.attention` picks (`scaling.models.attention`)."""
 
   def __init__(self, cfg: TransformerConfig, *, rngs: nnx.Rngs):
     self.cfg = cfg
@@ -232,9 +235,15 @@ class Attention(nnx.Module):
       implementation = attention_implementation(self.cfg)
       if implementation == "xla":
         out_BxLxHxK = causal_attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK)
+      elif implementation == "blockwise":
+        out_BxLxHxK = attention.blockwise_attention(
+            q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, attention.block_size(q_BxLxHxK.shape[1], 128))
+      elif implementation == "splash":
+        out_BxLxHxK = attention.splash_attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK)
       else:
         out_BxLxHxK = jax.nn.dot_product_attention(
             q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, is_causal=True, implementation=implementation)
+      out_BxLxHxK = checkpoint_name(out_BxLxHxK, "attention")
       return self._out(out_BxLxHxK)
     keys_BxMxHxK, values_BxMxHxK, index = kv_cache
     keys_BxMxHxK = jax.lax.dynamic_update_slice(keys_BxMxHxK, k_BxLxHxK, (0, index, 0, 0))

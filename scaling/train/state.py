@@ -15,6 +15,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from scaling import models
+from scaling.models import attention
 from scaling.parallel import rules
 from scaling.train.config import TrainConfig
 
@@ -56,6 +57,14 @@ def next_token_loss(logits_BxLxV: jax.Array, targets_BxL: jax.Array) -> jax.Arra
   return token_losses(logits_BxLxV, targets_BxL).mean()
 
 
+def for_platform(model_cfg, platform: str):
+  """`model_cfg` with `attention: auto` resolved for the platform the step runs on, which in
+  `scaling compile` is the TPU topology's, not this host's (`scaling.models.attention`)."""
+  if not hasattr(model_cfg, "attention"):
+    return model_cfg
+  return dataclasses.replace(model_cfg, attention=attention.implementation(model_cfg, platform))
+
+
 @dataclasses.dataclass(frozen=True)
 class Steps:
   """What the training loop needs: the sharded initial state and jitted step functions."""
@@ -73,11 +82,12 @@ class Steps:
 def build(cfg: TrainConfig, mesh: Mesh) -> Steps:
   """Builds the model + optimizer description and compiles-on-first-use the steps for `mesh`."""
   architecture = models.get(cfg.model.arch)
+  model_cfg = for_platform(cfg.model, mesh.devices.flat[0].platform)
   tx = optimizer(cfg)
   schedule = learning_rate_schedule(cfg)
 
   def create():
-    model = architecture.module(cfg.model, rngs=nnx.Rngs(cfg.seed))
+    model = architecture.module(model_cfg, rngs=nnx.Rngs(cfg.seed))
     return model, nnx.Optimizer(model, tx, wrt=nnx.Param)
 
   with jax.set_mesh(mesh), rules.axis_rules():

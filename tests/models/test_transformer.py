@@ -120,6 +120,7 @@ def test_attention_runs_on_xla_off_gpu_and_as_asked():
   assert attention_implementation(bf16) == ("cudnn" if jax.default_backend() == "gpu" else "xla")
   assert attention_implementation(ModelConfig()) == "xla"  # float32: cuDNN's kernel is bf16/fp16
   assert attention_implementation(ModelConfig(attention="cudnn")) == "cudnn"
+  assert attention_implementation(ModelConfig(attention="blockwise")) == "blockwise"
   with pytest.raises(InputError, match="model.attention"):
     ModelConfig(attention="flash")
 
