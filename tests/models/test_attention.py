@@ -128,12 +128,12 @@ def test_the_train_step_compiles_for_a_tpu_with_the_splash_kernel(tmp_path):
 def test_a_transformer_with_blockwise_attention_computes_the_xla_one():
   from flax import nnx
 
-  from scaling.models.transformer import Transformer
+  from small_runs import build_model
 
   cfg = ModelConfig(d_model=32, n_layers=1, n_heads=2, seq_len=128, attention="xla")
   tokens = jax.random.randint(jax.random.key(1), (2, 128), 0, 256)
   logits = {}
   for kind in ("xla", "blockwise"):
-    model = Transformer(dataclasses.replace(cfg, attention=kind), rngs=nnx.Rngs(0))
+    model = build_model(dataclasses.replace(cfg, attention=kind))
     logits[kind] = nnx.jit(lambda model, tokens: model(tokens))(model, tokens)
   np.testing.assert_allclose(logits["blockwise"], logits["xla"], rtol=1e-5, atol=1e-5)
