@@ -65,6 +65,37 @@ def for_platform(model_cfg, platform: str):
   return dataclasses.replace(model_cfg, attention=attention.implementation(model_cfg, platform))
 
 
+def microbatch_split(batch_BxL1: jax.Array, microbatches: int) -> jax.Array:
+  """[B, L+1] -> [m, B/m, L+1], microbatch i the rows i, i+m, i+2m, ...: each device holds an equal
+  share of every microbatch of its own rows, so the split moves no data (the batch is split over
+  devices in contiguous blocks of rows, a multiple of m long)."""
+  B, L1 = batch_BxL1.shape
+  batch_mxbxL1 = batch_BxL1.reshape(B // microbatches, microbatches, L1).swapaxes(0, 1)
+  return rules.constrain(batch_mxbxL1, (None, "batch", "length"))
+
+
+def accumulated_gradients(model, batch_BxL1: jax.Array, microbatches: int):
+  """(mean loss, mean gradient) over `microbatches` equal slices of the batch, run in a scan that
+  sums float32 gradients, so activations are those of one microbatch (gradient accumulation, as
+  MaxText's gradient_accumulation_steps). Equal slices: the means are the whole batch's."""
+  graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+
+  def loss_fn(params, batch_bxL1):
+    model = nnx.merge(graphdef, params, rest)
+    return next_token_loss(model(batch_bxL1[:, :-1]), batch_bxL1[:, 1:])
+
+  def add_microbatch(carry, batch_bxL1):
+    loss_sum, grad_sum = carry
+    loss, grads = jax.value_and_grad(loss_fn)(params, batch_bxL1)
+    return (loss_sum + loss, jax.tree.map(lambda s, g: s + g.astype(jnp.float32), grad_sum, grads)), None
+
+  zeros = jax.tree.map(lambda p: jnp.zeros_like(p, jnp.float32), params)
+  (loss_sum, grad_sum), _ = jax.lax.scan(
+      add_microbatch, (jnp.zeros((), jnp.float32), zeros), microbatch_split(batch_BxL1, microbatches))
+  return loss_sum / microbatches, jax.tree.map(
+      lambda g, p: (g / microbatches).astype(p.dtype), grad_sum, params)
+
+
 @dataclasses.dataclass(frozen=True)
 class Steps:
   """What the training loop needs: the sharded initial state and jitted step functions."""
@@ -112,7 +143,10 @@ def build(cfg: TrainConfig, mesh: Mesh) -> Steps:
       return next_token_loss(model(inputs_BxL), targets_BxL)
 
     lr = schedule(opt.step[...])
-    loss, grads = nnx.value_and_grad(loss_fn)(model)
+    if cfg.microbatches == 1:
+      loss, grads = nnx.value_and_grad(loss_fn)(model)
+    else:
+      loss, grads = accumulated_gradients(model, batch_BxL1, cfg.microbatches)
     opt.update(model, grads)
     metrics = {"loss": loss, "lr": lr, "grad_norm": optax.tree.norm(grads)}
     finite = jnp.isfinite(metrics["loss"]) & jnp.isfinite(metrics["grad_norm"])
