@@ -188,8 +188,8 @@ def splash_attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, *, interpret: bool = False
 def kernel_flops_per_step(cfg, platform: str, batch_size: int) -> float:
   """FLOPs per step of the attention kernels XLA's cost analysis cannot see into (a Pallas call
   counts 0 there), counted as the kernel runs them: the q·kᵀ and p·v blocks on or below the
-  diagonal (causal), forward once plus again where remat recomputes it (not under remat none or a
-  policy saving the attention output), and the backward's dq kernel (3 block matmuls: s, dp, dq)
+  diagonal (causal), forward once plus again under any remat policy (the kernel's own residuals
+  are not among the names a policy saves, so the backward pass reruns it), and the backward's dq kernel (3 block matmuls: s, dp, dq)
   and dk/dv kernel (4: s, dp, dv, dk). Each block matmul is 2·b²·K FLOPs per batch row and head."""
   if implementation(cfg, platform) != "splash":
     return 0.0
@@ -197,5 +197,5 @@ def kernel_flops_per_step(cfg, platform: str, batch_size: int) -> float:
   n = cfg.seq_len // b
   visited = n * (n + 1) // 2  # causal: blocks on or below the diagonal
   matmul = 2.0 * b * b * cfg.head_dim * visited * batch_size * cfg.n_heads * cfg.n_layers
-  forwards = 1 if cfg.remat in ("none", "save_attention") else 2
+  forwards = 1 if cfg.remat == "none" else 2
   return matmul * (2 * forwards + 3 + 4)

@@ -32,7 +32,8 @@ from scaling.parallel.rules import constrain
 
 MLPS = ("gelu", "swiglu")
 POSITIONS = ("learned", "rotary")
-REMAT = ("none", "full", "dots")
+REMAT = ("none", "full", "dots", "save_attention", "save_mlp_input", "save_attention_mlp_input",
+         "offload")
 ATTENTION = attention.IMPLEMENTATIONS
 
 
@@ -47,7 +48,7 @@ class TransformerConfig(config.ModelConfig):
   mlp: str = "swiglu"  # "gelu": Kaplan / GPT-2 style
   position: str = "rotary"  # "learned": Kaplan / GPT-2 style
   scan_layers: bool = False  # apply the blocks with a scan: compile time flat in depth
-  remat: str = "none"  # recompute activations in the backward pass: none | full | dots (keep matmuls)
+  remat: str = "none"  # backward-pass recomputation, by policy name: see REMAT_POLICIES
   attention: str = "auto"  # auto | xla | blockwise | splash (TPU) | cudnn (GPU): scaling.models.attention
 
   @property
@@ -88,12 +89,23 @@ class TransformerConfig(config.ModelConfig):
       raise InputError("model.attention=splash needs a TPU (this backend is gpu); use auto or cudnn")
 
 
+# What the backward pass keeps of each block's forward, by `model.remat`; the rest is recomputed.
+# Names are set with `checkpoint_name` in the blocks: "attention" the attention kernel's output
+# [B, L, H, K], "mlp_input" the normed MLP input [B, L, D], "dense" every projection's output.
 REMAT_POLICIES = {
     "full": jax.checkpoint_policies.nothing_saveable,
     # `dense` hides its dot inside a custom VJP, so its outputs are saved by name.
     "dots": jax.checkpoint_policies.save_from_both_policies(
         jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
         jax.checkpoint_policies.save_only_these_names("dense")),
+    "save_attention": jax.checkpoint_policies.save_only_these_names("attention"),
+    "save_mlp_input": jax.checkpoint_policies.save_only_these_names("mlp_input"),
+    "save_attention_mlp_input": jax.checkpoint_policies.save_only_these_names(
+        "attention", "mlp_input"),
+    # TPU: both kept in the host's pinned memory rather than HBM, copied back for the backward.
+    "offload": jax.checkpoint_policies.save_and_offload_only_these_names(
+        names_which_can_be_saved=[], names_which_can_be_offloaded=["attention", "mlp_input"],
+        offload_src="device", offload_dst="pinned_host"),
 }
 
 
@@ -296,7 +308,8 @@ class Block(nnx.Module):
     attended = self.attn(self.attn_norm(x_BxLxD).astype(x_BxLxD.dtype), positions_L, rope, kv_cache)
     attn_out_BxLxD, new_kv = attended if kv_cache is not None else (attended, None)
     x_BxLxD = x_BxLxD + attn_out_BxLxD
-    x_BxLxD = x_BxLxD + self.mlp(self.mlp_norm(x_BxLxD).astype(x_BxLxD.dtype))
+    mlp_in_BxLxD = checkpoint_name(self.mlp_norm(x_BxLxD).astype(x_BxLxD.dtype), "mlp_input")
+    x_BxLxD = x_BxLxD + self.mlp(mlp_in_BxLxD)
     x_BxLxD = constrain(x_BxLxD, ("batch", "length", "act_embed"))
     return x_BxLxD if kv_cache is None else (x_BxLxD, new_kv)
 

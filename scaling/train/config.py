@@ -37,8 +37,12 @@ def defaults() -> ml_collections.ConfigDict:
   config.model.dtype = "float32"  # compute dtype: float32 (CPU) | bfloat16 (accelerators)
   config.model.init_std = 0.02  # normal init std; residual projections get std / sqrt(2 n_layers)
   config.model.scan_layers = False  # apply the blocks with nnx.scan: compile time flat in depth
-  config.model.remat = "none"  # backward-pass recomputation: none | full | dots (save matmul outputs)
-  config.model.attention = "auto"  # auto (cuDNN on GPU under bf16 when shapes allow, else XLA) | xla | cudnn
+  # backward-pass recomputation: none | full | dots (save matmul outputs) | save_attention |
+  # save_mlp_input | save_attention_mlp_input (save those activations by name) | offload (TPU: them to host)
+  config.model.remat = "none"
+  # attention kernel: xla | blockwise (no [L, L] scores) | splash (TPU) | cudnn (GPU) | auto (by the
+  # platform compiled for: splash on TPU, cuDNN on GPU under bf16, blockwise on CPU from L 1024)
+  config.model.attention = "auto"
 
   config.batch_size = 32  # global batch, in sequences, over all devices and processes
   # Gradient accumulation: the step runs the batch as this many equal microbatches in a scan, summing

@@ -15,6 +15,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from scaling import models
+from scaling.errors import InputError
 from scaling.models import attention
 from scaling.parallel import rules
 from scaling.train.config import TrainConfig
@@ -59,7 +60,11 @@ def next_token_loss(logits_BxLxV: jax.Array, targets_BxL: jax.Array) -> jax.Arra
 
 def for_platform(model_cfg, platform: str):
   """`model_cfg` with `attention: auto` resolved for the platform the step runs on, which in
-  `scaling compile` is the TPU topology's, not this host's (`scaling.models.attention`)."""
+  `scaling compile` is the TPU topology's, not this host's (`scaling.models.attention`); refuses
+  what that platform cannot run."""
+  if getattr(model_cfg, "remat", None) == "offload" and platform != "tpu":
+    raise InputError(f"model.remat=offload needs a TPU (the step is compiled for {platform}): it "
+                     "offloads to a TPU host's memory; use save_attention_mlp_input or full")
   if not hasattr(model_cfg, "attention"):
     return model_cfg
   return dataclasses.replace(model_cfg, attention=attention.implementation(model_cfg, platform))
