@@ -50,6 +50,7 @@ class TransformerConfig(config.ModelConfig):
   scan_layers: bool = False  # apply the blocks with a scan: compile time flat in depth
   remat: str = "none"  # backward-pass recomputation, by policy name: see REMAT_POLICIES
   attention: str = "auto"  # auto | xla | blockwise | splash (TPU) | cudnn (GPU): scaling.models.attention
+  logits_chunks: int = 0  # the loss over this many vocabulary slices; 0 = one per 32768 entries
 
   @property
   def head_dim(self) -> int:
@@ -60,13 +61,28 @@ class TransformerConfig(config.ModelConfig):
     """The MLP hidden width F actually used."""
     return self.d_ff if self.d_ff > 0 else int(round(self.mlp_ratio * self.d_model))
 
+  @property
+  def vocab_chunks(self) -> int:
+    """The vocabulary slices the train loss computes its logits in (`logits_chunks`, else one per
+    32768 entries, lowered to a divisor of V): never [B, L, V] float32 logits at once."""
+    if self.logits_chunks:
+      return self.logits_chunks
+    chunks = max(1, self.vocab_size // 32768)
+    while self.vocab_size % chunks:
+      chunks -= 1
+    return chunks
+
   def resolved(self) -> dict:
-    return {**super().resolved(), "d_ff": self.hidden_dim}
+    return {**super().resolved(), "d_ff": self.hidden_dim, "logits_chunks": self.vocab_chunks}
 
   def __post_init__(self):
     super().__post_init__()
     config.check_int(self, "n_heads")
     config.check_int(self, "d_ff", minimum=0)
+    config.check_int(self, "logits_chunks", minimum=0)
+    if self.logits_chunks and self.vocab_size % self.logits_chunks:
+      raise InputError(f"model.logits_chunks={self.logits_chunks} does not divide "
+                       f"model.vocab_size={self.vocab_size}")
     if self.d_ff == 0:
       config.check_positive(self, "mlp_ratio")
     if self.d_model % self.n_heads:
@@ -375,13 +391,22 @@ class Transformer(nnx.Module):
       x_BxLxD = x_BxLxD + jnp.take(self.position_embedding[...], positions_L, axis=0)[None]
     return constrain(x_BxLxD.astype(jnp.dtype(cfg.dtype)), ("batch", "length", "act_embed"))
 
+  def features(self, tokens_BxL: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(the final normed hidden states [B, L, D], the unembedding [D, V]), both in the compute
+    dtype, whose product is the logits: for a loss that computes them a slice at a time."""
+    positions_L = jnp.arange(tokens_BxL.shape[1])
+    x_BxLxD = self._apply_blocks(self._embed(tokens_BxL, positions_L), positions_L,
+                                 self._rope(positions_L))
+    dtype = jnp.dtype(self.cfg.dtype)
+    return self.final_norm(x_BxLxD).astype(dtype), self._unembedding().astype(dtype)
+
+  def _unembedding(self):
+    return self.embedding[...].T if self.cfg.tie_embeddings else self.unembedding[...]
+
   def _logits(self, x_BxLxD):
-    cfg = self.cfg
-    dtype = jnp.dtype(cfg.dtype)
-    x_BxLxD = self.final_norm(x_BxLxD).astype(dtype)
-    unembedding_DxV = self.embedding[...].T if cfg.tie_embeddings else self.unembedding[...]
+    x_BxLxD = self.final_norm(x_BxLxD).astype(jnp.dtype(self.cfg.dtype))
     # Logits and loss in float32 even under bf16 compute: the softmax over V needs the range.
-    return project(x_BxLxD, unembedding_DxV, jnp.float32)
+    return project(x_BxLxD, self._unembedding(), jnp.float32)
 
   def _decode_blocks(self, x_BxTxD, positions_T, rope, cache):
     """The residual stack over a chunk, reading and extending each layer's cached keys/values."""

@@ -43,6 +43,7 @@ def defaults() -> ml_collections.ConfigDict:
   # attention kernel: xla | blockwise (no [L, L] scores) | splash (TPU) | cudnn (GPU) | auto (by the
   # platform compiled for: splash on TPU, cuDNN on GPU under bf16, blockwise on CPU from L 1024)
   config.model.attention = "auto"
+  config.model.logits_chunks = 0  # train loss over this many vocabulary slices; 0 = one per 32768 entries
 
   config.batch_size = 32  # global batch, in sequences, over all devices and processes
   # Gradient accumulation: the step runs the batch as this many equal microbatches in a scan, summing

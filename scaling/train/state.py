@@ -58,6 +58,44 @@ def next_token_loss(logits_BxLxV: jax.Array, targets_BxL: jax.Array) -> jax.Arra
   return token_losses(logits_BxLxV, targets_BxL).mean()
 
 
+def chunked_token_losses(x_NxD: jax.Array, unembedding_DxV: jax.Array, targets_N: jax.Array,
+                         chunks: int) -> jax.Array:
+  """`token_losses` of the logits x·W computed `chunks` vocabulary slices at a time: an online
+  log-sum-exp over the slices in a rematerialized scan, so neither pass holds more than [N, V/c]
+  float32 logits (vocabulary tiling, as MaxText's). Slice j holds the entries j, j + c, j + 2c, ...,
+  so each slice is spread over the devices the vocabulary is split across, as the whole is."""
+  D, V = unembedding_DxV.shape
+  w_cxDxW = unembedding_DxV.reshape(D, V // chunks, chunks).transpose(2, 0, 1)
+  slice_N, index_N = targets_N % chunks, targets_N // chunks
+
+  @jax.checkpoint
+  def add_slice(carry, args):
+    max_N, sum_N, target_N = carry
+    j, w_DxW = args
+    logits_NxW = jnp.matmul(x_NxD, w_DxW, preferred_element_type=jnp.float32)
+    new_max_N = jnp.maximum(max_N, logits_NxW.max(-1))
+    sum_N = sum_N * jnp.exp(max_N - new_max_N) + jnp.exp(logits_NxW - new_max_N[:, None]).sum(-1)
+    picked_NxW = (jnp.arange(logits_NxW.shape[1]) == index_N[:, None]) & (slice_N == j)[:, None]
+    target_N = target_N + jnp.sum(jnp.where(picked_NxW, logits_NxW, 0.0), axis=-1)
+    return (new_max_N, sum_N, target_N), None
+
+  N = x_NxD.shape[0]
+  init = (jnp.full((N,), -jnp.inf), jnp.zeros((N,)), jnp.zeros((N,)))
+  (max_N, sum_N, target_N), _ = jax.lax.scan(add_slice, init, (jnp.arange(chunks), w_cxDxW))
+  return max_N + jnp.log(sum_N) - target_N
+
+
+def model_loss(model, inputs_BxL: jax.Array, targets_BxL: jax.Array) -> jax.Array:
+  """Mean next-token loss of `model`: over vocabulary slices where its config asks for several."""
+  chunks = getattr(getattr(model, "cfg", None), "vocab_chunks", 1)
+  if chunks == 1:
+    return next_token_loss(model(inputs_BxL), targets_BxL)
+  x_BxLxD, unembedding_DxV = model.features(inputs_BxL)
+  B, L, D = x_BxLxD.shape
+  return chunked_token_losses(x_BxLxD.reshape(B * L, D), unembedding_DxV, targets_BxL.reshape(-1),
+                              chunks).mean()
+
+
 def for_platform(model_cfg, platform: str):
   """`model_cfg` with `attention: auto` resolved for the platform the step runs on, which in
   `scaling compile` is the TPU topology's, not this host's (`scaling.models.attention`); refuses
@@ -87,7 +125,7 @@ def accumulated_gradients(model, batch_BxL1: jax.Array, microbatches: int):
 
   def loss_fn(params, batch_bxL1):
     model = nnx.merge(graphdef, params, rest)
-    return next_token_loss(model(batch_bxL1[:, :-1]), batch_bxL1[:, 1:])
+    return model_loss(model, batch_bxL1[:, :-1], batch_bxL1[:, 1:])
 
   def add_microbatch(carry, batch_bxL1):
     loss_sum, grad_sum = carry
@@ -145,7 +183,7 @@ def build(cfg: TrainConfig, mesh: Mesh) -> Steps:
     inputs_BxL, targets_BxL = batch_BxL1[:, :-1], batch_BxL1[:, 1:]
 
     def loss_fn(model):
-      return next_token_loss(model(inputs_BxL), targets_BxL)
+      return model_loss(model, inputs_BxL, targets_BxL)
 
     lr = schedule(opt.step[...])
     if cfg.microbatches == 1:

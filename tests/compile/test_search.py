@@ -13,12 +13,13 @@ TINY = ["--config.model.dtype=bfloat16", "--config.model.d_model=128", "--config
 def test_search_ranks_what_fits_by_the_step_bound_and_prints_ready_overrides():
   cfg, resolved = cli.load_train_config(os.path.join(REPO, "configs/tiny.py"), TINY)
   tried_rows = []
-  result = search.search(cfg, resolved, topology.parse("v5litepod-4"), remats=("none", "full", "offload"),
-                         microbatches=(1, 2, 3), log=tried_rows.append)
+  result = search.search(cfg, resolved, topology.parse("v5litepod-4"), remats=("none", "offload"),
+                         microbatches=(1, 3), log=tried_rows.append)
   assert tried_rows == result["tried"]
-  # 8 rows over 4 devices: 3 microbatches cannot split; the tiny model fits at once.
-  assert [(r["remat"], r["microbatches"]) for r in result["tried"]] == [
-      ("none", 1), ("full", 1), ("offload", 1)]
+  # 8 rows over 4 devices: 3 microbatches cannot split; the tiny model fits at once; this libtpu
+  # compiles offloading to host memory.
+  assert [(r["remat"], r["microbatches"], r["error"]) for r in result["tried"]] == [
+      ("none", 1, None), ("offload", 1, None)]
   fits = result["fits"]
   assert fits and all(r["fits"] and r["step_seconds"] > 0 for r in fits)
   assert [r["step_seconds"] for r in fits] == sorted(r["step_seconds"] for r in fits)
