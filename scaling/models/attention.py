@@ -23,8 +23,9 @@ from scaling.errors import InputError
 from scaling.parallel import rules
 
 IMPLEMENTATIONS = ("auto", "xla", "blockwise", "splash", "cudnn")
-# Below this many positions the [L, L] scores are small and XLA's single fused softmax is faster
-# on CPU than a loop over blocks; from here on the blockwise kernel's memory wins.
+# CPU `auto`: below this many positions the [L, L] scores are small (4 MiB per batch row and head
+# in float32 at 1024) and the XLA kernel stays; from here on the blockwise kernel, which never holds
+# them, is taken.
 BLOCKWISE_FROM_LENGTH = 1024
 _NEG = -0.7 * float(jnp.finfo(jnp.float32).max)  # a masked logit: exp() of it is 0, never NaN
 
