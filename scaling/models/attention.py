@@ -37,7 +37,7 @@ def implementation(cfg, platform: str) -> str:
   chosen = cfg.attention
   if chosen == "auto":
     if platform == "tpu":
-      chosen = "splash" if cfg.seq_len % 128 == 0 else "blockwise"
+      chosen = "splash" if cfg.seq_len % 128 == 0 else "xla"  # the kernel tiles by 128
     elif platform == "gpu":
       fused_ok = cfg.dtype == "bfloat16" and cfg.head_dim <= 128 and cfg.head_dim % 8 == 0
       chosen = "cudnn" if fused_ok else "xla"

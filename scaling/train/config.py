@@ -41,7 +41,8 @@ def defaults() -> ml_collections.ConfigDict:
   # save_mlp_input | save_attention_mlp_input (save those activations by name) | offload (TPU: them to host)
   config.model.remat = "none"
   # attention kernel: xla | blockwise (no [L, L] scores) | splash (TPU) | cudnn (GPU) | auto (by the
-  # platform compiled for: splash on TPU, cuDNN on GPU under bf16, blockwise on CPU from L 1024)
+  # platform compiled for: splash on TPU at L a multiple of 128, cuDNN on GPU under bf16, blockwise
+  # on CPU from L 1024; xla otherwise)
   config.model.attention = "auto"
   config.model.logits_chunks = 0  # train loss over this many vocabulary slices; 0 = one per 32768 entries
 

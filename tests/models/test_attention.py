@@ -85,7 +85,7 @@ def test_auto_picks_by_the_platform_the_step_is_compiled_for():
   assert attention.implementation(dataclasses.replace(long, dtype="float32"), "gpu") == "xla"
   assert attention.implementation(long, "cpu") == "blockwise"
   assert attention.implementation(short, "cpu") == "xla"
-  assert attention.implementation(dataclasses.replace(long, seq_len=200), "tpu") == "blockwise"
+  assert attention.implementation(dataclasses.replace(long, seq_len=200), "tpu") == "xla"
 
 
 @pytest.mark.parametrize("kernel,platform", [("splash", "cpu"), ("cudnn", "tpu")])
