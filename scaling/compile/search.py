@@ -5,7 +5,8 @@ Each candidate is the config with `microbatches` and `model.remat` changed, comp
 bound on the step time, and printed as ready `--config.` overrides, the best marked. For each remat
 policy the microbatch counts are tried smallest first and the first that fits is kept: more
 microbatches do the same FLOPs with more weight gathers and reads per step, so they only trade
-speed for memory. Policies go from keeping the most (none) to the least (full).
+speed for memory. A candidate whose compile fails (e.g. a policy this libtpu cannot compile) is
+listed with its error under --json and not ranked.
 """
 
 import dataclasses
