@@ -1,4 +1,4 @@
-"""The loss the train step differentiates: optax's cross-entropy, value and gradient."""
+"""scaling.train.state: the loss is optax's cross-entropy; microbatches and vocabulary slices change no result."""
 
 import jax
 import jax.numpy as jnp
