@@ -1,4 +1,4 @@
-"""`scaling compile --config FILE --topology TYPE [--num-slices K] [--config.KEY=VALUE ...] [--json] [--hlo FILE]`.
+"""`scaling compile --config FILE --topology TYPE [--num-slices K] [--config.KEY=VALUE ...] [--json] [--hlo FILE] [--search]`.
 
 Compiles `scaling train`'s step for a TPU slice (`v4-32`, `v5p-128`, `v5litepod-16`, `v6e-256`, ...)
 on this machine, CPU included (K such slices joined by the data-center network with --num-slices),
@@ -6,6 +6,7 @@ and reports its memory per device against the chip's HBM, its FLOPs
 against the model's, its collectives and a roofline bound on the step time (docs/scale.md). Exit 0
 when it fits, 1 when it does not (the figures, and one line on stderr: by how much, what would help),
 2 for bad input or without libtpu. --json prints one JSON object instead of the summary.
+--search tries microbatches × remat policies instead and ranks those that fit (exit 1 if none).
 """
 
 import json
@@ -28,6 +29,9 @@ def _parser() -> ArgumentParser:
                            "mesh's data axis (else fsdp) spans them")
   parser.add_argument("--json", action="store_true", help="print one JSON object")
   parser.add_argument("--hlo", metavar="FILE", help="also write the optimized HLO to FILE")
+  parser.add_argument("--search", action="store_true",
+                      help="try microbatches × remat policies; print those that fit, ranked "
+                      "(scaling/compile/search.py)")
   return parser
 
 
@@ -118,6 +122,12 @@ def main(argv: list[str]) -> int:
 
   topo = topology.parse(args.topology, args.num_slices)
   cfg, resolved = load_train_config(args.config, overrides)
+  if args.search:
+    from scaling.compile import search
+
+    result = search.search(cfg, resolved, topo)
+    print(json.dumps(result, indent=2) if args.json else search.table(result, topo.accelerator_type))
+    return 0 if result["fits"] else 1
   report = aot.compile_step(cfg, resolved, topo, hlo_path=args.hlo)
   print(json.dumps(report, indent=2) if args.json else summary(report))
   if not report["memory_per_device"]["fits"]:

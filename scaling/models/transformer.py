@@ -27,13 +27,14 @@ from flax import nnx
 from jax.ad_checkpoint import checkpoint_name
 
 from scaling.errors import InputError
-from scaling.models import accounting, config, ladder, layers, registry
+from scaling.models import accounting, attention, config, ladder, layers, registry
 from scaling.parallel.rules import constrain
 
 MLPS = ("gelu", "swiglu")
 POSITIONS = ("learned", "rotary")
-REMAT = ("none", "full", "dots")
-ATTENTION = ("auto", "xla", "cudnn")
+REMAT = ("none", "full", "dots", "save_attention", "save_mlp_input", "save_attention_mlp_input",
+         "offload")
+ATTENTION = attention.IMPLEMENTATIONS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,8 +48,9 @@ class TransformerConfig(config.ModelConfig):
   mlp: str = "swiglu"  # "gelu": Kaplan / GPT-2 style
   position: str = "rotary"  # "learned": Kaplan / GPT-2 style
   scan_layers: bool = False  # apply the blocks with a scan: compile time flat in depth
-  remat: str = "none"  # recompute activations in the backward pass: none | full | dots (keep matmuls)
-  attention: str = "auto"  # jax.nn.dot_product_attention implementation: auto | xla | cudnn
+  remat: str = "none"  # backward-pass recomputation, by policy name: see REMAT_POLICIES
+  attention: str = "auto"  # auto | xla | blockwise | splash (TPU) | cudnn (GPU): scaling.models.attention
+  logits_chunks: int = 0  # the loss over this many vocabulary slices; 0 = one per 32768 entries
 
   @property
   def head_dim(self) -> int:
@@ -59,13 +61,28 @@ class TransformerConfig(config.ModelConfig):
     """The MLP hidden width F actually used."""
     return self.d_ff if self.d_ff > 0 else int(round(self.mlp_ratio * self.d_model))
 
+  @property
+  def vocab_chunks(self) -> int:
+    """The vocabulary slices the train loss computes its logits in (`logits_chunks`, else one per
+    32768 entries, lowered to a divisor of V): never [B, L, V] float32 logits at once."""
+    if self.logits_chunks:
+      return self.logits_chunks
+    chunks = max(1, self.vocab_size // 32768)
+    while self.vocab_size % chunks:
+      chunks -= 1
+    return chunks
+
   def resolved(self) -> dict:
-    return {**super().resolved(), "d_ff": self.hidden_dim}
+    return {**super().resolved(), "d_ff": self.hidden_dim, "logits_chunks": self.vocab_chunks}
 
   def __post_init__(self):
     super().__post_init__()
     config.check_int(self, "n_heads")
     config.check_int(self, "d_ff", minimum=0)
+    config.check_int(self, "logits_chunks", minimum=0)
+    if self.logits_chunks and self.vocab_size % self.logits_chunks:
+      raise InputError(f"model.logits_chunks={self.logits_chunks} does not divide "
+                       f"model.vocab_size={self.vocab_size}")
     if self.d_ff == 0:
       config.check_positive(self, "mlp_ratio")
     if self.d_model % self.n_heads:
@@ -79,27 +96,41 @@ class TransformerConfig(config.ModelConfig):
     config.check_bool(self, "scan_layers")
 
   def check_backend(self, backend) -> None:
+    """cuDNN needs this host's GPU. Splash needs the TPU the step is compiled for, which may be
+    another machine's (`scaling compile`): `attention.implementation` checks it when the step is built."""
     if self.attention == "cudnn" and backend() != "gpu":
       raise InputError(f"model.attention=cudnn needs a GPU (this backend is {backend()}); "
                        "use auto or xla")
+    if self.attention == "splash" and backend() == "gpu":
+      raise InputError("model.attention=splash needs a TPU (this backend is gpu); use auto or cudnn")
 
 
+# What the backward pass keeps of each block's forward, by `model.remat`; the rest is recomputed.
+# Names are set with `checkpoint_name` in the blocks: "attention" the attention kernel's output
+# [B, L, H, K], "mlp_input" the normed MLP input [B, L, D], "dense" every projection's output.
 REMAT_POLICIES = {
     "full": jax.checkpoint_policies.nothing_saveable,
     # `dense` hides its dot inside a custom VJP, so its outputs are saved by name.
     "dots": jax.checkpoint_policies.save_from_both_policies(
         jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
         jax.checkpoint_policies.save_only_these_names("dense")),
+    "save_attention": jax.checkpoint_policies.save_only_these_names("attention"),
+    "save_mlp_input": jax.checkpoint_policies.save_only_these_names("mlp_input"),
+    "save_attention_mlp_input": jax.checkpoint_policies.save_only_these_names(
+        "attention", "mlp_input"),
+    # TPU: both kept in the host's pinned memory rather than HBM, copied back for the backward.
+    "offload": jax.checkpoint_policies.save_and_offload_only_these_names(
+        names_which_can_be_saved=[], names_which_can_be_offloaded=["attention", "mlp_input"],
+        offload_src="device", offload_dst="pinned_host"),
 }
 
 
 def attention_implementation(cfg: TransformerConfig) -> str:
-  """The `jax.nn.dot_product_attention` implementation: cuDNN's fused kernel on GPU under bf16 with
-  head dims it supports (≤ 128, multiple of 8), XLA's elsewhere (CPU, TPU, float32)."""
+  """The kernel `cfg.attention` names; `auto` as resolved for this host's backend (the train step
+  resolves it for the platform it is compiled for first: `scaling.train.state.build`)."""
   if cfg.attention != "auto":
     return cfg.attention
-  fused_ok = cfg.dtype == "bfloat16" and cfg.head_dim <= 128 and cfg.head_dim % 8 == 0
-  return "cudnn" if fused_ok and jax.default_backend() == "gpu" else "xla"
+  return attention.implementation(cfg, jax.default_backend())
 
 
 def rotary_tables(positions_L: jax.Array, head_dim: int) -> tuple[jax.Array, jax.Array]:
@@ -205,7 +236,7 @@ causal_attention.defvjp(_attention_fwd, _attention_bwd)
 
 
 class Attention(nnx.Module):
-  """Causal multi-head self-attention through `jax.nn.dot_product_attention`."""
+  """Causal multi-head self-attention, by the kernel `model.attention` picks (`scaling.models.attention`)."""
 
   def __init__(self, cfg: TransformerConfig, *, rngs: nnx.Rngs):
     self.cfg = cfg
@@ -232,9 +263,15 @@ class Attention(nnx.Module):
       implementation = attention_implementation(self.cfg)
       if implementation == "xla":
         out_BxLxHxK = causal_attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK)
+      elif implementation == "blockwise":
+        out_BxLxHxK = attention.blockwise_attention(
+            q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, attention.block_size(q_BxLxHxK.shape[1], 128))
+      elif implementation == "splash":
+        out_BxLxHxK = attention.splash_attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK)
       else:
         out_BxLxHxK = jax.nn.dot_product_attention(
             q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, is_causal=True, implementation=implementation)
+      out_BxLxHxK = checkpoint_name(out_BxLxHxK, "attention")
       return self._out(out_BxLxHxK)
     keys_BxMxHxK, values_BxMxHxK, index = kv_cache
     keys_BxMxHxK = jax.lax.dynamic_update_slice(keys_BxMxHxK, k_BxLxHxK, (0, index, 0, 0))
@@ -287,7 +324,8 @@ class Block(nnx.Module):
     attended = self.attn(self.attn_norm(x_BxLxD).astype(x_BxLxD.dtype), positions_L, rope, kv_cache)
     attn_out_BxLxD, new_kv = attended if kv_cache is not None else (attended, None)
     x_BxLxD = x_BxLxD + attn_out_BxLxD
-    x_BxLxD = x_BxLxD + self.mlp(self.mlp_norm(x_BxLxD).astype(x_BxLxD.dtype))
+    mlp_in_BxLxD = checkpoint_name(self.mlp_norm(x_BxLxD).astype(x_BxLxD.dtype), "mlp_input")
+    x_BxLxD = x_BxLxD + self.mlp(mlp_in_BxLxD)
     x_BxLxD = constrain(x_BxLxD, ("batch", "length", "act_embed"))
     return x_BxLxD if kv_cache is None else (x_BxLxD, new_kv)
 
@@ -353,13 +391,22 @@ class Transformer(nnx.Module):
       x_BxLxD = x_BxLxD + jnp.take(self.position_embedding[...], positions_L, axis=0)[None]
     return constrain(x_BxLxD.astype(jnp.dtype(cfg.dtype)), ("batch", "length", "act_embed"))
 
+  def features(self, tokens_BxL: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(the final normed hidden states [B, L, D], the unembedding [D, V]), both in the compute
+    dtype, whose product is the logits: for a loss that computes them a slice at a time."""
+    positions_L = jnp.arange(tokens_BxL.shape[1])
+    x_BxLxD = self._apply_blocks(self._embed(tokens_BxL, positions_L), positions_L,
+                                 self._rope(positions_L))
+    dtype = jnp.dtype(self.cfg.dtype)
+    return self.final_norm(x_BxLxD).astype(dtype), self._unembedding().astype(dtype)
+
+  def _unembedding(self):
+    return self.embedding[...].T if self.cfg.tie_embeddings else self.unembedding[...]
+
   def _logits(self, x_BxLxD):
-    cfg = self.cfg
-    dtype = jnp.dtype(cfg.dtype)
-    x_BxLxD = self.final_norm(x_BxLxD).astype(dtype)
-    unembedding_DxV = self.embedding[...].T if cfg.tie_embeddings else self.unembedding[...]
+    x_BxLxD = self.final_norm(x_BxLxD).astype(jnp.dtype(self.cfg.dtype))
     # Logits and loss in float32 even under bf16 compute: the softmax over V needs the range.
-    return project(x_BxLxD, unembedding_DxV, jnp.float32)
+    return project(x_BxLxD, self._unembedding(), jnp.float32)
 
   def _decode_blocks(self, x_BxTxD, positions_T, rope, cache):
     """The residual stack over a chunk, reading and extending each layer's cached keys/values."""

@@ -37,10 +37,19 @@ def defaults() -> ml_collections.ConfigDict:
   config.model.dtype = "float32"  # compute dtype: float32 (CPU) | bfloat16 (accelerators)
   config.model.init_std = 0.02  # normal init std; residual projections get std / sqrt(2 n_layers)
   config.model.scan_layers = False  # apply the blocks with nnx.scan: compile time flat in depth
-  config.model.remat = "none"  # backward-pass recomputation: none | full | dots (save matmul outputs)
-  config.model.attention = "auto"  # auto (cuDNN on GPU under bf16 when shapes allow, else XLA) | xla | cudnn
+  # backward-pass recomputation: none | full | dots (save matmul outputs) | save_attention |
+  # save_mlp_input | save_attention_mlp_input (save those activations by name) | offload (TPU: them to host)
+  config.model.remat = "none"
+  # attention kernel: xla | blockwise (no [L, L] scores) | splash (TPU) | cudnn (GPU) | auto (by the
+  # platform compiled for: splash on TPU at L a multiple of 128, cuDNN on GPU under bf16, blockwise
+  # on CPU from L 1024; xla otherwise)
+  config.model.attention = "auto"
+  config.model.logits_chunks = 0  # train loss over this many vocabulary slices; 0 = one per 32768 entries
 
   config.batch_size = 32  # global batch, in sequences, over all devices and processes
+  # Gradient accumulation: the step runs the batch as this many equal microbatches in a scan, summing
+  # float32 gradients, then makes one update (same result as one batch; activations ÷ microbatches)
+  config.microbatches = 1
   config.train_steps = 1000  # run length in optimizer steps (ignored when train_tokens is set)
   config.train_tokens = 0  # run length in tokens, rounded up to whole steps; 0 = use train_steps
   config.learning_rate = 3e-3  # peak learning rate
@@ -135,6 +144,7 @@ class TrainConfig:
   data: ml_collections.ConfigDict
   distributed: dict
   wandb: dict
+  microbatches: int = 1
 
   @property
   def tokens_per_step(self) -> int:
@@ -184,6 +194,9 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
   model = ModelConfig.from_dict(model_values)  # the family's own config: its keys, its checks
 
   batch_size = _number(config, "batch_size", integer=True, above=0)
+  microbatches = _number(config, "microbatches", integer=True, above=0)
+  if batch_size % microbatches:
+    raise InputError(f"batch_size={batch_size} is not divisible by microbatches={microbatches}")
   train_steps = _number(config, "train_steps", integer=True, at_least=0)
   train_tokens = _number(config, "train_tokens", integer=True, at_least=0)
   if train_tokens:
@@ -263,6 +276,7 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
       data=config.data,
       distributed=distributed,
       wandb={key: config[f"wandb_{key}"] for key in trackers.WANDB_KEYS},
+      microbatches=microbatches,
   )
 
 
@@ -283,6 +297,11 @@ def check_fits_mesh(cfg: TrainConfig, mesh_shape: tuple[int, ...], process_count
   if cfg.batch_size % batch_ways:
     raise InputError(f"batch_size={cfg.batch_size} is not divisible by the batch-sharding size "
                      f"{' × '.join(f'mesh.{axis}' for axis in batch_axes)} = {batch_ways}")
+  if cfg.batch_size % (cfg.microbatches * batch_ways):
+    raise InputError(
+        f"batch_size={cfg.batch_size} is not divisible by microbatches × the batch-sharding size "
+        f"{' × '.join(f'mesh.{axis}' for axis in batch_axes)} = {cfg.microbatches} × {batch_ways}: "
+        "each microbatch must split evenly over the devices")
   if cfg.batch_size % process_count:
     raise InputError(f"batch_size={cfg.batch_size} is not divisible by the {process_count} processes")
   architecture = models.get(cfg.model.arch)

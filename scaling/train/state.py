@@ -15,6 +15,8 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from scaling import models
+from scaling.errors import InputError
+from scaling.models import attention
 from scaling.parallel import rules
 from scaling.train import schedule as schedule_lib
 from scaling.train.config import TrainConfig
@@ -54,6 +56,87 @@ def next_token_loss(logits_BxLxV: jax.Array, targets_BxL: jax.Array) -> jax.Arra
   return token_losses(logits_BxLxV, targets_BxL).mean()
 
 
+def chunked_token_losses(x_NxD: jax.Array, unembedding_DxV: jax.Array, targets_N: jax.Array,
+                         chunks: int) -> jax.Array:
+  """`token_losses` of the logits x·W computed `chunks` vocabulary slices at a time: an online
+  log-sum-exp over the slices in a rematerialized scan, so neither pass holds more than [N, V/c]
+  float32 logits (vocabulary tiling, as MaxText's). Slice j holds the entries j, j + c, j + 2c, ...,
+  so each slice is spread over the devices the vocabulary is split across, as the whole is."""
+  D, V = unembedding_DxV.shape
+  w_cxDxW = unembedding_DxV.reshape(D, V // chunks, chunks).transpose(2, 0, 1)
+  slice_N, index_N = targets_N % chunks, targets_N // chunks
+
+  @jax.checkpoint
+  def add_slice(carry, args):
+    max_N, sum_N, target_N = carry
+    j, w_DxW = args
+    logits_NxW = jnp.matmul(x_NxD, w_DxW, preferred_element_type=jnp.float32)
+    new_max_N = jnp.maximum(max_N, logits_NxW.max(-1))
+    sum_N = sum_N * jnp.exp(max_N - new_max_N) + jnp.exp(logits_NxW - new_max_N[:, None]).sum(-1)
+    picked_NxW = (jnp.arange(logits_NxW.shape[1]) == index_N[:, None]) & (slice_N == j)[:, None]
+    target_N = target_N + jnp.sum(jnp.where(picked_NxW, logits_NxW, 0.0), axis=-1)
+    return (new_max_N, sum_N, target_N), None
+
+  N = x_NxD.shape[0]
+  init = (jnp.full((N,), -jnp.inf), jnp.zeros((N,)), jnp.zeros((N,)))
+  (max_N, sum_N, target_N), _ = jax.lax.scan(add_slice, init, (jnp.arange(chunks), w_cxDxW))
+  return max_N + jnp.log(sum_N) - target_N
+
+
+def model_loss(model, inputs_BxL: jax.Array, targets_BxL: jax.Array) -> jax.Array:
+  """Mean next-token loss of `model`: over vocabulary slices where its config asks for several."""
+  chunks = getattr(getattr(model, "cfg", None), "vocab_chunks", 1)
+  if chunks == 1:
+    return next_token_loss(model(inputs_BxL), targets_BxL)
+  x_BxLxD, unembedding_DxV = model.features(inputs_BxL)
+  B, L, D = x_BxLxD.shape
+  return chunked_token_losses(x_BxLxD.reshape(B * L, D), unembedding_DxV, targets_BxL.reshape(-1),
+                              chunks).mean()
+
+
+def for_platform(model_cfg, platform: str):
+  """`model_cfg` with `attention: auto` resolved for the platform the step runs on, which in
+  `scaling compile` is the TPU topology's, not this host's (`scaling.models.attention`); refuses
+  what that platform cannot run."""
+  if getattr(model_cfg, "remat", None) == "offload" and platform != "tpu":
+    raise InputError(f"model.remat=offload needs a TPU (the step is compiled for {platform}): it "
+                     "offloads to a TPU host's memory; use save_attention_mlp_input or full")
+  if not hasattr(model_cfg, "attention"):
+    return model_cfg
+  return dataclasses.replace(model_cfg, attention=attention.implementation(model_cfg, platform))
+
+
+def microbatch_split(batch_BxL1: jax.Array, microbatches: int) -> jax.Array:
+  """[B, L+1] -> [m, B/m, L+1], microbatch i the rows i, i+m, i+2m, ...: each device holds an equal
+  share of every microbatch of its own rows, so the split moves no data (the batch is split over
+  devices in contiguous blocks of rows, a multiple of m long)."""
+  B, L1 = batch_BxL1.shape
+  batch_mxbxL1 = batch_BxL1.reshape(B // microbatches, microbatches, L1).swapaxes(0, 1)
+  return rules.constrain(batch_mxbxL1, (None, "batch", "length"))
+
+
+def accumulated_gradients(model, batch_BxL1: jax.Array, microbatches: int):
+  """(mean loss, mean gradient) over `microbatches` equal slices of the batch, run in a scan that
+  sums float32 gradients, so activations are those of one microbatch (gradient accumulation, as
+  MaxText's gradient_accumulation_steps). Equal slices: the means are the whole batch's."""
+  graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+
+  def loss_fn(params, batch_bxL1):
+    model = nnx.merge(graphdef, params, rest)
+    return model_loss(model, batch_bxL1[:, :-1], batch_bxL1[:, 1:])
+
+  def add_microbatch(carry, batch_bxL1):
+    loss_sum, grad_sum = carry
+    loss, grads = jax.value_and_grad(loss_fn)(params, batch_bxL1)
+    return (loss_sum + loss, jax.tree.map(lambda s, g: s + g.astype(jnp.float32), grad_sum, grads)), None
+
+  zeros = jax.tree.map(lambda p: jnp.zeros_like(p, jnp.float32), params)
+  (loss_sum, grad_sum), _ = jax.lax.scan(
+      add_microbatch, (jnp.zeros((), jnp.float32), zeros), microbatch_split(batch_BxL1, microbatches))
+  return loss_sum / microbatches, jax.tree.map(
+      lambda g, p: (g / microbatches).astype(p.dtype), grad_sum, params)
+
+
 @dataclasses.dataclass(frozen=True)
 class Steps:
   """What the training loop needs: the sharded initial state and jitted step functions."""
@@ -71,11 +154,12 @@ class Steps:
 def build(cfg: TrainConfig, mesh: Mesh) -> Steps:
   """Builds the model + optimizer description and compiles-on-first-use the steps for `mesh`."""
   architecture = models.get(cfg.model.arch)
+  model_cfg = for_platform(cfg.model, mesh.devices.flat[0].platform)
   tx = optimizer(cfg)
   schedule = learning_rate_schedule(cfg)
 
   def create():
-    model = architecture.module(cfg.model, rngs=nnx.Rngs(cfg.seed))
+    model = architecture.module(model_cfg, rngs=nnx.Rngs(cfg.seed))
     return model, nnx.Optimizer(model, tx, wrt=nnx.Param)
 
   with jax.set_mesh(mesh), rules.axis_rules():
@@ -97,10 +181,13 @@ def build(cfg: TrainConfig, mesh: Mesh) -> Steps:
     inputs_BxL, targets_BxL = batch_BxL1[:, :-1], batch_BxL1[:, 1:]
 
     def loss_fn(model):
-      return next_token_loss(model(inputs_BxL), targets_BxL)
+      return model_loss(model, inputs_BxL, targets_BxL)
 
     lr = schedule(opt.step[...])
-    loss, grads = nnx.value_and_grad(loss_fn)(model)
+    if cfg.microbatches == 1:
+      loss, grads = nnx.value_and_grad(loss_fn)(model)
+    else:
+      loss, grads = accumulated_gradients(model, batch_BxL1, cfg.microbatches)
     opt.update(model, grads)
     metrics = {"loss": loss, "lr": lr, "grad_norm": optax.tree.norm(grads)}
     finite = jnp.isfinite(metrics["loss"]) & jnp.isfinite(metrics["grad_norm"])

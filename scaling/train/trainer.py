@@ -38,8 +38,9 @@ FIXED_KEYS = ("model", "batch_size", "seed", "data")
 # instead. Every other key (optimizer, schedule, length, eval) changes the result: refused on
 # resume unless resume_changes=allow, and then recorded in run.json's history.
 FREE_KEYS = ("log_every", "eval_every", "eval_loss_by_position", "checkpoint_every",
-             "keep_checkpoints", "checkpoint_steps", "progress", "mesh", "distributed", "resume_changes",
-             "train_tokens", "warmup_fraction", *trackers.CONFIG_KEYS)
+             "keep_checkpoints", "checkpoint_steps", "progress", "mesh", "microbatches",
+             "distributed", "resume_changes", "train_tokens", "warmup_fraction",
+             *trackers.CONFIG_KEYS)
 # What a tracker's run config gets from run.json besides the config: the run's size and cost.
 TRACKED_METADATA = ("params", "params_non_embedding", "flops_per_token", "tokens_per_step")
 

@@ -120,6 +120,7 @@ def test_attention_runs_on_xla_off_gpu_and_as_asked():
   assert attention_implementation(bf16) == ("cudnn" if jax.default_backend() == "gpu" else "xla")
   assert attention_implementation(ModelConfig()) == "xla"  # float32: cuDNN's kernel is bf16/fp16
   assert attention_implementation(ModelConfig(attention="cudnn")) == "cudnn"
+  assert attention_implementation(ModelConfig(attention="blockwise")) == "blockwise"
   with pytest.raises(InputError, match="model.attention"):
     ModelConfig(attention="flash")
 
@@ -227,3 +228,23 @@ def test_fused_projections_train_as_the_unfused_layout(style, monkeypatch):
       losses[name].append(float(metrics["loss"]))
   assert losses["fused"][-1] < losses["fused"][0] - 0.05  # it trained
   np.testing.assert_allclose(losses["fused"], losses["unfused"], rtol=1e-5)
+
+
+def test_every_cpu_remat_policy_gives_the_gradients_of_none():
+  """Policies change what is kept for the backward pass, never what it computes."""
+  from scaling.models.transformer import REMAT_POLICIES
+
+  cfg = ModelConfig(d_model=32, n_layers=1, n_heads=4, seq_len=16)
+  tokens = jax.random.randint(jax.random.key(2), (2, 16), 0, 256)
+  grads = {}
+  for remat in ("none", *sorted(set(REMAT_POLICIES) - {"offload"})):
+    model = build_model(dataclasses.replace(cfg, remat=remat))
+    grads[remat] = nnx.to_pure_dict(nnx.jit(nnx.grad(lambda model: model(tokens).std()))(model))
+  for remat, grad in grads.items():
+    for got, want in zip(jax.tree.leaves(grad), jax.tree.leaves(grads["none"])):
+      np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7, err_msg=remat)
+
+
+def test_offloading_remat_is_refused_off_tpu_naming_the_key():
+  with pytest.raises(InputError, match="model.remat=offload needs a TPU"):
+    state_lib.for_platform(ModelConfig(remat="offload"), "cpu")
