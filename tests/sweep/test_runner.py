@@ -12,7 +12,7 @@ import pytest
 
 from scaling import rundir
 from scaling.errors import InputError
-from scaling.sweep import cli, results, runner, runstate
+from scaling.sweep import cli, core, results, runner, runstate
 from scaling.sweep import plan as plan_lib
 from scaling.train import trainer
 from scaling.rundir import read_metrics
@@ -328,7 +328,11 @@ def test_a_run_another_process_holds_is_put_off_then_listed_once_it_finished_the
   monkeypatch.setattr(runner, "POLL_S", 0.05)
 
   def other_finishes():  # once this sweep has trained the free run
-    while not runner.finished_row(free):
+    deadline = time.monotonic() + 300
+    while not core.finished_row(free):
+      if time.monotonic() > deadline:  # let the sweep go on, so the test fails instead of hanging
+        other.end("failed", "the free run never finished")
+        return
       time.sleep(0.02)
     stand_in_train(held.config, held.workdir)
     other.end("finished")
