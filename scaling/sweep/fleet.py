@@ -264,6 +264,9 @@ def _attempt(run: Run, trunk: Run | None, sweep_workdir: str, spec: resources.Sp
       outcome = _train_process(run.config, run.workdir, sweep_workdir, processes)
   except KeyboardInterrupt:  # the driver stopped (ray.cancel) before the run's process started
     outcome = {"outcome": "preempted", "reason": STOPPED_BY_DRIVER}
+  except Exception as e:  # storage, the fork, a process that would not start: recorded, released
+    attempt.end("failed", runner.one_line(e))
+    raise
   if attempt.lost():
     return {"outcome": "busy", "reason": "lease taken over"}
   if outcome["outcome"] != "finished" and core.finished_row(run):

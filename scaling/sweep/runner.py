@@ -90,6 +90,10 @@ def _train_once(run: Run, trunk: Run | None, devices, attempt: runstate.Attempt 
     if attempt:
       attempt.end("preempted", "interrupted (KeyboardInterrupt)")
     raise
+  except runstate.LeaseLost:  # taken over: its new holder trains it, this sweep waits for it
+    if (current := runstate.holder(run.workdir)) is not None:
+      raise runstate.Busy(run.workdir, current) from None
+    return "its lease was taken over, and then released unfinished", None
   except Exception as e:  # noqa: BLE001  one run's failure must not end the sweep
     if not isinstance(e, InputError):
       tqdm.write(traceback.format_exc().rstrip())
@@ -174,8 +178,12 @@ def run(plan: Plan, *, devices=None) -> Outcome:
       if reason:
         work.fail(unit, reason)
         tqdm.write(f"{unit.name}: failed: {reason}")
-      elif work.settle(unit):
+      elif stopped_by:
+        work.settle(unit)  # stopped at its last step: finished all the same
+      elif work.finish(unit):  # else failed: no final metrics row after its last step
         bar.update(1)
+      else:
+        tqdm.write(f"{unit.name}: failed: {work.failed[unit.name]}")
       if is_writer:
         work.write_results()
       if stopped_by:
