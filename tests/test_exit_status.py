@@ -31,7 +31,7 @@ for key, value in {"model.d_model": 32, "model.n_layers": 1, "model.n_heads": 2,
 steps = (prepared := trainer.prepare(config, sys.argv[2])).steps
 batches = [jax.make_array_from_process_local_data(steps.batch_sharding, b)
            for b in data.iterate_from(prepared.eval_data, 0)]
-evaluator = hooks.Evaluator(steps, batches, by_position=False)
+evaluator = hooks.Evaluator(steps, batches, False, prepared.corpus.tokenizer.bytes_per_token())
 info = hooks.StepInfo(0, steps.init(), {})
 for _ in range(int(sys.argv[3])):
   print(float(evaluator.on_eval(info)["eval_loss"]), flush=True)

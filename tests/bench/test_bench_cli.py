@@ -35,6 +35,7 @@ def test_json_report_has_the_documented_keys_with_positive_values(capsys):
   assert "torch" not in report and "depths" not in report
 
 
+@pytest.mark.slow  # 15 s: the PyTorch twin's own start and step
 def test_torch_side_by_side_starts_from_our_weights(capsys):
   pytest.importorskip("torch")
   assert cli.main([*FAST, "--torch"]) == 0

@@ -230,6 +230,7 @@ def test_fused_projections_train_as_the_unfused_layout(style, monkeypatch):
   np.testing.assert_allclose(losses["fused"], losses["unfused"], rtol=1e-5)
 
 
+@pytest.mark.slow  # 22 s: five policies, each compiled
 def test_every_cpu_remat_policy_gives_the_gradients_of_none():
   """Policies change what is kept for the backward pass, never what it computes."""
   from scaling.models.transformer import REMAT_POLICIES
