@@ -46,7 +46,8 @@ def overrides(tokens_dir: str, **extra) -> dict:
 
 def flags(config) -> list[str]:
   """`config` as --config.KEY=VALUE flags, every key of every group the run reads."""
-  args = [f"--config.{group}.{k}={v}" for group in ("model", "data") for k, v in config[group].items()]
+  args = [f"--config.{group}.{k}={v}" for group in ("model", "data")
+          for k, v in config[group].items()]
   return args + [f"--config.{k}={v}" for k, v in config.items()
                  if k not in ("model", "data", "mesh", "distributed")]
 
