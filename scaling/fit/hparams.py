@@ -180,7 +180,7 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
     loss_BxM[:, m] = np.where(has_minimum_B, vertex_loss_B, np.nan)
   ok_M = np.array([p["status"] == "ok" for p in points])
   for m in ok:
-    _, ci = _interval({"lr_opt": np.exp(log_lr_BxM[:, m])}, {"lr_opt": points[m]["lr_opt"]},
+    _, ci = _interval({"lr_opt": log_lr_BxM[:, m]}, {"lr_opt": points[m]["lr_opt"]},
                       scale, quantile)
     points[m]["ci95"] = ci.get("lr_opt")
   mask_BxM = np.isfinite(log_lr_BxM) & ok_M
@@ -230,7 +230,10 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
 
 
 def _interval(samples: dict, estimates: dict, scale: str, quantile: float):
-  """summarize_normal in log space (every quantity here is positive)."""
+  """summarize_normal in log space (every quantity here is positive); a resample whose vertex
+  flew off a flat profile to inf is one the IQR does not see."""
+  with np.errstate(over="ignore"):
+    samples = {name: np.exp(log_values) for name, log_values in samples.items()}
   return summarize_normal(samples, estimates, positive=tuple(samples), scale=scale,
                           quantile=quantile)
 
@@ -256,7 +259,9 @@ def _law(estimate, theta_BxK, exponent_names, n_points: int, scale: str, quantil
   values = {"coefficient": float(np.exp(estimate[0])),
             **{name: float(v) for name, v in zip(exponent_names, estimate[1:])}}
   finite_B = np.all(np.isfinite(theta_BxK), axis=1)
-  samples = {"coefficient": np.exp(theta_BxK[finite_B, 0]),
+  with np.errstate(over="ignore"):
+    coefficient_B = np.exp(theta_BxK[finite_B, 0])
+  samples = {"coefficient": coefficient_B,
              **{name: theta_BxK[finite_B, i + 1] for i, name in enumerate(exponent_names)}}
   _, ci95 = summarize_normal(samples, values, positive=("coefficient",), scale=scale,
                              quantile=quantile)
@@ -293,7 +298,7 @@ def _batch_law(points, ok_M, loss_BxM, mask_BxM, scale, quantile, warnings):
     log_b_B, _, _, has_B, _, _ = approaches._budget_minima(
         batch_index, log_b, np.zeros(len(members)), np.nan_to_num(loss_BxM[:, members]),
         counts_BxK, WINDOW)
-    _, ci = _interval({"batch_opt": np.exp(log_b_B[has_B])}, {"batch_opt": row["batch_opt"]},
+    _, ci = _interval({"batch_opt": log_b_B[has_B]}, {"batch_opt": row["batch_opt"]},
                       scale, quantile)
     row["ci95"] = ci.get("batch_opt")
     rows.append(row)
@@ -342,7 +347,7 @@ def _predict(law, theta_BxK, name, log_value, scale, quantile) -> dict:
   estimate = [np.log(law["coefficient"]), *law["exponents"].values()]
   value = float(np.exp(log_value(estimate)))
   finite_B = np.all(np.isfinite(theta_BxK), axis=1)
-  _, ci = _interval({name: np.exp(log_value(theta_BxK[finite_B].T))}, {name: value}, scale,
+  _, ci = _interval({name: log_value(theta_BxK[finite_B].T)}, {name: value}, scale,
                     quantile)
   return {name: value, f"{name}_ci95": ci.get(name)}
 
