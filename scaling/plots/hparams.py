@@ -55,11 +55,13 @@ def hparams(path: str, out_dir: str, fit_report=None, *, n_column: str = "params
   fit = hparams_fit.fit(data, resamples=resamples, seed=seed)
   laws = fit["laws"]
   n_grid = np.geomspace(data.n_P.min() / 1.5, data.n_P.max() * 1.5, 40)
-  ratios = sorted({round(p["D"] / p["N"], 6) for p in fit["points"]})
+  horizons = _horizons(fit["points"])
   by_compute = "lr_opt(C)" in laws
   c_grid = np.geomspace(data.c_P.min() / 1.5, data.c_P.max() * 1.5, 40) if by_compute else ()
-  # The bands: the laws' predictions with intervals, from the same resamples as the fit.
-  pairs = [(n, r * n) for r in ratios for n in n_grid] if "lr_opt(N,D)" in laws else []
+  # The bands: the laws' predictions with intervals, from the same resamples as the fit, along
+  # each horizon's D(N).
+  pairs = ([(n, float(d_of(n))) for d_of in horizons.values() for n in n_grid]
+           if "lr_opt(N,D)" in laws else [])
   bands = hparams_fit.fit(data, resamples=resamples, seed=seed, params_tokens=pairs,
                           compute=c_grid)["predictions"] if pairs or by_compute else []
 
@@ -70,13 +72,13 @@ def hparams(path: str, out_dir: str, fit_report=None, *, n_column: str = "params
   keys = np.stack([data.n_P, data.d_P] + ([data.batch_P] if data.batch_P is not None else []), 1)
   _, index_P = np.unique(keys, axis=0, return_inverse=True)
   index_P = index_P.ravel()
-  styles = {r: style for r, style in zip(ratios, ("-", "--", ":", "-."))}
+  styles = {k: style for k, style in zip(horizons, ("-", "--", ":", "-.") * 4)}
   ax = axes[0]
   for m, point in enumerate(fit["points"]):
     rows = index_P == m
     order = np.argsort(data.lr_P[rows])
     color = cmap(norm(point["N"]) * 0.85)
-    style = styles.get(round(point["D"] / point["N"], 6), "-")
+    style = styles[point["horizon"]]
     ax.plot(data.lr_P[rows][order], data.loss_P[rows][order], style, marker="o", ms=4,
             color=color, mfc=color if point["status"] == "ok" else "white",
             label=f"{point['name']}" + ("" if point["status"] == "ok" else " (unbracketed)"))
@@ -92,14 +94,15 @@ def hparams(path: str, out_dir: str, fit_report=None, *, n_column: str = "params
 
   ok = [p for p in fit["points"] if p["status"] == "ok"]
   ax = axes[1]
-  for r, style in styles.items():
-    members = [p for p in ok if round(p["D"] / p["N"], 6) == r]
+  nd_bands = [b for b in bands if "N" in b]
+  for i, (k, style) in enumerate(styles.items()):
+    members = [p for p in ok if p["horizon"] == k]
     ax.errorbar([p["N"] for p in members], [p["lr_opt"] for p in members],
-                yerr=_bars(members), fmt="o", color="black", mfc="white" if style != "-" else "black",
-                label=f"vertices, D/N = {r:.3g}")
+                yerr=_bars(members), fmt="o", color="black", mfc="black" if i == 0 else "white",
+                label=f"vertices, horizon {k + 1}")
     if "lr_opt(N,D)" in laws:
-      rows = [b for b in bands if "N" in b and round(b["D"] / b["N"], 6) == r]
-      _line_and_band(ax, [b["N"] for b in rows], rows, style, f"lr_opt(N,D) at D/N = {r:.3g}")
+      rows = nd_bands[i * n_grid.size:(i + 1) * n_grid.size]
+      _line_and_band(ax, [b["N"] for b in rows], rows, style, f"lr_opt(N,D) along horizon {k + 1}")
   if "lr_opt(N,D)" in laws:
     law = laws["lr_opt(N,D)"]
     ax.set_title(f"lr_opt = {law['coefficient']:.3g}·N^-α·D^-β: α = "
@@ -122,6 +125,23 @@ def hparams(path: str, out_dir: str, fit_report=None, *, n_column: str = "params
     ax.set_xlabel(f"compute C ({fit.get('inputs', {}).get('C') or 'budget'} column, FLOPs)")
     ax.legend(fontsize=7)
   return common.save(figure, out_dir, name)
+
+
+def _horizons(points) -> dict:
+  """Horizon k (the k-th shortest D of each size) -> D(N), a log-log line through its points
+  (exact for fixed tokens or tokens per parameter); marks each point with its `horizon`."""
+  for point in points:
+    same_size = sorted({q["D"] for q in points if q["N"] == point["N"]})
+    point["horizon"] = same_size.index(point["D"])
+  horizons = {}
+  for k in sorted({p["horizon"] for p in points}):
+    n, d = zip(*sorted((p["N"], p["D"]) for p in points if p["horizon"] == k))
+    if len(set(n)) < 2:
+      horizons[k] = lambda _, d=d[0]: d
+      continue
+    slope, intercept = np.polyfit(np.log(n), np.log(d), 1)
+    horizons[k] = lambda x, slope=slope, intercept=intercept: np.exp(intercept + slope * np.log(x))
+  return horizons
 
 
 def _value(law: dict, name: str) -> str:
