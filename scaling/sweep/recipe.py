@@ -2,7 +2,9 @@
 
 A sweep must not hide its tuning in magic numbers scattered over runs (Levanter/Marin's "recipe"):
 the peak learning rate follows the width, warmup is a fraction of the run, and the batch is fixed
-per recipe so that every size of a sweep sees the same number of tokens per step.
+per recipe so that every size of a sweep sees the same number of tokens per step. A recipe can also
+be measured: `fitted:PATH` (`FittedRecipe`) takes each run's LR (and batch) from the laws an hparams
+sweep fitted (`scaling fit --approach hparams`; docs/sweeps.md "Tuning a recipe").
 """
 
 import dataclasses
@@ -35,11 +37,6 @@ class Recipe:
     this long warmup hurts small models and biases the compute-optimal exponent. The trainer needs
     warmup < steps."""
     return min(round(self.warmup_fraction * train_steps), self.max_warmup_steps, train_steps - 1)
-
-  def overrides(self, model: ModelConfig, train_steps: int) -> dict:
-    """The train keys this recipe sets for one run (batch_size is set before steps are known)."""
-    return {"learning_rate": self.learning_rate(model.d_model),
-            "warmup_steps": self.warmup_steps(train_steps)}
 
   def setting(self, model: ModelConfig, counts: dict, tokens: float, budget: float,
               batch_given: bool) -> "Setting":
