@@ -60,7 +60,7 @@ def _groups(data: Data) -> tuple[np.ndarray, list[dict]]:
   for m in range(int(index_P.max()) + 1):
     row = np.flatnonzero(index_P == m)[0]
     point = {"name": f"N{_short(data.n_P[row])}_D{_short(data.d_P[row])}",
-             "N": float(data.n_P[row]), "D": float(data.d_P[row])}
+             "N": float(data.n_P[row]), "D": float(data.d_P[row]), "lr_opt": None, "ci95": None}
     if data.c_P is not None:
       point["C"] = float(data.c_P[row])
     if data.batch_P is not None:
