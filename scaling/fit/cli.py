@@ -162,7 +162,8 @@ def _check_options(args) -> None:
   if args.bootstrap < 0 or args.bootstrap == 1:
     raise InputError(f"--bootstrap must be 0 (none) or at least 2, got {args.bootstrap}")
   for option in ("--seed", "--bootstrap-kind"):
-    if _given(args, option) and not args.bootstrap:
+    # hparams always bootstraps (--bootstrap: how many resamples, default hparams.RESAMPLES)
+    if _given(args, option) and not args.bootstrap and args.approach != "hparams":
       raise InputError(f"{option} does not apply without --bootstrap")
   if args.least_squares and args.huber_delta is not None:
     raise InputError("--huber-delta does not apply with --least-squares")

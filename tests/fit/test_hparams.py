@@ -165,6 +165,11 @@ def test_cli_report_keys(tmp_path, capsys):
   (at_nd, at_c) = report["predictions"]
   assert at_nd["lr_opt"] == pytest.approx(lr_opt(3e5, 1e7), rel=0.1) and "lr_opt" in at_c
   assert "lr_opt(N,D): coefficient" in capsys.readouterr().out
+  # it always bootstraps: --seed alone picks the resamples, the same seed gives the same report
+  again = tmp_path / "again.json"
+  assert cli.main(["--approach", "hparams", "--data", path, "--seed", "0", "--out",
+                   str(again)]) == 0
+  assert json.loads(again.read_text())["points"] == report["points"]
 
 
 def _error(argv, capsys) -> str:
