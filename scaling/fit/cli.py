@@ -1,10 +1,11 @@
 """`scaling fit`: turn (params, tokens, loss) points into a law, a table and a JSON report.
 
-  scaling fit --data POINTS.csv|RUN_DIR|SWEEP_DIR [--approach parametric|isoflop|envelope|frontier]
+  scaling fit --data POINTS.csv|RUN_DIR|SWEEP_DIR [--approach parametric|isoflop|envelope|frontier|hparams]
       [--law chinchilla|kaplan|power|saturating|data_constrained] [--huber-delta 1e-3 | --least-squares]
       [--window K] [--budget-rtol R] [--bootstrap N [--bootstrap-kind cases|noise]] [--seed S]
       [--compute C ... [--flops-per-token K]]
       [--fix NAME=VALUE ...]
+      [--lr-column NAME] [--batch-column NAME] [--params N --tokens D]   (hparams)
       [--out fit.json]
 
 An option that does not apply to the approach or law asked for is refused, not ignored.
@@ -34,9 +35,10 @@ def _parser() -> ArgumentParser:
                       help="the law of parametric and frontier fits (default chinchilla; "
                            "power or saturating for the frontier)")
   parser.add_argument("--approach", default="parametric",
-                      choices=("parametric", "isoflop", "envelope", "frontier"),
-                      help="Hoffmann et al. 2022's approaches 3, 2 and 1, or a Kaplan-style law "
-                           "through the loss frontier of one input (--x)")
+                      choices=("parametric", "isoflop", "envelope", "frontier", "hparams"),
+                      help="Hoffmann et al. 2022's approaches 3, 2 and 1, a Kaplan-style law "
+                           "through the loss frontier of one input (--x), or the learning-rate "
+                           "(and batch) laws of an hparams sweep")
   parser.add_argument("--y", default="loss", choices=("loss", "bpb"),
                       help="what is fitted: the eval loss in nats per token (the default), or "
                            "bits per byte (results.csv's bpb, runs' eval_bpb), which compares "
@@ -75,6 +77,14 @@ def _parser() -> ArgumentParser:
                            "(e.g. --fix E=1.87 A=521: a fit in stages)")
   parser.add_argument("--all-starts", action="store_true",
                       help="polish every start of the grid, not only the best screened ones")
+  parser.add_argument("--lr-column", help="hparams: the learning-rate column (default "
+                                          "learning_rate)")
+  parser.add_argument("--batch-column", help="hparams: the batch-size column (default batch_size, "
+                                             "when the data has it)")
+  parser.add_argument("--params", type=float, nargs="+", metavar="N",
+                      help="hparams: predict lr_opt(N,D) at these N (with --tokens, pairwise)")
+  parser.add_argument("--tokens", type=float, nargs="+", metavar="D",
+                      help="hparams: ... and these D")
   parser.add_argument("--out", help="write the report as JSON here")
   return parser
 
@@ -85,7 +95,9 @@ _APPLIES = {
     "--huber-delta": ("parametric", "frontier"), "--least-squares": ("parametric", "frontier"),
     "--all-starts": ("parametric", "frontier"), "--flops-per-token": ("parametric",),
     "--fix": ("parametric", "frontier"),
-    "--bootstrap": ("parametric", "frontier", "isoflop"), "--window": ("isoflop",),
+    "--bootstrap": ("parametric", "frontier", "isoflop", "hparams"), "--window": ("isoflop",),
+    "--lr-column": ("hparams",), "--batch-column": ("hparams",), "--params": ("hparams",),
+    "--tokens": ("hparams",),
     "--budget-rtol": ("isoflop",), "--bootstrap-kind": ("isoflop",),
 }
 LAW_NAMES = ("chinchilla", "kaplan", "power", "saturating", "data_constrained")
@@ -150,7 +162,8 @@ def _check_options(args) -> None:
   if args.bootstrap < 0 or args.bootstrap == 1:
     raise InputError(f"--bootstrap must be 0 (none) or at least 2, got {args.bootstrap}")
   for option in ("--seed", "--bootstrap-kind"):
-    if _given(args, option) and not args.bootstrap:
+    # hparams always bootstraps (--bootstrap: how many resamples, default hparams.RESAMPLES)
+    if _given(args, option) and not args.bootstrap and args.approach != "hparams":
       raise InputError(f"{option} does not apply without --bootstrap")
   if args.least_squares and args.huber_delta is not None:
     raise InputError("--huber-delta does not apply with --least-squares")
@@ -569,7 +582,11 @@ def main(argv: list[str]) -> int:
   _check_options(args)
   _check_out(args)
   _resolve_defaults(args)
-  if args.approach == "isoflop":
+  if args.approach == "hparams":
+    from scaling.fit import hparams
+
+    report = hparams.from_args(args)
+  elif args.approach == "isoflop":
     report = _isoflop(args)
   elif args.approach == "envelope":
     report = _envelope(args)
@@ -591,11 +608,14 @@ def main(argv: list[str]) -> int:
     report = _law_fit(args, law, columns, table, mask)
     if mask is not None:
       report["frontier_points"] = int(mask.sum())
-  for message in report["warnings"] if args.approach not in ("isoflop", "envelope") else ():
+  for message in report["warnings"] if args.approach not in ("isoflop", "envelope", "hparams") else ():
     points.warn(message)
   report["data"] = args.data
   report["y"] = args.y
-  _print_report(report, args.data)
+  if args.approach == "hparams":
+    hparams.print_report(report)
+  else:
+    _print_report(report, args.data)
   if args.out:
     try:
       rundir.write_text(args.out, report_json(report))

@@ -7,6 +7,8 @@
 - `parametric_contours(sweep_dir, out_dir, fit_report)`: the parametric fit's loss over (C, N) with
   the efficient frontier (Chinchilla Fig. 4).
 - `model_size(sweep_dir, out_dir, fit_report)`: L(N) at fixed tokens (Kaplan Fig. 1 right).
+- `hparams.hparams(sweep_dir, out_dir, fit_report)`: loss against LR per point and the LR laws
+  of an hparams sweep (docs/fit.md "Hyperparameter laws").
 - `draw(path, out_dir, fit_reports)`: every figure a directory supports (what `scaling plot` runs).
 """
 

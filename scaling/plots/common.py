@@ -76,7 +76,9 @@ def load_report(report) -> dict | None:
     loaded = rundir.read_json(report)
   except (OSError, json.JSONDecodeError) as e:
     raise InputError(f"{report}: not a readable fit report ({e})") from None
-  if not isinstance(loaded, dict) or "approach" not in loaded or "params" not in loaded:
+  # an hparams report holds its fitted values in `laws`, every other one in `params`
+  if not isinstance(loaded, dict) or "approach" not in loaded or not (
+      "params" in loaded or loaded["approach"] == "hparams" and "laws" in loaded):
     raise InputError(f"{report}: not a fit report (no 'approach' and 'params'; written by "
                      "scaling fit --out)")
   return loaded

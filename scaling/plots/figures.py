@@ -4,19 +4,22 @@ A sweep directory gets the training curves (when it has run directories), the is
 the parametric contours (when it has >= 3 budgets with >= 3 sizes each; the contours also accept
 >= 3 sizes, >= 3 token counts and >= 10 runs, e.g. a curves sweep), L(N) (when >= 3 sizes
 share a token count, e.g. a ladder), and architectures compared by size and along the context
-(a shapes sweep whose runs logged eval_loss_by_position); a run directory gets its training curve.
+(a shapes sweep whose runs logged eval_loss_by_position), and the LR figure of an hparams sweep (its
+points trained at 3 or more learning rates; the loss figures, whose runs would mix LRs, are then
+skipped); a run directory gets its training curve.
 """
 
 import numpy as np
 
 from scaling import rundir
 from scaling.errors import InputError
-from scaling.plots import common, context, curves, isoflop, model_size, parametric, runs
+from scaling.plots import common, context, curves, hparams, isoflop, model_size, parametric, runs
 
-FIGURES = ("training_curves", "isoflop", "parametric_contours", "model_size", "architectures")
+FIGURES = ("training_curves", "isoflop", "parametric_contours", "model_size", "architectures",
+           "hparams")
 PARAMETRIC_PARAMS = 5  # E, A, B, α, β of Hoffmann et al. 2022 eq. 2
 _REPORT_FIGURE = {"isoflop": "isoflop", "parametric": "parametric_contours",
-                  "frontier": "model_size"}
+                  "frontier": "model_size", "hparams": "hparams"}
 
 
 def route_reports(reports) -> dict[str, dict]:
@@ -30,7 +33,7 @@ def route_reports(reports) -> dict[str, dict]:
     figure = _REPORT_FIGURE.get(approach)
     if figure is None:
       raise InputError(f"{report if isinstance(report, str) else 'a report'}: approach "
-                       f"{approach!r} has no figure (isoflop, parametric, frontier have)")
+                       f"{approach!r} has no figure (isoflop, parametric, frontier, hparams have)")
     if figure in routed:
       raise InputError(f"two fit reports for the {figure} figure")
     routed[figure] = loaded
@@ -44,7 +47,7 @@ def supported(path: str, *, flops_column: str = "flops", n_column: str = "params
   if runs.is_run_dir(path) and not runs.is_sweep_dir(path):
     why = "a run directory holds one training curve; this figure needs a sweep (results.csv)"
     return {"training_curves": None, "isoflop": why, "parametric_contours": why,
-            "model_size": why, "architectures": why}
+            "model_size": why, "architectures": why, "hparams": why}
   reasons = {"training_curves": None if rundir.is_dir(path) and runs.run_dirs(path)
              else "no run directories (run.json, metrics.jsonl) to draw curves from"}
   table = runs.final_points(path, [n_column, "tokens", "loss"],
@@ -70,6 +73,10 @@ def supported(path: str, *, flops_column: str = "flops", n_column: str = "params
     reasons["model_size"] = None if model_size.groups(table, size_column) else (
         f"no token count shared by >= {model_size.MIN_SIZES} model sizes")
   reasons["architectures"] = None if context.shape_runs(path) else "not a sweep of kind shapes"
+  reasons["hparams"] = hparams.is_hparams(path, n_column)
+  if reasons["hparams"] is None:
+    for figure in ("isoflop", "parametric_contours", "model_size"):
+      reasons[figure] = "an hparams sweep: its runs differ in learning rate, not only in N and D"
   return reasons
 
 
@@ -98,6 +105,8 @@ def draw(path: str, out_dir: str | None = None, fit_reports=(), *, flops_column:
       "model_size": lambda: model_size.model_size(path, out_dir, reports.get("model_size"),
                                                   n_column=size_column),
       "architectures": lambda: context.sweep_architectures(path, out_dir),
+      "hparams": lambda: hparams.hparams(path, out_dir, reports.get("hparams"),
+                                         n_column=n_column, flops_column=flops_column),
   }
   drawn, skipped = {}, {}
   for figure in FIGURES:

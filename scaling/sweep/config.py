@@ -11,7 +11,7 @@ import ml_collections
 
 from scaling.train import config as train_config
 
-KINDS = ("isoflop", "ladder", "curves", "shapes")
+KINDS = ("isoflop", "ladder", "curves", "shapes", "hparams")
 BRANCHES = ("none", "cooldown")
 OPTIMA = ("tokens_per_param", "power_law", "sizes")
 
@@ -26,9 +26,13 @@ def defaults() -> ml_collections.ConfigDict:
   config.base = train_config.defaults()
 
   config.sweep = ml_collections.ConfigDict()
-  config.sweep.kind = "isoflop"  # isoflop | ladder | curves | shapes (below: which keys each reads)
+  # isoflop | ladder | curves | shapes | hparams (below: which keys each reads)
+  config.sweep.kind = "isoflop"
   # The named hyperparameters that change with scale (scaling/sweep/recipe.py): cpu_tiny |
   # chinchilla. Each sets batch_size, learning_rate (from the width) and warmup_steps of every run.
+  # Or "fitted:PATH" (local or gs://): the report of `scaling fit --approach hparams` sets each
+  # run's learning_rate (and batch_size, where it fitted batch_opt(C)) from its laws at the run's
+  # N, D and C; warmup as the recipe its hparams sweep ran with (docs/sweeps.md "Tuning a recipe").
   config.sweep.recipe = "cpu_tiny"
   config.sweep.batch_size = 0  # every run's global batch in sequences; 0 = the recipe's
   config.sweep.rule = "kaplan"  # kaplan | chinchilla | tpu | aspect:<d_model/n_layers> | heads:<head_dim>
@@ -62,6 +66,13 @@ def defaults() -> ml_collections.ConfigDict:
   config.sweep.shapes = ()
   config.sweep.tokens = ()  # horizons in tokens (ladder: one value) ...
   config.sweep.tokens_per_param = ()  # ... or as tokens per non-embedding parameter: D = ratio × N
+
+  # kind = hparams (docs/sweeps.md "Tuning a recipe"): every size (sweep.sizes) at every horizon
+  # (sweep.tokens or tokens_per_param), trained at every learning rate and every batch size below,
+  # so `scaling fit --approach hparams` can find the best LR of each point and fit how it scales.
+  # Learning rates are multipliers of the recipe's LR for that run, e.g. (0.25, 0.5, 1, 2, 4).
+  config.sweep.learning_rates = ()
+  config.sweep.batch_sizes = ()  # global batches in sequences; () = the recipe's (or batch_size)
 
   # Replicates (any kind): each planned run is trained again with each of these seeds in place of
   # base.seed (parameter init and data order), as run NAME_s<seed>; results.csv's seed column lets
@@ -110,4 +121,5 @@ KIND_KEYS = {
     "ladder": ("sizes", "tokens", "tokens_per_param"),
     "curves": ("sizes", "tokens", "tokens_per_param"),
     "shapes": ("shapes", "tokens", "tokens_per_param"),
+    "hparams": ("sizes", "tokens", "tokens_per_param", "learning_rates", "batch_sizes"),
 }

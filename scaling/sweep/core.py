@@ -121,7 +121,8 @@ def row(run: Run, last: dict) -> dict:
           "params_non_embedding": recorded["params_non_embedding"], "tokens": last["tokens"],
           "flops": last["flops"], "flops_kaplan": last["flops_kaplan"], "loss": last["eval_loss"],
           "budget": run.budget, "seed": run.config.seed, "bpb": last.get("eval_bpb"),
-          "trunk": run.trunk}
+          "trunk": run.trunk, "learning_rate": run.config.learning_rate,
+          "batch_size": run.config.batch_size}
 
 
 def is_final(run: Run, last: dict) -> bool:

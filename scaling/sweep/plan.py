@@ -1,6 +1,6 @@
 """A sweep config becomes a plan: named runs, each a full train config, before anything runs.
 
-Four kinds (scaling/sweep/config.py documents every key):
+Five kinds (scaling/sweep/config.py documents every key):
 - isoflop: Hoffmann et al. 2022 Approach 2. For each budget C, K sizes evenly spaced in log N around
   the expected optimum N*(C), each trained for D = C / flops_per_token(N) tokens.
 - ladder: Kaplan et al. 2020's L(N): sizes at one horizon (fixed tokens or tokens per parameter).
@@ -8,6 +8,9 @@ Four kinds (scaling/sweep/config.py documents every key):
   horizon, so each run's cosine schedule ends where it stops.
 - shapes: explicit models ("lstm:80:2", "transformer:64:2:position=rotary"), each trained to every
   horizon: architectures or variants compared at the same sizes and tokens (Kaplan et al. Fig. 7).
+- hparams: each size at each horizon trained at every learning rate (multipliers of the recipe's)
+  and batch size asked, the grid `scaling fit --approach hparams` finds each point's best LR in
+  (Bjorck et al. 2024; DeepSeek LLM 2024). Runs are NAME_lr<multiplier>[_b<batch>].
 Sizes are non-embedding counts N, turned into shapes by the size ladder (counted, like explicit
 shapes, by each model's registered architecture); runs last a whole number of
 steps, so each run's real FLOPs (what is logged and fitted) differ from the nominal budget by less
@@ -49,6 +52,8 @@ class Run:
   shape: str = ""  # kind shapes: the sweep.shapes entry this run trains
   trunk: str = ""  # sweep.branches=cooldown: the trunk this run forks off ("" = trained alone)
   fork_step: int = 0  # ... at this step, its decay start; it trains steps fork_step..steps itself
+  lr_source: str = ""  # what set its learning rate and batch: a recipe's rule or a fitted law
+  batch_source: str = ""
 
   @property
   def model(self) -> ModelConfig:
@@ -66,6 +71,8 @@ class Run:
         "tokens_per_param": self.tokens / self.params_non_embedding, "flops": self.flops,
         "batch_size": self.config.batch_size, "learning_rate": self.config.learning_rate,
         "warmup_steps": self.config.warmup_steps,
+        **({"lr_source": self.lr_source, "batch_source": self.batch_source}
+           if self.lr_source else {}),
         **({"arch": model.arch, "shape": self.shape} if self.shape else {}),
         **({"trunk": self.trunk, "fork_step": self.fork_step} if self.trunk else {}),
     }
@@ -118,6 +125,9 @@ class Plan:
               "steps", "tokens", "tokens/N", "FLOPs", "budget")
     if self.trunks:
       header += ("trunk", "fork")
+    fitted = isinstance(self.recipe, recipe_lib.FittedRecipe)
+    if fitted:
+      header += ("lr set by", "batch set by")
     lines = [header]
     for run in (*self.trunks, *self.runs):
       s = run.summary()
@@ -129,6 +139,8 @@ class Plan:
               "trunk" if run.budget == 0 else f"{run.budget:.3e}")
       if self.trunks:
         line += (run.trunk or "-", f"{run.fork_step:,}" if run.trunk else "-")
+      if fitted:
+        line += (run.lr_source, run.batch_source)
       lines.append(line)
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     rows = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
@@ -362,6 +374,26 @@ def _shape_points(sweep, base_model: ModelConfig, convention: str) -> list[_Poin
   return points
 
 
+def _hparams_grid(sweep) -> list[tuple[float, int]]:
+  """(LR multiplier, batch size or 0 for the recipe's) of each run of a point: kind hparams the
+  grid of sweep.learning_rates × sweep.batch_sizes, any other kind one setting, the recipe's."""
+  if sweep.kind != "hparams":
+    return [(1.0, 0)]
+  multipliers = checks.positive_numbers(sweep.learning_rates, "sweep.learning_rates")
+  if len(multipliers) < 3 or len(set(multipliers)) != len(multipliers):
+    raise InputError(f"sweep.learning_rates: kind=hparams needs at least 3 distinct multipliers "
+                     f"of the recipe's LR (a parabola in log LR), got {tuple(multipliers)!r}")
+  batches = sweep.batch_sizes
+  if not isinstance(batches, (tuple, list)):
+    raise InputError(f"sweep.batch_sizes must be a tuple of batch sizes in sequences, got "
+                     f"{batches!r}")
+  for i, batch in enumerate(batches):
+    checks.number(batch, f"sweep.batch_sizes[{i}]", integer=True, at_least=1)
+  if len(set(batches)) != len(batches):
+    raise InputError(f"sweep.batch_sizes must be distinct, got {tuple(batches)!r}")
+  return [(m, int(b)) for b in (batches or (0,)) for m in sorted(multipliers)]
+
+
 def _replicated(sweep, base_seed: int):
   """point -> the replicate seeds it is also trained with (`sweep.replicate_seeds`)."""
   seeds = sweep.replicate_seeds
@@ -394,7 +426,11 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
   except InputError as e:
     raise InputError(f"base.{e}") from None
   recipe = recipe_lib.get(sweep.recipe)
-  if checks.number(sweep.batch_size, "sweep.batch_size", integer=True, at_least=0):
+  batch_given = bool(checks.number(sweep.batch_size, "sweep.batch_size", integer=True, at_least=0))
+  if batch_given and isinstance(recipe, recipe_lib.FittedRecipe):
+    recipe = dataclasses.replace(recipe, base=dataclasses.replace(recipe.base,
+                                                                  batch_size=sweep.batch_size))
+  elif batch_given:
     recipe = dataclasses.replace(recipe, batch_size=sweep.batch_size)
   try:
     ladder.depth_rule(sweep.rule)
@@ -413,27 +449,34 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
     points = (_isoflop_points(sweep, sizer) if sweep.kind == "isoflop"
               else _horizon_points(sweep, sizer, sweep.kind))
 
-  tokens_per_step = recipe.batch_size * base_cfg.model.seq_len
   replicated = _replicated(sweep, base.seed)
   reference = train_config.defaults().model  # what a key a run's family does not read is reset to
   branches = checks.one_of(sweep.branches, "sweep.branches", sweep_config.BRANCHES)
+  grid = _hparams_grid(sweep)
   runs, names, trunk_names = [], set(), {}
-  for point, seed in ((p, s) for p in points for s in (base.seed, *replicated(p))):
+  for point, seed, (multiplier, grid_batch) in (
+      (p, s, g) for p in points for s in (base.seed, *replicated(p)) for g in grid):
+    counts = models.get(point.model.arch).param_counts(point.model)
+    setting = recipe.setting(point.model, counts, point.tokens, point.budget, batch_given)
+    batch_size = grid_batch or setting.batch_size
+    tokens_per_step = batch_size * base_cfg.model.seq_len
     steps = round(point.tokens / tokens_per_step)
     if steps < 1:
       raise InputError(
           f"{point.key}: {point.tokens:.3g} tokens for N={point.target_params:.3g} is less than "
-          f"half a step ({tokens_per_step} tokens = batch {recipe.batch_size} × seq_len "
+          f"half a step ({tokens_per_step} tokens = batch {batch_size} × seq_len "
           f"{base_cfg.model.seq_len}); raise it")
-    counts = models.get(point.model.arch).param_counts(point.model)
     tokens = steps * tokens_per_step
     size = parse_shape(point.shape)[0] if point.shape else f"N{short_number(counts['non_embedding'])}"
+    setting_tag = ((f"_lr{multiplier:g}" + (f"_b{grid_batch}" if grid_batch else ""))
+                   if sweep.kind == "hparams" else "")
+    seed_tag = f"_s{seed}" if seed != base.seed else ""
     name = (f"C{short_number(point.budget)}_{size}" if sweep.kind == "isoflop"
-            else f"{size}_D{short_number(tokens)}") + (f"_s{seed}" if seed != base.seed else "")
+            else f"{size}_D{short_number(tokens)}") + setting_tag + seed_tag
     if name in names:
       raise InputError(f"{point.key}: two runs round to the same name {name}; space the values out")
     names.add(name)
-    trunk_names[name] = f"{size}_trunk" + (f"_s{seed}" if seed != base.seed else "")
+    trunk_names[name] = f"{size}{setting_tag}_trunk{seed_tag}"
     run_config = base.copy_and_resolve_references()
     for key in run_config.model.keys():  # a key the run's family does not read: at its default
       if key not in point.model.key_names():
@@ -441,7 +484,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
     for key, value in dataclasses.asdict(point.model).items():  # the shape, the resolved vocab
       if key == "vocab_size" or value != getattr(base_cfg.model, key, None):
         run_config.model[key] = value
-    run_config.batch_size = recipe.batch_size
+    run_config.batch_size = batch_size
     run_config.seed = seed
     run_config.train_steps = steps
     run_config.train_tokens = 0
@@ -449,13 +492,17 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
       run_config.schedule = "wsd"
     run_config.wandb_name = name  # W&B: one run per name, grouped by the sweep directory's name
     run_config.wandb_group = base.wandb_group or rundir.RunDir(rundir.absolute(workdir)).name
-    for key, value in recipe.overrides(point.model, steps).items():
-      run_config[key] = value
+    run_config.learning_rate = setting.learning_rate * multiplier
+    run_config.warmup_steps = recipe.warmup_steps(steps)
+    fitted = isinstance(recipe, recipe_lib.FittedRecipe)
     runs.append(Run(
         name=name, workdir=rundir.SweepDir(workdir).run(name).root, config=run_config,
         budget=point.budget, target_params=point.target_params, params=counts["total"],
         params_non_embedding=counts["non_embedding"], steps=steps, tokens=tokens,
-        flops=tokens * point.flops_per_token, shape=point.shape))
+        flops=tokens * point.flops_per_token, shape=point.shape,
+        lr_source=(setting.lr_source + (f" × {multiplier:g}" if sweep.kind == "hparams" else "")
+                   if fitted else ""),
+        batch_source=("sweep.batch_sizes" if grid_batch else setting.batch_source) if fitted else ""))
   trunks = []
   if branches == "cooldown":
     runs, trunks = _branch(runs, trunk_names, recipe, base_cfg.decay_fraction, workdir, names)

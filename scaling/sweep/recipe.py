@@ -2,12 +2,16 @@
 
 A sweep must not hide its tuning in magic numbers scattered over runs (Levanter/Marin's "recipe"):
 the peak learning rate follows the width, warmup is a fraction of the run, and the batch is fixed
-per recipe so that every size of a sweep sees the same number of tokens per step.
+per recipe so that every size of a sweep sees the same number of tokens per step. A recipe can also
+be measured: `fitted:PATH` (`FittedRecipe`) takes each run's LR (and batch) from the laws an hparams
+sweep fitted (`scaling fit --approach hparams`; docs/sweeps.md "Tuning a recipe").
 """
 
 import dataclasses
+import math
 
-from scaling import checks
+from scaling import checks, rundir
+from scaling.errors import InputError
 from scaling.models.config import ModelConfig
 
 
@@ -34,10 +38,13 @@ class Recipe:
     warmup < steps."""
     return min(round(self.warmup_fraction * train_steps), self.max_warmup_steps, train_steps - 1)
 
-  def overrides(self, model: ModelConfig, train_steps: int) -> dict:
-    """The train keys this recipe sets for one run (batch_size is set before steps are known)."""
-    return {"learning_rate": self.learning_rate(model.d_model),
-            "warmup_steps": self.warmup_steps(train_steps)}
+  def setting(self, model: ModelConfig, counts: dict, tokens: float, budget: float,
+              batch_given: bool) -> "Setting":
+    """The run's LR (the width rule) and batch (the recipe's, or sweep.batch_size's)."""
+    del counts, tokens, budget  # a named recipe's LR follows the width alone
+    return Setting(self.learning_rate(model.d_model), self.batch_size,
+                   f"recipe {self.name} (width)",
+                   "sweep.batch_size" if batch_given else f"recipe {self.name}")
 
 
 # Width exponent 0.77: a least-squares fit of log peak LR on log d_model over GPT-3's models from
@@ -59,5 +66,110 @@ RECIPES = {
 }
 
 
-def get(name: str) -> Recipe:
+FITTED_PREFIX = "fitted:"
+# The laws of `scaling fit --approach hparams` a fitted recipe uses, the first present of each.
+LR_LAWS = ("lr_opt(N,D)", "lr_opt(C)")
+BATCH_LAWS = ("batch_opt(C)",)
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+  """One run's learning rate and batch, and what set each (a law, or the base recipe's rule)."""
+
+  learning_rate: float
+  batch_size: int
+  lr_source: str
+  batch_source: str
+
+
+@dataclasses.dataclass(frozen=True)
+class FittedRecipe:
+  """A recipe measured by an hparams sweep: each run's peak LR (and batch, where a batch law was
+  fitted) from the laws of a `scaling fit --approach hparams` report, evaluated at the run's own
+  N, D and C (Bjorck et al. 2024's lr_opt(N, D), DeepSeek LLM 2024's lr_opt(C), batch_opt(C));
+  warmup as the base recipe's. `n_column` is the count the laws' N was fitted on."""
+
+  name: str  # "fitted:PATH"
+  base: Recipe
+  n_column: str
+  laws: dict  # form -> {"coefficient", "exponents"} of the report
+
+  @property
+  def batch_size(self) -> int:
+    return self.base.batch_size
+
+  def warmup_steps(self, train_steps: int) -> int:
+    return self.base.warmup_steps(train_steps)
+
+  def setting(self, model: ModelConfig, counts: dict, tokens: float, budget: float,
+              batch_given: bool) -> Setting:
+    """The LR and batch of a run of `counts` parameters (param_counts: total, non_embedding)
+    trained for `tokens` at nominal compute `budget`; an explicit sweep.batch_size wins over a
+    batch law."""
+    del model  # the laws read counts, not the shape
+    n = counts["total" if self.n_column == "params" else "non_embedding"]
+    inputs = {"N": n, "D": tokens, "C": budget}
+    batch_size = self.base.batch_size
+    batch_source = "sweep.batch_size" if batch_given else f"recipe {self.base.name}"
+    law_name = next((name for name in BATCH_LAWS if name in self.laws), None)
+    if law_name and not batch_given:
+      batch_size = max(1, round(_evaluate(self.laws[law_name], law_name, inputs)))
+      batch_source = f"law {law_name}"
+    law_name = next(name for name in LR_LAWS if name in self.laws)
+    return Setting(_evaluate(self.laws[law_name], law_name, inputs), batch_size,
+                   f"law {law_name}", batch_source)
+
+
+# The forms of `scaling fit --approach hparams`'s laws: x holds a run's N, D and C.
+LAW_FORMS = {
+    "lr_opt(N,D)": lambda c, e, x: c * x["N"] ** -e["alpha"] * x["D"] ** -e["beta"],  # Bjorck
+    "lr_opt(C)": lambda c, e, x: c * x["C"] ** -e["alpha"],  # DeepSeek LLM 2024, eq. 1
+    "batch_opt(C)": lambda c, e, x: c * x["C"] ** e["beta"],
+}
+
+
+def _evaluate(law: dict, form: str, inputs: dict) -> float:
+  return float(LAW_FORMS[form](law["coefficient"], law["exponents"], inputs))
+
+
+def load_fitted(spec: str) -> FittedRecipe:
+  """`fitted:PATH` (local or gs://): the report of `scaling fit --approach hparams`."""
+  path = spec[len(FITTED_PREFIX):]
+  where = f"sweep.recipe {spec!r}"
+  if not path:
+    raise InputError(f"{where}: name the JSON report of `scaling fit --approach hparams` after "
+                     "'fitted:'")
+  try:
+    report = rundir.read_json(path)
+  except FileNotFoundError:
+    raise InputError(f"{where}: {path} does not exist") from None
+  except (OSError, ValueError) as e:
+    raise InputError(f"{where}: {path} is not a readable JSON report ({e})") from None
+  if not isinstance(report, dict) or report.get("approach") != "hparams":
+    raise InputError(f"{where}: {path} is not a report of `scaling fit --approach hparams`")
+  laws = report.get("laws") or {}
+  if not any(name in laws for name in LR_LAWS):
+    raise InputError(f"{where}: {path} has no learning-rate law ({' or '.join(LR_LAWS)})")
+  for name, law in laws.items():
+    try:
+      value = _evaluate(law, name, {"N": 1e6, "D": 1e8, "C": 1e15})
+    except (KeyError, TypeError, AttributeError):
+      value = math.nan
+    if name not in LAW_FORMS or not (value > 0 and math.isfinite(value)):
+      raise InputError(f"{where}: {path}: law {name!r} is not one of {', '.join(LAW_FORMS)} with "
+                       "a positive coefficient and finite exponents")
+  base = report.get("recipe")
+  if base not in RECIPES:
+    raise InputError(f"{where}: {path} does not name the base recipe its sweep ran with "
+                     f"(its 'recipe' is {base!r}; one of {', '.join(RECIPES)} is needed for warmup)")
+  n_column = (report.get("inputs") or {}).get("N", "params")
+  return FittedRecipe(name=spec, base=RECIPES[base], n_column=n_column,
+                      laws={name: {"coefficient": law["coefficient"], "exponents": law["exponents"]}
+                            for name, law in laws.items()})
+
+
+def get(name: str) -> Recipe | FittedRecipe:
+  """A named recipe, or `fitted:PATH`: the laws of an hparams fit (`FittedRecipe`)."""
+  if isinstance(name, str) and name.startswith(FITTED_PREFIX):
+    return load_fitted(name)
   return RECIPES[checks.one_of(name, "sweep.recipe", RECIPES)]

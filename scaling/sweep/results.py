@@ -10,6 +10,8 @@ run that did not log it (and 0 when read back, which a fit refuses as not positi
 `trunk` names the trunk a branch of a branching sweep forked off (`sweep.branches=cooldown`; empty
 when the run trained alone); its tokens and FLOPs are the whole model's, the trunk's part included.
 A file written before the trunk column existed reads with every row's trunk "".
+`learning_rate` (peak) and `batch_size` (sequences) are each run's, as its config set them; a file
+written before they existed reads them as None (unknown: not 0, which no run trained with).
 """
 
 import csv
@@ -18,11 +20,12 @@ import io
 from scaling import rundir
 from scaling.rundir import RESULTS_FILE
 COLUMNS = ("name", "params", "params_non_embedding", "tokens", "flops", "flops_kaplan", "loss",
-           "budget", "seed", "bpb", "trunk")
+           "budget", "seed", "bpb", "trunk", "learning_rate", "batch_size")
 _TYPES = {"name": str, "params": int, "params_non_embedding": int, "tokens": int, "flops": float,
           "flops_kaplan": float, "loss": float, "budget": float, "seed": int, "bpb": float,
-          "trunk": str}
-_MISSING = {"trunk": ""}  # a column an older file lacks reads as this (else 0)
+          "trunk": str, "learning_rate": float, "batch_size": int}
+_MISSING = {"trunk": ""}  # a column an older file lacks reads as this (else 0) ...
+_UNKNOWN = ("learning_rate", "batch_size")  # ... or, for these, as None
 
 
 def write(path: str, rows: list[dict]) -> None:
@@ -30,7 +33,7 @@ def write(path: str, rows: list[dict]) -> None:
   with io.StringIO(newline="") as f:
     writer = csv.DictWriter(f, fieldnames=COLUMNS)
     writer.writeheader()
-    writer.writerows({key: {**_MISSING, **row}[key] for key in COLUMNS} for row in rows)
+    writer.writerows({key: {**_MISSING, **row}.get(key) for key in COLUMNS} for row in rows)
     rundir.write_text(path, f.getvalue())
 
 
@@ -39,5 +42,10 @@ def read(path: str) -> list[dict]:
   if rundir.is_dir(path):
     path = rundir.SweepDir(path).results_file
   with io.StringIO(rundir.read_text(path), newline="") as f:
-    return [{key: _TYPES[key](row.get(key) or _MISSING.get(key, 0)) for key in COLUMNS}
-            for row in csv.DictReader(f)]
+    return [{key: _value(key, row.get(key)) for key in COLUMNS} for row in csv.DictReader(f)]
+
+
+def _value(key: str, text: str | None):
+  if not text and key in _UNKNOWN:
+    return None
+  return _TYPES[key](text or _MISSING.get(key, 0))

@@ -374,3 +374,52 @@ def test_a_recurrent_sweep_is_sized_by_its_own_counts(arch, text_corpus, tmp_pat
     assert (summary["params"], summary["params_non_embedding"]) == (
         run.params, run.params_non_embedding) == (
         recorded["params"], recorded["params_non_embedding"])
+
+
+def _hparams(**sweep):
+  config = sweep_config.defaults()
+  config.base.model.seq_len = 32
+  config.sweep.kind = "hparams"
+  config.sweep.sizes = (1e4, 3e4)
+  config.sweep.tokens_per_param = (10.0, 40.0)
+  config.sweep.learning_rates = (0.5, 1.0, 2.0)
+  for key, value in sweep.items():
+    config.sweep[key] = value
+  return config
+
+
+def test_hparams_trains_every_point_at_every_lr_and_batch():
+  recipe = recipe_lib.get("cpu_tiny")
+  plan = plan_lib.build(_hparams(), "/sweep")
+  assert len(plan.runs) == 2 * 2 * 3
+  for run in plan.runs:
+    multiplier = float(re.search(r"_lr([0-9.]+)$", run.name).group(1))
+    assert run.config.learning_rate == pytest.approx(
+        multiplier * recipe.learning_rate(run.model.d_model))
+    assert run.config.batch_size == recipe.batch_size
+    assert run.config.warmup_steps == recipe.warmup_steps(run.steps)
+  assert plan.runs[0].name == f"N{plan_lib.short_number(plan.runs[0].params_non_embedding)}_D" \
+      f"{plan_lib.short_number(plan.runs[0].tokens)}_lr0.5"
+  plan = plan_lib.build(_hparams(batch_sizes=(8, 32)), "/sweep")
+  assert len(plan.runs) == 2 * 2 * 3 * 2
+  for run in plan.runs:
+    batch = int(run.name.rsplit("_b", 1)[1])
+    assert run.config.batch_size == batch and run.tokens == run.steps * batch * 32
+  # other kinds are one setting each, and cannot be given the grid
+  with pytest.raises(InputError, match="sweep.learning_rates is set, but kind=ladder"):
+    plan_lib.build(_hparams(kind="ladder", tokens_per_param=(10.0,)), "/sweep")
+  for bad, match in (((1.0, 2.0), "at least 3 distinct"), ((1.0, 1.0, 2.0), "at least 3 distinct"),
+                     ((0.5, -1.0, 2.0), r"learning_rates\[1\]")):
+    with pytest.raises(InputError, match=match):
+      plan_lib.build(_hparams(learning_rates=bad), "/sweep")
+  with pytest.raises(InputError, match=r"sweep.batch_sizes\[0\]"):
+    plan_lib.build(_hparams(batch_sizes=(0,)), "/sweep")
+
+
+def test_hparams_branches_give_each_setting_its_own_trunk():
+  plan = plan_lib.build(_hparams(branches="cooldown"), "/sweep")
+  assert len(plan.trunks) == 2 * 3
+  assert {run.trunk for run in plan.runs} == {trunk.name for trunk in plan.trunks}
+  for run in plan.runs:
+    trunk = next(t for t in plan.trunks if t.name == run.trunk)
+    assert trunk.config.learning_rate == run.config.learning_rate

@@ -88,6 +88,7 @@ def test_a_failing_run_does_not_stop_the_sweep_and_finished_runs_are_skipped(
   assert row["loss"] == metrics[-1]["eval_loss"]
   assert row["bpb"] == metrics[-1]["eval_bpb"]
   assert row["tokens"] == metrics[-1]["tokens"] == run.tokens == 8 * 16 * 32
+  assert (row["learning_rate"], row["batch_size"]) == (run.config.learning_rate, 16)
   assert row["flops"] == metrics[-1]["flops"]
   assert row["flops_kaplan"] == metrics[-1]["flops_kaplan"]
   assert (row["params"], row["params_non_embedding"]) == (run.params, run.params_non_embedding)

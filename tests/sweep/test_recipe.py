@@ -1,0 +1,89 @@
+"""Recipes: `sweep.recipe = "fitted:PATH"` sets each run's LR (and batch) from an hparams fit's laws."""
+
+import json
+
+import pytest
+
+from scaling.errors import InputError
+from scaling.sweep import config as sweep_config
+from scaling.sweep import plan as plan_lib
+from scaling.sweep import recipe as recipe_lib
+
+
+def report(path, laws, recipe="cpu_tiny", n_column="params"):
+  path.write_text(json.dumps({"approach": "hparams", "recipe": recipe, "inputs": {"N": n_column},
+                              "laws": laws}))
+  return f"fitted:{path}"
+
+
+LR_ND = {"lr_opt(N,D)": {"coefficient": 2.0, "exponents": {"alpha": 0.3, "beta": 0.1},
+                         "ci95": {}}}
+
+
+def isoflop_config(recipe, **sweep):
+  config = sweep_config.defaults()
+  config.base.model.seq_len = 32
+  config.sweep.recipe = recipe
+  config.sweep.budgets = (1e11, 1e12)
+  config.sweep.sizes_per_budget = 3
+  config.sweep.optimum_tokens_per_param = 10.0
+  for key, value in sweep.items():
+    config.sweep[key] = value
+  return config
+
+
+def test_fitted_recipe_sets_the_lr_the_law_predicts(tmp_path):
+  plan = plan_lib.build(isoflop_config(report(tmp_path / "fit.json", LR_ND)), "/sweep")
+  base = recipe_lib.get("cpu_tiny")
+  for run in plan.runs:
+    law = 2.0 * run.params ** -0.3 * (run.budget / (run.flops / run.tokens)) ** -0.1
+    assert run.config.learning_rate == pytest.approx(law, rel=1e-9)
+    assert run.config.batch_size == base.batch_size
+    assert run.config.warmup_steps == base.warmup_steps(run.steps)
+    assert (run.lr_source, run.batch_source) == ("law lr_opt(N,D)", "recipe cpu_tiny")
+  record = plan.to_json()
+  assert record["recipe"]["name"].startswith("fitted:") and record["recipe"]["base"]["name"] == "cpu_tiny"
+  assert record["runs"][0]["lr_source"] == "law lr_opt(N,D)"
+  header = plan.table().splitlines()[0]
+  assert "lr set by" in header and "law lr_opt(N,D)" in plan.table().splitlines()[1]
+  # non-embedding N where the laws were fitted on it
+  plan = plan_lib.build(isoflop_config(report(tmp_path / "ne.json", LR_ND,
+                                              n_column="params_non_embedding")), "/sweep")
+  run = plan.runs[0]
+  assert run.config.learning_rate == pytest.approx(
+      2.0 * run.params_non_embedding ** -0.3 * (run.budget / (run.flops / run.tokens)) ** -0.1)
+
+
+def test_fitted_batch_law_sets_the_batch_unless_sweep_batch_size(tmp_path):
+  laws = {"lr_opt(C)": {"coefficient": 0.5, "exponents": {"alpha": 0.1}},
+          "batch_opt(C)": {"coefficient": 0.01, "exponents": {"beta": 0.25}}}
+  spec = report(tmp_path / "fit.json", laws)
+  plan = plan_lib.build(isoflop_config(spec), "/sweep")
+  for run in plan.runs:
+    assert run.config.batch_size == round(0.01 * run.budget**0.25)
+    assert run.config.learning_rate == pytest.approx(0.5 * run.budget**-0.1)
+    assert run.tokens == run.steps * run.config.batch_size * 32
+    assert run.batch_source == "law batch_opt(C)" and run.lr_source == "law lr_opt(C)"
+  plan = plan_lib.build(isoflop_config(spec, batch_size=8), "/sweep")
+  assert {run.config.batch_size for run in plan.runs} == {8}
+  assert plan.runs[0].batch_source == "sweep.batch_size"
+
+
+@pytest.mark.parametrize("content, match", [
+    (None, "does not exist"),
+    ("{not json", "not a readable JSON report"),
+    (json.dumps({"approach": "isoflop"}), "is not a report of `scaling fit --approach hparams`"),
+    (json.dumps({"approach": "hparams", "recipe": "cpu_tiny", "laws": {}}),
+     "no learning-rate law"),
+    (json.dumps({"approach": "hparams", "recipe": "cpu_tiny", "laws": {
+        "lr_opt(N,D)": {"coefficient": None, "exponents": {"alpha": 1, "beta": 1}}}}),
+     "positive coefficient"),
+    (json.dumps({"approach": "hparams", "recipe": None, "laws": LR_ND}), "base recipe"),
+])
+def test_bad_fitted_reports_are_one_line(tmp_path, content, match):
+  path = tmp_path / "fit.json"
+  if content is not None:
+    path.write_text(content)
+  with pytest.raises(InputError, match=match) as caught:
+    plan_lib.build(isoflop_config(f"fitted:{path}"), "/sweep")
+  assert "\n" not in str(caught.value) and "sweep.recipe" in str(caught.value)
