@@ -152,8 +152,10 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
 
   # One bootstrap through vertices, laws and predictions.
   rng = np.random.default_rng(seed)
-  replicated = data.seed_P is not None and any(
-      np.unique(lr_P[index_P == m], return_counts=True)[1].max() > 1 for m in fittable)
+  # Seeds are resampled only where every LR of every point has replicates: an LR with one run
+  # would be redrawn as itself, its point's interval (and the laws') as narrow as if noiseless.
+  replicated = data.seed_P is not None and all(
+      np.unique(lr_P[index_P == m], return_counts=True)[1].min() > 1 for m in fittable)
   if replicated:
     kind, scale, quantile, noise = "seeds", "sd", 1.96, None
   else:

@@ -205,3 +205,18 @@ def test_fit_needs_three_bracketed_points():
   rows = sweep(sizes=(1e4,), horizons=(1e6, 4e6))
   with pytest.raises(InputError, match="2 of 2 points|0 of 2 points|a law needs 3|3 or more"):
     hparams.fit(data_of(rows), resamples=50)
+
+
+def test_partial_replicates_do_not_collapse_the_intervals():
+  """One extra seed at one LR of one point is not a replicated sweep: a seed bootstrap would redraw
+  every other run as itself and give those points zero-width intervals."""
+  rows = sweep(seed=0)
+  rows = {key: np.append(value, value[2]) for key, value in rows.items()}
+  rows["seed"][-1], rows["loss"][-1] = 1, rows["loss"][-1] + 0.003
+  report = hparams.fit(data_of(rows, seeds=True), resamples=300)
+  assert report["bootstrap"]["kind"].startswith("noise")
+  for point in report["points"]:
+    lo, hi = point["ci95"]
+    assert hi / lo > 1.01, point
+  lo, hi = report["laws"]["lr_opt(N,D)"]["ci95"]["alpha"]
+  assert lo < ALPHA < hi and hi - lo > 0.01
