@@ -30,6 +30,7 @@ WINDOW = 1  # LRs fitted each side of the best: the best setting and its neighbo
 NOISE_WINDOW = approaches.WINDOW  # the parabolas whose residuals measure run noise (2 each side)
 RESAMPLES = 2000
 MIN_POINTS = 3  # bracketed points a law is fitted through (a line through 2 has no residual)
+MIN_NOISE_DOF = 1e-6  # below: the residuals of exact (3-point) parabolas, round-off, not noise
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,6 +162,11 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
   else:
     try:
       noise = approaches.run_noise(approaches.isoflop_profiles(**as_profiles, window=NOISE_WINDOW))
+      # 3 LRs a point, no seeds: parabolas through 3 points leave round-off (dof ~1e-16) for a
+      # residual, which would pass as sigma ~1e-7 and a t quantile ~0: intervals of zero width.
+      if not noise.dof > MIN_NOISE_DOF:
+        raise InputError("no replicate runs (same point and LR) and no parabola fitted to more "
+                         "than 3 learning rates measure the runs' noise")
     except InputError as e:
       raise InputError(f"hparams: {e}; fit points with 5 or more learning rates, or replicate "
                        "seeds") from None

@@ -220,3 +220,15 @@ def test_partial_replicates_do_not_collapse_the_intervals():
     assert hi / lo > 1.01, point
   lo, hi = report["laws"]["lr_opt(N,D)"]["ci95"]["alpha"]
   assert lo < ALPHA < hi and hi - lo > 0.01
+
+
+def test_three_learning_rates_without_seeds_cannot_measure_the_noise(tmp_path, capsys):
+  """Each parabola through 3 LRs interpolates: no residual, no replicate, so no interval can be
+  honest; it is one line and exit 2, not intervals of zero width."""
+  path = write_csv(tmp_path / "three.csv", sweep(multipliers=(0.5, 1.0, 2.0), offset=1.0))
+  assert "5 or more learning rates, or replicate seeds" in _error(
+      ["--approach", "hparams", "--data", path], capsys)
+  report = hparams.fit(data_of(sweep(multipliers=(0.5, 1.0, 2.0), offset=1.0, seeds=(0, 1)),
+                               seeds=True), resamples=200)
+  assert report["bootstrap"]["kind"].startswith("seeds")
+  assert all(p["ci95"][1] / p["ci95"][0] > 1.01 for p in report["points"] if p["ci95"])
