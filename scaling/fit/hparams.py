@@ -123,10 +123,13 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
       k = np.unique(lr_P[index_P == m]).size
       point["status"] = f"{k} learning rate{'s' if k != 1 else ''}; a parabola in log LR needs 3"
   fittable = [m for m, p in enumerate(points) if p["name"] not in few]
-  if len(fittable) < MIN_POINTS:
+  if len(fittable) < MIN_POINTS and few:
     raise InputError(f"hparams: {len(fittable)} of {len(points)} points have 3 or more learning "
-                     f"rates (a parabola in log LR needs 3){'; e.g. ' + few[0] if few else ''}: "
-                     "is this an hparams sweep (sweep.kind=hparams, sweep.learning_rates)?")
+                     f"rates (a parabola in log LR needs 3; e.g. {few[0]}): is this an hparams "
+                     "sweep (sweep.kind=hparams, sweep.learning_rates)?")
+  if len(fittable) < MIN_POINTS:
+    raise InputError(f"hparams: {len(points)} points (N, D{', B' if data.batch_P is not None else ''}"
+                     f"), a law needs {MIN_POINTS}: add sizes or horizons")
   rows = np.isin(index_P, fittable)
   group_P = index_P[rows].astype(np.float64)
   # The profiles take LR in units of the smallest, so that every log LR is >= 0 as every log N
