@@ -30,6 +30,7 @@ WINDOW = 1  # LRs fitted each side of the best: the best setting and its neighbo
 NOISE_WINDOW = approaches.WINDOW  # the parabolas whose residuals measure run noise (2 each side)
 RESAMPLES = 2000
 MIN_POINTS = 3  # bracketed points a law is fitted through (a line through 2 has no residual)
+HORIZON_RTOL = 0.2  # D off a power of N by less than this (relative) is one horizon, rounded
 MIN_NOISE_DOF = 1e-6  # below: the residuals of exact (3-point) parabolas, round-off, not noise
 
 
@@ -201,7 +202,7 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
   d_M = np.array([p["D"] for p in points])
   log_lr_M = np.log(np.array([p.get("lr_opt") or np.nan for p in points], dtype=np.float64))
   estimate = _masked_plane(np.log(n_M), np.log(d_M), log_lr_M[None], ok_M[None])[0]
-  if np.all(np.isfinite(estimate)):
+  if np.all(np.isfinite(estimate)) and _varies_independently(np.log(n_M[ok_M]), np.log(d_M[ok_M])):
     theta_BxK = _masked_plane(np.log(n_M), np.log(d_M), log_lr_BxM, mask_BxM)
     laws["lr_opt(N,D)"] = _law(estimate, theta_BxK, ("alpha", "beta"), int(ok_M.sum()), scale,
                                quantile)
@@ -238,6 +239,16 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
   for message in warnings:
     warn(message)
   return report
+
+
+def _varies_independently(log_n, log_d) -> bool:
+  """Whether D varies apart from N by more than a whole step's rounding: one tokens_per_param
+  horizon gives D = ratio·N to within a step, a plane through it is near-singular (exponents
+  ±50 on a sweep of D = 20N at 512-token steps), and lr_opt(C) is the law it determines."""
+  if np.unique(log_n).size < 2:
+    return np.ptp(log_d) > np.log1p(HORIZON_RTOL)
+  slope, intercept = np.polyfit(log_n, log_d, 1)
+  return np.ptp(log_d - slope * log_n - intercept) > np.log1p(HORIZON_RTOL)
 
 
 def _interval(samples: dict, estimates: dict, scale: str, quantile: float):

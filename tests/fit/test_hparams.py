@@ -232,3 +232,20 @@ def test_three_learning_rates_without_seeds_cannot_measure_the_noise(tmp_path, c
                                seeds=True), resamples=200)
   assert report["bootstrap"]["kind"].startswith("seeds")
   assert all(p["ci95"][1] / p["ci95"][0] > 1.01 for p in report["points"] if p["ci95"])
+
+
+def test_one_horizon_rounded_to_whole_steps_fits_no_plane():
+  """D = 20·N rounded to 512-token steps is still one horizon: the plane through it is
+  near-singular (alpha 1.6, beta -1.1, intervals ±50 before), so only lr_opt(C) is fitted."""
+  rows = {key: [] for key in ("params", "tokens", "learning_rate", "loss", "budget")}
+  for n in (1e4, 3e4, 1e5, 3e5):
+    block = sweep(sizes=(n,), horizons=(round(20 * n / 512) * 512,), sigma=0.002,
+                  seed=int(np.log(n)))
+    for key in rows:
+      rows[key].extend(block[key])
+  report = hparams.fit(data_of({key: np.array(value) for key, value in rows.items()}),
+                       resamples=200)
+  assert "lr_opt(N,D)" not in report["laws"]
+  assert any("do not vary N and D independently" in w for w in report["warnings"])
+  lo, hi = report["laws"]["lr_opt(C)"]["ci95"]["alpha"]
+  assert lo < (ALPHA + BETA) / 2 < hi
