@@ -390,20 +390,27 @@ def _bootstrap_report(kind, resamples, seed, scale, quantile, noise) -> dict:
   return report
 
 
-def _base_recipe(path: str) -> str | None:
-  """The named recipe the sweep at `path` (a sweep directory, or a results.csv in one) ran with,
-  from its plan.json: what a `fitted:` recipe takes warmup from. None where there is no plan."""
+def _sweep_plan(path: str) -> tuple[str | None, str | None]:
+  """(the named recipe, the FLOP convention) of the sweep at `path` (a sweep directory, or a
+  results.csv in one), from its plan.json: what a `fitted:` recipe takes warmup from, and what its
+  budgets are counted in. (None, None) where there is no plan."""
   from scaling import rundir
 
   root = path if rundir.is_dir(path) else rundir.parent(path)
   plan_file = rundir.SweepDir(root).plan_file
   if not rundir.exists(plan_file):
-    return None
+    return None, None
   try:
-    recipe = rundir.read_json(plan_file)["recipe"]
-    return recipe.get("base", recipe)["name"]  # a fitted recipe's plan names its base
+    plan = rundir.read_json(plan_file)
+    recipe = plan["recipe"]
+    # a fitted recipe's plan names its base
+    return recipe.get("base", recipe)["name"], plan.get("flops_convention")
   except (OSError, ValueError, KeyError, TypeError, AttributeError):
-    return None
+    return None, None
+
+
+# The FLOP convention of each C column of a sweep's results.csv (`budget`: the plan's own).
+C_CONVENTIONS = {"flops": "chinchilla", "flops_kaplan": "kaplan"}
 
 
 def from_args(args) -> dict:
@@ -426,10 +433,16 @@ def from_args(args) -> dict:
   data = Data(n_P=table[args.n_column], d_P=table["tokens"], lr_P=table[lr_column],
               loss_P=table[args.y], c_P=table.get(c_column) if c_column else None,
               batch_P=table.get(batch_column), seed_P=table.get("seed"))
+  recipe, plan_convention = _sweep_plan(args.data)
+  # What C counts, so that a fitted: recipe evaluates the laws of C in it (known for a sweep's
+  # results; None for a CSV of unknown origin)
+  c_convention = (plan_convention if c_column == "budget" else C_CONVENTIONS.get(c_column)
+                  ) if plan_convention else None
   report = {"approach": "hparams",
-            "inputs": {"N": args.n_column, "D": "tokens", "C": c_column, "lr": lr_column,
+            "inputs": {"N": args.n_column, "D": "tokens", "C": c_column,
+                       "C_convention": c_convention, "lr": lr_column,
                        "batch": batch_column if batch_column in table else None, "loss": args.y},
-            "recipe": _base_recipe(args.data), "window": WINDOW}
+            "recipe": recipe, "window": WINDOW}
   report.update(fit(data, resamples=args.bootstrap or RESAMPLES, seed=args.seed,
                     compute=args.compute, params_tokens=list(zip(params, tokens))))
   return report

@@ -249,3 +249,24 @@ def test_one_horizon_rounded_to_whole_steps_fits_no_plane():
   assert any("do not vary N and D independently" in w for w in report["warnings"])
   lo, hi = report["laws"]["lr_opt(C)"]["ci95"]["alpha"]
   assert lo < (ALPHA + BETA) / 2 < hi
+
+
+@pytest.mark.parametrize("c_column, convention", [("budget", "6n_total"), ("flops", "chinchilla")])
+def test_report_names_the_flop_convention_of_c(tmp_path, c_column, convention):
+  """From a sweep directory the report says what its C counts (the plan's convention for
+  `budget`, results.csv's chinchilla `flops`), which a fitted: recipe evaluates the laws of C in."""
+  rows = sweep()
+  keep = ("params", "tokens", "learning_rate", "loss", "seed", c_column)
+  path = write_csv(tmp_path / "results.csv", {key: rows["budget" if key == "flops" else key]
+                                              for key in keep})
+  (tmp_path / "plan.json").write_text(json.dumps({"recipe": {"name": "cpu_tiny"},
+                                                  "flops_convention": "6n_total"}))
+  out = tmp_path / "fit.json"
+  assert cli.main(["--approach", "hparams", "--data", str(tmp_path), "--bootstrap", "100",
+                   "--out", str(out)]) == 0
+  report = json.loads(out.read_text())
+  assert report["recipe"] == "cpu_tiny"
+  assert (report["inputs"]["C"], report["inputs"]["C_convention"]) == (c_column, convention)
+  assert cli.main(["--approach", "hparams", "--data", path, "--bootstrap", "100", "--out",
+                   str(out)]) == 0  # the same file, its plan.json beside it
+  assert json.loads(out.read_text())["inputs"]["C_convention"] == convention
