@@ -304,7 +304,10 @@ def _batch_law(points, ok_M, loss_BxM, mask_BxM, scale, quantile, warnings):
   for (n, c), members in keys.items():
     if len({points[m]["batch_size"] for m in members}) < 3:
       continue
-    log_b = np.log([points[m]["batch_size"] for m in members])
+    # in units of the smallest batch, every log B >= 0, as for the LR (see `fit`)
+    batches = np.array([points[m]["batch_size"] for m in members])
+    unit = float(batches.min())
+    log_b = np.log(batches / unit)
     batch_index = np.unique(log_b, return_inverse=True)[1].ravel()
     losses = np.array([points[m]["loss_opt"] for m in members])
     fitted = approaches.isoflop_profiles(np.zeros(len(members)), np.exp(log_b), np.ones(len(members)),
@@ -315,11 +318,12 @@ def _batch_law(points, ok_M, loss_BxM, mask_BxM, scale, quantile, warnings):
       warnings.append(f"batch_opt at N={n:.3g}, C={c:.3g}: {row['status']}; left out")
       rows.append(row)
       continue
-    row["status"], row["batch_opt"] = "ok", fitted.minimum[0]
+    row["status"], row["batch_opt"] = "ok", fitted.minimum[0] * unit
     counts_BxK = mask_BxM[:, members].astype(np.float64)
     log_b_B, _, _, has_B, _, _ = approaches._budget_minima(
         batch_index, log_b, np.zeros(len(members)), np.nan_to_num(loss_BxM[:, members]),
         counts_BxK, WINDOW)
+    log_b_B = log_b_B + np.log(unit)
     _, ci = _interval({"batch_opt": log_b_B[has_B]}, {"batch_opt": row["batch_opt"]},
                       scale, quantile)
     row["ci95"] = ci.get("batch_opt")

@@ -113,8 +113,10 @@ def test_an_edge_best_point_is_named_and_left_out():
   assert report["laws"]["lr_opt(N,D)"]["exponents"]["alpha"] == pytest.approx(ALPHA, abs=0.05)
 
 
-def test_batch_law_from_swept_batch_sizes():
-  """The loss at each batch's best LR is lowest at batch_opt = 4·C^0.1 (a parabola in log B)."""
+@pytest.mark.parametrize("unit", [1.0, 1e-3])
+def test_batch_law_from_swept_batch_sizes(unit):
+  """The loss at each batch's best LR is lowest at batch_opt = 4·C^0.1 (a parabola in log B),
+  whatever the batch column's unit (1e-3: batches below 1, whose log is negative)."""
   rng = np.random.default_rng(0)
   rows = {key: [] for key in ("params", "tokens", "learning_rate", "loss", "budget",
                               "batch_size")}
@@ -129,7 +131,7 @@ def test_batch_law_from_swept_batch_sizes():
           rows["tokens"].append(d)
           rows["learning_rate"].append(lr)
           rows["budget"].append(c)
-          rows["batch_size"].append(batch)
+          rows["batch_size"].append(batch * unit)
           rows["loss"].append(2 + CURVATURE * np.log(lr / lr_opt(n, d)) ** 2
                               + 0.02 * np.log(batch / best_batch) ** 2 + rng.normal(0, 0.001))
   rows = {key: np.array(value) for key, value in rows.items()}
@@ -140,11 +142,11 @@ def test_batch_law_from_swept_batch_sizes():
   law = report["laws"]["batch_opt(C)"]
   assert law["n_points"] == 4 and all(row["status"] == "ok" for row in report["batch_optima"])
   for row in report["batch_optima"]:
-    assert row["batch_opt"] == pytest.approx(4 * row["C"] ** 0.1, rel=0.1)
+    assert row["batch_opt"] == pytest.approx(4 * row["C"] ** 0.1 * unit, rel=0.1)
   lo, hi = law["ci95"]["beta"]
   assert lo < law["exponents"]["beta"] < hi and law["exponents"]["beta"] == pytest.approx(0.1,
                                                                                           abs=0.03)
-  assert report["predictions"][0]["batch_opt"] == pytest.approx(4 * 1e13**0.1, rel=0.2)
+  assert report["predictions"][0]["batch_opt"] == pytest.approx(4 * 1e13**0.1 * unit, rel=0.2)
 
 
 # The command line: the JSON keys of the issue, and bad input as one line, exit 2.
