@@ -86,7 +86,17 @@ def _status(profile, lr_P) -> str:
                                                                              profile.skipped)
 
 
-def _seed_counts(rng, lr_index_P, seed_P, resamples: int) -> np.ndarray:
+def _inflated(loss_P, lr_index_P) -> np.ndarray:
+  """Each run's loss moved away from its LR's mean by sqrt(n/(n-1)) (n runs at that LR): the
+  mean of n runs redrawn with replacement varies as (n-1)/n of what a mean of n new runs would
+  (2 seeds: intervals 0.71x as wide, 76 % coverage on synthetic sweeps; 95 % with this)."""
+  n_K = np.bincount(lr_index_P)
+  mean_K = np.bincount(lr_index_P, weights=loss_P) / n_K
+  inflation_K = np.sqrt(n_K / np.maximum(n_K - 1, 1))
+  return mean_K[lr_index_P] + inflation_K[lr_index_P] * (loss_P - mean_K[lr_index_P])
+
+
+def _seed_counts(rng, lr_index_P, resamples: int) -> np.ndarray:
   """B x P multiplicities: each LR's replicate runs (seeds) of one point drawn with replacement."""
   counts_BxP = np.zeros((resamples, lr_index_P.size))
   for k in np.unique(lr_index_P):
@@ -162,7 +172,10 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
   replicated = data.seed_P is not None and all(
       np.unique(lr_P[index_P == m], return_counts=True)[1].min() > 1 for m in fittable)
   if replicated:
-    kind, scale, quantile, noise = "seeds", "sd", 1.96, None
+    # t with the seeds' pooled degrees of freedom: the spread is their SD's, itself estimated
+    seed_dof = sum(lr_P[index_P == m].size - np.unique(lr_P[index_P == m]).size for m in fittable)
+    kind, scale, noise = "seeds", "sd", None
+    quantile = approaches.student_t_975(seed_dof)
   else:
     try:
       noise = approaches.run_noise(approaches.isoflop_profiles(**as_profiles, window=NOISE_WINDOW))
@@ -181,8 +194,8 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
   for m, profile in zip(fittable, profiles):
     lr_index = np.unique(profile.log_params, return_inverse=True)[1].ravel()
     if replicated:
-      counts_BxP = _seed_counts(rng, lr_index, data.seed_P[index_P == m], resamples)
-      losses = profile.loss
+      counts_BxP = _seed_counts(rng, lr_index, resamples)
+      losses = _inflated(profile.loss, lr_index)
     else:
       counts_BxP = np.ones((resamples, profile.rows.size))
       losses = approaches._noise_losses(rng, profile, noise.sigma, resamples)
@@ -382,8 +395,10 @@ def _bootstrap_report(kind, resamples, seed, scale, quantile, noise) -> dict:
   report = {"resamples": resamples, "seed": seed, "scale": scale, "quantile": quantile}
   if kind == "seeds":
     report["kind"] = ("seeds: the replicate runs (seeds) of each point and learning rate drawn "
-                      "with replacement")
-    report["interval"] = "estimate ·/ exp(1.96 × SD of the log resamples)"
+                      "with replacement, each n runs' spread about their mean widened by "
+                      "sqrt(n/(n-1))")
+    report["interval"] = (f"estimate ·/ exp(t(0.975, the seeds' pooled df) = {quantile:.3f} × SD "
+                          "of the log resamples)")
   else:
     report["kind"] = ("noise: the design kept, each loss redrawn as its point's parabola in log LR "
                       "plus Gaussian noise of sigma, the larger of the seed SD and the residual "
