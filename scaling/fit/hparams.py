@@ -30,6 +30,8 @@ WINDOW = 1  # LRs fitted each side of the best: the best setting and its neighbo
 NOISE_WINDOW = approaches.WINDOW  # the parabolas whose residuals measure run noise (2 each side)
 RESAMPLES = 2000
 MIN_POINTS = 3  # bracketed points a law is fitted through (a line through 2 has no residual)
+HORIZON_RTOL = 0.2  # D off a power of N by less than this (relative) is one horizon, rounded
+MIN_NOISE_DOF = 1e-6  # below: the residuals of exact (3-point) parabolas, round-off, not noise
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +86,17 @@ def _status(profile, lr_P) -> str:
                                                                              profile.skipped)
 
 
-def _seed_counts(rng, lr_index_P, seed_P, resamples: int) -> np.ndarray:
+def _inflated(loss_P, lr_index_P) -> np.ndarray:
+  """Each run's loss moved away from its LR's mean by sqrt(n/(n-1)) (n runs at that LR): the
+  mean of n runs redrawn with replacement varies as (n-1)/n of what a mean of n new runs would
+  (2 seeds: intervals 0.71x as wide, 76 % coverage on synthetic sweeps; 95 % with this)."""
+  n_K = np.bincount(lr_index_P)
+  mean_K = np.bincount(lr_index_P, weights=loss_P) / n_K
+  inflation_K = np.sqrt(n_K / np.maximum(n_K - 1, 1))
+  return mean_K[lr_index_P] + inflation_K[lr_index_P] * (loss_P - mean_K[lr_index_P])
+
+
+def _seed_counts(rng, lr_index_P, resamples: int) -> np.ndarray:
   """B x P multiplicities: each LR's replicate runs (seeds) of one point drawn with replacement."""
   counts_BxP = np.zeros((resamples, lr_index_P.size))
   for k in np.unique(lr_index_P):
@@ -122,10 +134,13 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
       k = np.unique(lr_P[index_P == m]).size
       point["status"] = f"{k} learning rate{'s' if k != 1 else ''}; a parabola in log LR needs 3"
   fittable = [m for m, p in enumerate(points) if p["name"] not in few]
-  if len(fittable) < MIN_POINTS:
+  if len(fittable) < MIN_POINTS and few:
     raise InputError(f"hparams: {len(fittable)} of {len(points)} points have 3 or more learning "
-                     f"rates (a parabola in log LR needs 3){'; e.g. ' + few[0] if few else ''}: "
-                     "is this an hparams sweep (sweep.kind=hparams, sweep.learning_rates)?")
+                     f"rates (a parabola in log LR needs 3; e.g. {few[0]}): is this an hparams "
+                     "sweep (sweep.kind=hparams, sweep.learning_rates)?")
+  if len(fittable) < MIN_POINTS:
+    raise InputError(f"hparams: {len(points)} points (N, D{', B' if data.batch_P is not None else ''}"
+                     f"), a law needs {MIN_POINTS}: add sizes or horizons")
   rows = np.isin(index_P, fittable)
   group_P = index_P[rows].astype(np.float64)
   # The profiles take LR in units of the smallest, so that every log LR is >= 0 as every log N
@@ -152,13 +167,23 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
 
   # One bootstrap through vertices, laws and predictions.
   rng = np.random.default_rng(seed)
-  replicated = data.seed_P is not None and any(
-      np.unique(lr_P[index_P == m], return_counts=True)[1].max() > 1 for m in fittable)
+  # Seeds are resampled only where every LR of every point has replicates: an LR with one run
+  # would be redrawn as itself, its point's interval (and the laws') as narrow as if noiseless.
+  replicated = data.seed_P is not None and all(
+      np.unique(lr_P[index_P == m], return_counts=True)[1].min() > 1 for m in fittable)
   if replicated:
-    kind, scale, quantile, noise = "seeds", "sd", 1.96, None
+    # t with the seeds' pooled degrees of freedom: the spread is their SD's, itself estimated
+    seed_dof = sum(lr_P[index_P == m].size - np.unique(lr_P[index_P == m]).size for m in fittable)
+    kind, scale, noise = "seeds", "sd", None
+    quantile = approaches.student_t_975(seed_dof)
   else:
     try:
       noise = approaches.run_noise(approaches.isoflop_profiles(**as_profiles, window=NOISE_WINDOW))
+      # 3 LRs a point, no seeds: parabolas through 3 points leave round-off (dof ~1e-16) for a
+      # residual, which would pass as sigma ~1e-7 and a t quantile ~0: intervals of zero width.
+      if not noise.dof > MIN_NOISE_DOF:
+        raise InputError("no replicate runs (same point and LR) and no parabola fitted to more "
+                         "than 3 learning rates measure the runs' noise")
     except InputError as e:
       raise InputError(f"hparams: {e}; fit points with 5 or more learning rates, or replicate "
                        "seeds") from None
@@ -169,8 +194,8 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
   for m, profile in zip(fittable, profiles):
     lr_index = np.unique(profile.log_params, return_inverse=True)[1].ravel()
     if replicated:
-      counts_BxP = _seed_counts(rng, lr_index, data.seed_P[index_P == m], resamples)
-      losses = profile.loss
+      counts_BxP = _seed_counts(rng, lr_index, resamples)
+      losses = _inflated(profile.loss, lr_index)
     else:
       counts_BxP = np.ones((resamples, profile.rows.size))
       losses = approaches._noise_losses(rng, profile, noise.sigma, resamples)
@@ -190,7 +215,7 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
   d_M = np.array([p["D"] for p in points])
   log_lr_M = np.log(np.array([p.get("lr_opt") or np.nan for p in points], dtype=np.float64))
   estimate = _masked_plane(np.log(n_M), np.log(d_M), log_lr_M[None], ok_M[None])[0]
-  if np.all(np.isfinite(estimate)):
+  if np.all(np.isfinite(estimate)) and _varies_independently(np.log(n_M[ok_M]), np.log(d_M[ok_M])):
     theta_BxK = _masked_plane(np.log(n_M), np.log(d_M), log_lr_BxM, mask_BxM)
     laws["lr_opt(N,D)"] = _law(estimate, theta_BxK, ("alpha", "beta"), int(ok_M.sum()), scale,
                                quantile)
@@ -227,6 +252,16 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
   for message in warnings:
     warn(message)
   return report
+
+
+def _varies_independently(log_n, log_d) -> bool:
+  """Whether D varies apart from N by more than a whole step's rounding: one tokens_per_param
+  horizon gives D = ratio·N to within a step, a plane through it is near-singular (exponents
+  ±50 on a sweep of D = 20N at 512-token steps), and lr_opt(C) is the law it determines."""
+  if np.unique(log_n).size < 2:
+    return np.ptp(log_d) > np.log1p(HORIZON_RTOL)
+  slope, intercept = np.polyfit(log_n, log_d, 1)
+  return np.ptp(log_d - slope * log_n - intercept) > np.log1p(HORIZON_RTOL)
 
 
 def _interval(samples: dict, estimates: dict, scale: str, quantile: float):
@@ -282,7 +317,10 @@ def _batch_law(points, ok_M, loss_BxM, mask_BxM, scale, quantile, warnings):
   for (n, c), members in keys.items():
     if len({points[m]["batch_size"] for m in members}) < 3:
       continue
-    log_b = np.log([points[m]["batch_size"] for m in members])
+    # in units of the smallest batch, every log B >= 0, as for the LR (see `fit`)
+    batches = np.array([points[m]["batch_size"] for m in members])
+    unit = float(batches.min())
+    log_b = np.log(batches / unit)
     batch_index = np.unique(log_b, return_inverse=True)[1].ravel()
     losses = np.array([points[m]["loss_opt"] for m in members])
     fitted = approaches.isoflop_profiles(np.zeros(len(members)), np.exp(log_b), np.ones(len(members)),
@@ -293,11 +331,12 @@ def _batch_law(points, ok_M, loss_BxM, mask_BxM, scale, quantile, warnings):
       warnings.append(f"batch_opt at N={n:.3g}, C={c:.3g}: {row['status']}; left out")
       rows.append(row)
       continue
-    row["status"], row["batch_opt"] = "ok", fitted.minimum[0]
+    row["status"], row["batch_opt"] = "ok", fitted.minimum[0] * unit
     counts_BxK = mask_BxM[:, members].astype(np.float64)
     log_b_B, _, _, has_B, _, _ = approaches._budget_minima(
         batch_index, log_b, np.zeros(len(members)), np.nan_to_num(loss_BxM[:, members]),
         counts_BxK, WINDOW)
+    log_b_B = log_b_B + np.log(unit)
     _, ci = _interval({"batch_opt": log_b_B[has_B]}, {"batch_opt": row["batch_opt"]},
                       scale, quantile)
     row["ci95"] = ci.get("batch_opt")
@@ -356,8 +395,10 @@ def _bootstrap_report(kind, resamples, seed, scale, quantile, noise) -> dict:
   report = {"resamples": resamples, "seed": seed, "scale": scale, "quantile": quantile}
   if kind == "seeds":
     report["kind"] = ("seeds: the replicate runs (seeds) of each point and learning rate drawn "
-                      "with replacement")
-    report["interval"] = "estimate ·/ exp(1.96 × SD of the log resamples)"
+                      "with replacement, each n runs' spread about their mean widened by "
+                      "sqrt(n/(n-1))")
+    report["interval"] = (f"estimate ·/ exp(t(0.975, the seeds' pooled df) = {quantile:.3f} × SD "
+                          "of the log resamples)")
   else:
     report["kind"] = ("noise: the design kept, each loss redrawn as its point's parabola in log LR "
                       "plus Gaussian noise of sigma, the larger of the seed SD and the residual "
@@ -368,20 +409,27 @@ def _bootstrap_report(kind, resamples, seed, scale, quantile, noise) -> dict:
   return report
 
 
-def _base_recipe(path: str) -> str | None:
-  """The named recipe the sweep at `path` (a sweep directory, or a results.csv in one) ran with,
-  from its plan.json: what a `fitted:` recipe takes warmup from. None where there is no plan."""
+def _sweep_plan(path: str) -> tuple[str | None, str | None]:
+  """(the named recipe, the FLOP convention) of the sweep at `path` (a sweep directory, or a
+  results.csv in one), from its plan.json: what a `fitted:` recipe takes warmup from, and what its
+  budgets are counted in. (None, None) where there is no plan."""
   from scaling import rundir
 
   root = path if rundir.is_dir(path) else rundir.parent(path)
   plan_file = rundir.SweepDir(root).plan_file
   if not rundir.exists(plan_file):
-    return None
+    return None, None
   try:
-    recipe = rundir.read_json(plan_file)["recipe"]
-    return recipe.get("base", recipe)["name"]  # a fitted recipe's plan names its base
+    plan = rundir.read_json(plan_file)
+    recipe = plan["recipe"]
+    # a fitted recipe's plan names its base
+    return recipe.get("base", recipe)["name"], plan.get("flops_convention")
   except (OSError, ValueError, KeyError, TypeError, AttributeError):
-    return None
+    return None, None
+
+
+# The FLOP convention of each C column of a sweep's results.csv (`budget`: the plan's own).
+C_CONVENTIONS = {"flops": "chinchilla", "flops_kaplan": "kaplan"}
 
 
 def from_args(args) -> dict:
@@ -404,10 +452,16 @@ def from_args(args) -> dict:
   data = Data(n_P=table[args.n_column], d_P=table["tokens"], lr_P=table[lr_column],
               loss_P=table[args.y], c_P=table.get(c_column) if c_column else None,
               batch_P=table.get(batch_column), seed_P=table.get("seed"))
+  recipe, plan_convention = _sweep_plan(args.data)
+  # What C counts, so that a fitted: recipe evaluates the laws of C in it (known for a sweep's
+  # results; None for a CSV of unknown origin)
+  c_convention = (plan_convention if c_column == "budget" else C_CONVENTIONS.get(c_column)
+                  ) if plan_convention else None
   report = {"approach": "hparams",
-            "inputs": {"N": args.n_column, "D": "tokens", "C": c_column, "lr": lr_column,
+            "inputs": {"N": args.n_column, "D": "tokens", "C": c_column,
+                       "C_convention": c_convention, "lr": lr_column,
                        "batch": batch_column if batch_column in table else None, "loss": args.y},
-            "recipe": _base_recipe(args.data), "window": WINDOW}
+            "recipe": recipe, "window": WINDOW}
   report.update(fit(data, resamples=args.bootstrap or RESAMPLES, seed=args.seed,
                     compute=args.compute, params_tokens=list(zip(params, tokens))))
   return report

@@ -456,8 +456,13 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
   runs, names, trunk_names = [], set(), {}
   for point, seed, (multiplier, grid_batch) in (
       (p, s, g) for p in points for s in (base.seed, *replicated(p)) for g in grid):
-    counts = models.get(point.model.arch).param_counts(point.model)
-    setting = recipe.setting(point.model, counts, point.tokens, point.budget, batch_given)
+    architecture = models.get(point.model.arch)
+    counts = architecture.param_counts(point.model)
+    # A fitted recipe's laws of C take C as their fit counted it (their sweep's convention)
+    law_convention = getattr(recipe, "c_convention", None) or sweep.flops_convention
+    budget = (point.budget if law_convention == sweep.flops_convention
+              else architecture.flops_per_token(point.model)[law_convention] * point.tokens)
+    setting = recipe.setting(point.model, counts, point.tokens, budget, batch_given)
     batch_size = grid_batch or setting.batch_size
     tokens_per_step = batch_size * base_cfg.model.seq_len
     steps = round(point.tokens / tokens_per_step)

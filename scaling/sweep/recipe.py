@@ -12,6 +12,7 @@ import math
 
 from scaling import checks, rundir
 from scaling.errors import InputError
+from scaling.models import registry
 from scaling.models.config import ModelConfig
 
 
@@ -87,12 +88,14 @@ class FittedRecipe:
   """A recipe measured by an hparams sweep: each run's peak LR (and batch, where a batch law was
   fitted) from the laws of a `scaling fit --approach hparams` report, evaluated at the run's own
   N, D and C (Bjorck et al. 2024's lr_opt(N, D), DeepSeek LLM 2024's lr_opt(C), batch_opt(C));
-  warmup as the base recipe's. `n_column` is the count the laws' N was fitted on."""
+  warmup as the base recipe's. `n_column` is the count the laws' N was fitted on, `c_convention`
+  the FLOP convention of their C (None: unknown, taken as the plan's)."""
 
   name: str  # "fitted:PATH"
   base: Recipe
   n_column: str
   laws: dict  # form -> {"coefficient", "exponents"} of the report
+  c_convention: str | None = None
 
   @property
   def batch_size(self) -> int:
@@ -163,7 +166,12 @@ def load_fitted(spec: str) -> FittedRecipe:
     raise InputError(f"{where}: {path} does not name the base recipe its sweep ran with "
                      f"(its 'recipe' is {base!r}; one of {', '.join(RECIPES)} is needed for warmup)")
   n_column = (report.get("inputs") or {}).get("N", "params")
+  c_convention = (report.get("inputs") or {}).get("C_convention")
+  if c_convention is not None and c_convention not in registry.CONVENTIONS:
+    raise InputError(f"{where}: {path}: inputs.C_convention {c_convention!r} is not one of "
+                     f"{', '.join(registry.CONVENTIONS)}")
   return FittedRecipe(name=spec, base=RECIPES[base], n_column=n_column,
+                      c_convention=c_convention,
                       laws={name: {"coefficient": law["coefficient"], "exponents": law["exponents"]}
                             for name, law in laws.items()})
 

@@ -87,3 +87,25 @@ def test_bad_fitted_reports_are_one_line(tmp_path, content, match):
   with pytest.raises(InputError, match=match) as caught:
     plan_lib.build(isoflop_config(f"fitted:{path}"), "/sweep")
   assert "\n" not in str(caught.value) and "sweep.recipe" in str(caught.value)
+
+
+def test_laws_of_compute_take_c_in_the_convention_they_were_fitted_in(tmp_path):
+  """A law fitted on a sweep's 6n_total budgets, used by a chinchilla-convention plan, is evaluated
+  at the run's C counted as 6n_total, not at the plan's budget (a different number of FLOPs)."""
+  from scaling import models
+
+  laws = {"lr_opt(C)": {"coefficient": 0.5, "exponents": {"alpha": 0.1}}}
+  path = tmp_path / "fit.json"
+  path.write_text(json.dumps({"approach": "hparams", "recipe": "cpu_tiny",
+                              "inputs": {"N": "params", "C": "budget", "C_convention": "6n_total"},
+                              "laws": laws}))
+  plan = plan_lib.build(isoflop_config(f"fitted:{path}", flops_convention="chinchilla"), "/sweep")
+  for run in plan.runs:
+    planned_tokens = run.budget / (run.flops / run.tokens)
+    c = models.get(run.model.arch).flops_per_token(run.model)["6n_total"] * planned_tokens
+    assert c != pytest.approx(run.budget, rel=0.01)
+    assert run.config.learning_rate == pytest.approx(0.5 * c**-0.1, rel=1e-9)
+  path.write_text(json.dumps({"approach": "hparams", "recipe": "cpu_tiny",
+                              "inputs": {"C_convention": "fortnights"}, "laws": laws}))
+  with pytest.raises(InputError, match="C_convention 'fortnights' is not one of"):
+    plan_lib.build(isoflop_config(f"fitted:{path}"), "/sweep")
