@@ -10,11 +10,11 @@ hosts together first (`_reserve_slice`: one placement group, host k on worker k 
 removed when the attempt ends. A worker that dies, a host whose slice-mates never join its
 `jax.distributed` group, or a run that gets SIGTERM is re-queued and resumes from its checkpoint
 (`sweep.preemption_retries`); a run that raises is failed with its one-line reason
-(`sweep.failure_retries`, default 0). What is done and
-what may start next (a branch once its trunk's fork checkpoint is in storage) come from core.py,
-as for the local executor, and so does results.csv. SIGINT or SIGTERM to the driver stops every
-run in flight at a saved checkpoint (each attempt is cancelled; its process gets SIGTERM) and
-records it preempted, as the local executor's run is.
+(`sweep.failure_retries`, default 0). What is done and what may start next (a branch once its
+trunk's fork checkpoint is in storage) come from core.py, as for the local executor, and so does
+results.csv. SIGINT or SIGTERM to the driver stops every run in flight at a saved checkpoint (each
+attempt is cancelled; its process gets SIGTERM) and records it preempted, as the local executor's
+run is.
 """
 
 import ctypes
@@ -107,7 +107,7 @@ def _fits(node: dict, demand: dict) -> bool:
 
 
 def _has_slice(nodes: list[dict], spec: resources.Spec) -> bool:
-  """Whether one slice of `nodes` (ray.nodes()) has a host for each of `_reserve_slice`'s bundles."""
+  """Whether one slice of `nodes` (ray.nodes()) has a host for each bundle of its reservation."""
   bundles, workers = _slice_bundles(spec), {}
   for node in nodes:
     labels = node.get("Labels") or {}
@@ -127,8 +127,8 @@ def check_feasible(specs: dict[str, resources.Spec], cluster: str) -> None:
         raise InputError(
             f"run {name} needs a {spec.text} slice ({spec.hosts} hosts labelled "
             f"{POD_TYPE_LABEL}={spec.text} under one {SLICE_LABEL}, each with TPU "
-            f"{spec.chips_per_host:g} and CPU 1, worker 0 with {spec.head_resource}), which the Ray "
-            f"cluster at {cluster} lacks; add such a slice or change sweep.resources")
+            f"{spec.chips_per_host:g} and CPU 1, worker 0 with {spec.head_resource}), which the "
+            f"Ray cluster at {cluster} lacks; add such a slice or change sweep.resources")
       continue
     demand = {"CPU": spec.count} if spec.kind == "cpu" else {"GPU": spec.count, "CPU": 1}
     if not any(_fits(node["Resources"], demand) for node in nodes):

@@ -143,17 +143,17 @@ def _attempt_probe(spec, reservation) -> dict:
           "held": (began, time.time())}
 
 
-@pytest.mark.parametrize("attempts", [
+@pytest.mark.parametrize("submissions", [
     pytest.param(4, id="four"),  # the default suite's check
     pytest.param(30, marks=pytest.mark.slow, id="thirty"),  # ~3 s each at load 15
 ])
-def test_slice_runs_each_hold_the_whole_slice_with_host_k_on_worker_k(cluster, attempts):
+def test_slice_runs_each_hold_the_whole_slice_with_host_k_on_worker_k(cluster, submissions):
   """Attempts submitted at once, reserved as the driver reserves them and released as each ends:
   one at a time on the slice, the attempt on worker 0, host k on worker k, every reservation
   removed."""
   spec = resources.parse("v4-16")
   reservations = {}
-  for i in range(attempts):
+  for i in range(submissions):
     reservation = fleet._reserve_slice(spec, f"probe/{i}")
     ref = _attempt_probe.options(**fleet._options(spec, reservation)).remote(spec, reservation)
     reservations[ref] = reservation
@@ -166,7 +166,7 @@ def test_slice_runs_each_hold_the_whole_slice_with_host_k_on_worker_k(cluster, a
     assert attempt["attempt"][fleet.WORKER_LABEL] == "0"
     assert [(host[fleet.SLICE_LABEL], host[fleet.WORKER_LABEL]) for host in attempt["hosts"]] == [
         (SLICE, "0"), (SLICE, "1")]
-  assert len(placed) == attempts
+  assert len(placed) == submissions
   held = sorted(attempt["held"] for attempt in placed)
   assert all(end <= next_start for (_, end), (next_start, _) in zip(held, held[1:]))
   assert placement_groups_left() == []
@@ -187,6 +187,7 @@ def test_a_slice_run_that_fails_releases_its_slice(cluster, text_corpus, tmp_pat
   assert placement_groups_left() == []
 
 
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")  # here JAX is loaded; in Ray, not
 def test_a_host_whose_slice_mates_never_join_is_preempted(text_corpus, tmp_path):
   """Host 1 of 2 whose coordinator (host 0) never comes up: JAX aborts the process when the join
   times out; that is a preemption (the run is re-queued), not a failure."""
