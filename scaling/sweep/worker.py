@@ -11,9 +11,8 @@ preempted (or lost) host: JAX aborts the process (SIGABRT, no Python exception),
 file says "preempted" before the host joins and is removed once it has.
 """
 
-import os
-
 import json
+import os
 import pickle
 import sys
 import traceback

@@ -322,6 +322,33 @@ def test_a_run_on_a_two_host_slice_equals_one_process(cluster, text_corpus, tmp_
 
 
 @pytest.mark.slow
+def test_a_slice_run_stopped_by_ctrl_c_saves_and_releases_its_slice(cluster, text_corpus,
+                                                                    tmp_path):
+  config = four_runs(text_corpus)
+  config.sweep.sizes, config.sweep.tokens = (4e3,), (204800,)  # 400 steps
+  config.sweep.resources = ("v4-16",)
+  config.base.checkpoint_every = 1000000
+  plan = plan_lib.build(config, str(tmp_path / "slice"))
+  [run] = plan.runs
+
+  def interrupt_once_it_trains():  # Ctrl-C to this process, i.e. to the driver
+    deadline = time.monotonic() + 240
+    while not read_metrics(run.workdir) and time.monotonic() < deadline:
+      time.sleep(0.05)
+    os.kill(os.getpid(), signal.SIGINT)
+
+  threading.Thread(target=interrupt_once_it_trains, daemon=True).start()
+  outcome = fleet.run(plan)
+  assert outcome.signal == "SIGINT" and not outcome.finished
+  status = runstate.read_status(run.workdir)
+  assert status["state"] == "preempted" and "stopped by the driver" in status["reason"]
+  stopped_at = read_metrics(run.workdir)[-1]["step"]
+  assert 0 < stopped_at < run.steps
+  assert os.listdir(os.path.join(run.workdir, "checkpoints")).count(str(stopped_at)) == 1
+  assert placement_groups_left() == []
+
+
+@pytest.mark.slow
 def test_a_second_driver_on_the_same_sweep_trains_nothing_twice(cluster, text_corpus, tmp_path):
   workdir = tmp_path / "sweep"
   config = four_runs(text_corpus)
