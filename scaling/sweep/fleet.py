@@ -5,13 +5,16 @@ The engine only places work; what is true about a run lives in its workdir (runs
 attempt first takes the run's lease, renews it while it trains and releases it at the end, so two
 drivers, or a driver restarted after its node died, never train a run twice. Each attempt trains in
 a fresh `python -m scaling.sweep.worker` process (one per host of a TPU slice, joined by
-`jax.distributed`), which dies with the Ray worker that started it. A worker that dies or a run that
-gets SIGTERM is re-queued and resumes from its checkpoint (`sweep.preemption_retries`); a run that
-raises is failed with its one-line reason (`sweep.failure_retries`, default 0). What is done and
-what may start next (a branch once its trunk's fork checkpoint is in storage) come from core.py,
-as for the local executor, and so does results.csv. SIGINT or SIGTERM to the driver stops every
-run in flight at a saved checkpoint (each attempt is cancelled; its process gets SIGTERM) and
-records it preempted, as the local executor's run is.
+`jax.distributed`), which dies with the Ray worker that started it. A TPU-slice run reserves its
+hosts together first (`_reserve_slice`: one placement group, host k on worker k of one slice),
+removed when the attempt ends. A worker that dies, a host whose slice-mates never join its
+`jax.distributed` group, or a run that gets SIGTERM is re-queued and resumes from its checkpoint
+(`sweep.preemption_retries`); a run that raises is failed with its one-line reason
+(`sweep.failure_retries`, default 0). What is done and what may start next (a branch once its
+trunk's fork checkpoint is in storage) come from core.py, as for the local executor, and so does
+results.csv. SIGINT or SIGTERM to the driver stops every run in flight at a saved checkpoint (each
+attempt is cancelled; its process gets SIGTERM) and records it preempted, as the local executor's
+run is.
 """
 
 import ctypes
@@ -27,7 +30,8 @@ import time
 import uuid
 
 import ray
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from scaling import rundir
 from scaling.errors import InputError, first_line
@@ -43,6 +47,12 @@ PROBE_TIMEOUT_S = 5.0  # how long --ray-address may take to answer at all
 _HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
 _HTTP2_SETTINGS = 4  # the frame type a server's preface starts with
 STOPPED_BY_DRIVER = "stopped by the driver (SIGINT/SIGTERM); saved a checkpoint"
+JOIN_TIMEOUT_S = 300  # how long a slice's host waits for the others in jax.distributed (JAX's own)
+# The labels Ray gives every TPU host (ray._private.accelerators.tpu), and the node id's.
+SLICE_LABEL = "ray.io/tpu-slice-name"
+WORKER_LABEL = "ray.io/tpu-worker-id"
+POD_TYPE_LABEL = "ray.io/tpu-pod-type"
+NODE_LABEL = "ray.io/node-id"
 
 
 def _check_reachable(address: str) -> None:
@@ -85,25 +95,78 @@ def connect(address: str | None) -> str:
   return address or ray.get_runtime_context().gcs_address
 
 
-def _demands(spec: resources.Spec) -> list[dict]:
-  """Each task of one attempt, as the resources one node must have for it."""
-  if spec.kind == "cpu":
-    return [{"CPU": spec.count}]
-  if spec.kind == "gpu":
-    return [{"GPU": spec.count, "CPU": 1}]
-  return [{spec.head_resource: 1}, {"TPU": spec.chips_per_host, "CPU": 1}]
+def _slice_bundles(spec: resources.Spec) -> list[dict]:
+  """What each host of a slice run holds: its chips and a CPU; worker 0 also the slice's head
+  resource, which the attempt itself takes (so one attempt per slice)."""
+  host = {"TPU": spec.chips_per_host, "CPU": 1}
+  return [{spec.head_resource: 1, **host}] + [dict(host) for _ in range(1, spec.hosts)]
+
+
+def _fits(node: dict, demand: dict) -> bool:
+  return all(node.get(key, 0) >= value for key, value in demand.items())
+
+
+def _has_slice(nodes: list[dict], spec: resources.Spec) -> bool:
+  """Whether one slice of `nodes` (ray.nodes()) has a host for each bundle of its reservation."""
+  bundles, workers = _slice_bundles(spec), {}
+  for node in nodes:
+    labels = node.get("Labels") or {}
+    worker = labels.get(WORKER_LABEL, "")
+    if (labels.get(POD_TYPE_LABEL) == spec.text and worker.isdigit()
+        and int(worker) < spec.hosts and _fits(node["Resources"], bundles[int(worker)])):
+      workers.setdefault(labels.get(SLICE_LABEL), set()).add(int(worker))
+  return any(len(found) == spec.hosts for found in workers.values())
 
 
 def check_feasible(specs: dict[str, resources.Spec], cluster: str) -> None:
   """A run the cluster can never place would wait forever: name it and stop before anything runs."""
-  nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
+  nodes = [node for node in ray.nodes() if node["Alive"]]
   for name, spec in specs.items():
-    for demand in _demands(spec):
-      if not any(all(node.get(key, 0) >= value for key, value in demand.items()) for node in nodes):
-        wanted = ", ".join(f"{key} {value:g}" for key, value in demand.items())
-        raise InputError(f"run {name} needs {spec.text} ({wanted} on one node), which no node of "
-                         f"the Ray cluster at {cluster} has; add such a node or change "
-                         "sweep.resources")
+    if spec.kind == "tpu":
+      if not _has_slice(nodes, spec):
+        raise InputError(
+            f"run {name} needs a {spec.text} slice ({spec.hosts} hosts labelled "
+            f"{POD_TYPE_LABEL}={spec.text} under one {SLICE_LABEL}, each with TPU "
+            f"{spec.chips_per_host:g} and CPU 1, worker 0 with {spec.head_resource}), which the "
+            f"Ray cluster at {cluster} lacks; add such a slice or change sweep.resources")
+      continue
+    demand = {"CPU": spec.count} if spec.kind == "cpu" else {"GPU": spec.count, "CPU": 1}
+    if not any(_fits(node["Resources"], demand) for node in nodes):
+      wanted = ", ".join(f"{key} {value:g}" for key, value in demand.items())
+      raise InputError(f"run {name} needs {spec.text} ({wanted} on one node), which no node of "
+                       f"the Ray cluster at {cluster} has; add such a node or change "
+                       "sweep.resources")
+
+
+def _reserve_slice(spec: resources.Spec, name: str) -> PlacementGroup:
+  """A whole slice for one attempt: a placement group with bundle k on worker k (Ray's worker-id
+  label), every bundle on one slice (STRICT_PACK over the slice-name label) and each on its own
+  host (STRICT_SPREAD). Ray places all bundles or none, so a host task cannot take another host's
+  slot, nor land on another slice, as free-standing tasks could.
+
+  Not Ray's `ray.util.tpu.SlicePlacementGroup` (2.60 has it): it reserves the slice's head in a
+  blocking call first, needs the topology (2x2x2) rather than the type, and its bundle k lands on
+  any host of the slice, not worker k. The driver removes the group when the attempt ends.
+  """
+  return placement_group(
+      _slice_bundles(spec), name=name,
+      bundle_label_selector=[{POD_TYPE_LABEL: spec.text, WORKER_LABEL: str(k)}
+                             for k in range(spec.hosts)],
+      topology_strategy={NODE_LABEL: "STRICT_SPREAD", SLICE_LABEL: "STRICT_PACK"})
+
+
+def _host_options(spec: resources.Spec, reservation: PlacementGroup, host: int) -> dict:
+  """Where host `host` of a slice run goes: its bundle of the run's reservation (worker `host`)."""
+  return {"num_cpus": 1, "resources": {"TPU": spec.chips_per_host},
+          "scheduling_strategy": PlacementGroupSchedulingStrategy(
+              reservation, placement_group_bundle_index=host)}
+
+
+def _release(reservation: PlacementGroup | None) -> None:
+  """Removes a slice's reservation, ending whatever still runs in it (nothing, once its attempt
+  has ended)."""
+  if reservation is not None:
+    remove_placement_group(reservation)
 
 
 _LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: between fork and exec, only a call
@@ -135,8 +198,10 @@ def _stop(child: subprocess.Popen) -> int:
     return child.wait()
 
 
-def _train_process(config, workdir: str, sweep_workdir: str, processes: list) -> dict:
-  """Trains in a fresh worker process; its outcome, or preempted/failed from how it ended.
+def _train_process(config, workdir: str, sweep_workdir: str, processes: list,
+                   join_timeout_s: float = JOIN_TIMEOUT_S) -> dict:
+  """Trains in a fresh worker process; its outcome, or preempted/failed from how it ended. A host
+  of a slice waits `join_timeout_s` for the others in `jax.distributed` (worker.py).
 
   Stopped by the driver (ray.cancel: KeyboardInterrupt here), the run saves a checkpoint first;
   the outcome is still what the process says (a run that reached its end meanwhile finished)."""
@@ -146,7 +211,7 @@ def _train_process(config, workdir: str, sweep_workdir: str, processes: list) ->
     child = subprocess.Popen([sys.executable, "-m", "scaling.sweep.worker", outcome_path],
                              stdin=subprocess.PIPE, preexec_fn=_die_with_parent)
     processes.append(child)
-    child.stdin.write(pickle.dumps((config, workdir, sweep_workdir)))
+    child.stdin.write(pickle.dumps((config, workdir, sweep_workdir, join_timeout_s)))
     child.stdin.close()
     forward = threading.current_thread() is threading.main_thread()
     if forward:  # a preempted VM sends SIGTERM to this process too: let the run save first
@@ -186,21 +251,17 @@ def _combine(outcomes: list[dict]) -> dict:
 
 
 def _train_slice(config, workdir: str, sweep_workdir: str, spec: resources.Spec,
-                 refs: list) -> dict:
-  """One process per host of the slice this task's head resource belongs to.
+                 reservation: PlacementGroup, refs: list) -> dict:
+  """One process per host of the slice `reservation` holds, process k in bundle k (worker k).
 
-  Process 0 runs on this node (worker 0 of the slice, where Ray puts the head resource). On real
-  TPUs, `jax.distributed` finds the coordinator itself; elsewhere (a fake slice of CPU hosts) the
-  processes are told it, as `scaling launch local` does.
+  This task runs in bundle 0, so on worker 0, where process 0 runs too. On real TPUs,
+  `jax.distributed` finds the coordinator and the process ids itself; elsewhere (a fake slice of
+  CPU hosts) the processes are told them, as `scaling launch local` does.
   """
   from ray.util import tpu
 
   from scaling.launch import local
 
-  pod = tpu.get_current_pod_name()
-  if not pod:
-    raise RuntimeError(f"the node holding {spec.head_resource} names no TPU slice (TPU_NAME)")
-  node = ray.get_runtime_context().get_node_id()
   coordinator = f"{ray.util.get_node_ip_address()}:{local.free_port()}"
   explicit = tpu.get_num_tpu_chips_on_node() == 0
   for i in range(spec.hosts):
@@ -210,10 +271,8 @@ def _train_slice(config, workdir: str, sweep_workdir: str, spec: resources.Spec,
       host_config.distributed.coordinator_address = coordinator
       host_config.distributed.num_processes = spec.hosts
       host_config.distributed.process_id = i
-    options = {"num_cpus": 1, "resources": {pod: 1, "TPU": spec.chips_per_host}}
-    if i == 0:
-      options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
-    refs.append(_host_process.options(**options).remote(host_config, workdir, sweep_workdir))
+    refs.append(_host_process.options(**_host_options(spec, reservation, i)).remote(
+        host_config, workdir, sweep_workdir))
   outcomes, pending = [], list(refs)
   try:
     while pending:
@@ -221,9 +280,12 @@ def _train_slice(config, workdir: str, sweep_workdir: str, spec: resources.Spec,
       if not ready:
         continue
       try:
-        outcomes.append(ray.get(ready[0]))
+        outcome = ray.get(ready[0])
       except ray.exceptions.RayError as e:  # a host died: the slice was preempted
-        outcomes.append({"outcome": "preempted", "reason": runner.one_line(e)})
+        outcome = {"outcome": "preempted", "reason": runner.one_line(e)}
+      if outcome["outcome"] != "finished":
+        outcome["reason"] = f"host {refs.index(ready[0])}: {outcome['reason']}"
+      outcomes.append(outcome)
       if outcomes[-1]["outcome"] != "finished":  # the others would wait in a collective forever
         for ref in pending:
           ray.cancel(ref, force=True)
@@ -235,10 +297,11 @@ def _train_slice(config, workdir: str, sweep_workdir: str, spec: resources.Spec,
 
 
 @ray.remote(max_retries=0)
-def _attempt(run: Run, trunk: Run | None, sweep_workdir: str, spec: resources.Spec, owner: str,
-             dead_owners: tuple[str, ...], lease_seconds: float) -> dict:
+def _attempt(run: Run, trunk: Run | None, sweep_workdir: str, spec: resources.Spec,
+             reservation: PlacementGroup | None, owner: str, dead_owners: tuple[str, ...],
+             lease_seconds: float) -> dict:
   """One attempt at a run: take its lease (or report who has it), fork it off its trunk if it is a
-  branch that has not, train, record the outcome."""
+  branch that has not, train, record the outcome. A slice run's `reservation` holds its hosts."""
   processes, refs = [], []
 
   def stop_now():  # the lease was taken over: whoever holds it now trains this run
@@ -259,7 +322,7 @@ def _attempt(run: Run, trunk: Run | None, sweep_workdir: str, spec: resources.Sp
     if trunk is not None:  # under the lease: one fork, never two
       core.fork(run, trunk)
     if spec.kind == "tpu":
-      outcome = _train_slice(run.config, run.workdir, sweep_workdir, spec, refs)
+      outcome = _train_slice(run.config, run.workdir, sweep_workdir, spec, reservation, refs)
     else:
       outcome = _train_process(run.config, run.workdir, sweep_workdir, processes)
   except KeyboardInterrupt:  # the driver stopped (ray.cancel) before the run's process started
@@ -275,12 +338,15 @@ def _attempt(run: Run, trunk: Run | None, sweep_workdir: str, spec: resources.Sp
   return outcome
 
 
-def _options(spec: resources.Spec) -> dict:
+def _options(spec: resources.Spec, reservation: PlacementGroup | None) -> dict:
+  """Where an attempt runs: on its CPUs or GPU, or in bundle 0 of its slice's reservation."""
   if spec.kind == "cpu":
     return {"num_cpus": spec.count}
   if spec.kind == "gpu":
     return {"num_cpus": 1, "num_gpus": spec.count}
-  return {"num_cpus": 0, "resources": {spec.head_resource: 1}}
+  return {"num_cpus": 0, "resources": {spec.head_resource: 1},
+          "scheduling_strategy": PlacementGroupSchedulingStrategy(
+              reservation, placement_group_bundle_index=0)}
 
 
 class _Tries:
@@ -315,6 +381,7 @@ def run(plan: Plan, *, address: str | None = None) -> core.Outcome:
   tries = {unit.name: _Tries() for unit in work.units}
   work.write_results()
   inflight, waiting = {}, {}  # ref -> (run, owner); run name -> (run, when to look again)
+  reservations = {}  # ref -> the placement group holding its slice (TPU runs)
 
   def submit(run: Run):
     work.hold(run)
@@ -324,10 +391,14 @@ def run(plan: Plan, *, address: str | None = None) -> core.Outcome:
       return
     tries[run.name].count += 1
     owner = f"{driver}/{run.name}/{tries[run.name].count}"
-    ref = _attempt.options(**_options(specs[run.name])).remote(
-        run, work.trunk_of(run), plan.workdir, specs[run.name], owner,
+    spec = specs[run.name]
+    reservation = _reserve_slice(spec, owner) if spec.kind == "tpu" else None
+    ref = _attempt.options(**_options(spec, reservation)).remote(
+        run, work.trunk_of(run), plan.workdir, spec, reservation, owner,
         tuple(tries[run.name].dead_owners), float(sweep["lease_seconds"]))
     inflight[ref] = (run, owner)
+    if reservation is not None:
+      reservations[ref] = reservation
 
   def finish(run: Run, owner: str, outcome: dict):
     kind, reason, t = outcome["outcome"], outcome.get("reason", ""), tries[run.name]
@@ -371,6 +442,7 @@ def run(plan: Plan, *, address: str | None = None) -> core.Outcome:
           outcome = {"outcome": "failed", "reason": runner.one_line(e.cause or e)}
         except ray.exceptions.RayError as e:  # its worker or node died
           outcome = {"outcome": "preempted", "reason": runner.one_line(e)}
+        _release(reservations.pop(ref, None))
         finish(run, owner, outcome)
         work.write_results()
       for name, (run, when) in list(waiting.items()):
@@ -394,6 +466,8 @@ def run(plan: Plan, *, address: str | None = None) -> core.Outcome:
     raise
   finally:
     stop.close()
+    for reservation in reservations.values():  # the runs stopped (or the driver gave up on them)
+      _release(reservation)
   work.write_results()
   preempted = None
   if stop.signal:

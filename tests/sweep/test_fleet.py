@@ -1,8 +1,9 @@
-"""The Ray executor on a local Ray cluster started here, with fake TPU slice resources.
+"""The Ray executor on a local Ray cluster started here, with a fake TPU slice.
 
-One cluster for the module: 2 CPUs (so 2 `cpu:1` runs at a time), a fake 2-host v4-16 slice (its
-head resource, 2 hosts' worth of its slice resource and of TPU chips, TPU_NAME naming it) and 4
-simulated CPU devices per worker process.
+One cluster for the module: a head node with 2 CPUs; a fake 2-host v4-16 slice of two more nodes,
+each with 1 CPU, 4 TPU chips, the slice's resource and the labels Ray gives TPU hosts (slice name,
+worker id, pod type), worker 0 with the slice's head resource; 4 simulated CPU devices per worker
+process.
 """
 
 import json
@@ -21,7 +22,7 @@ from test_runner import TINY_SWEEP, tiny_sweep
 
 from scaling.errors import InputError
 from scaling.rundir import read_metrics
-from scaling.sweep import cli, fleet, results, runner, runs_cli, runstate
+from scaling.sweep import cli, fleet, resources, results, runner, runs_cli, runstate
 from scaling.sweep import plan as plan_lib
 from scaling.train import trainer
 
@@ -33,15 +34,29 @@ WORKER_DEVICES = 4
 def cluster(gcs):
   """The module's Ray cluster; its workers see the GCS emulator (`gcs`) through the environment."""
   import storage
+  from ray.cluster_utils import Cluster
 
   emulator = {key: os.environ[key] for key in storage.environment(0)}  # set by the `gcs` fixture
-  ray.init(num_cpus=2, resources={"TPU-v4-16-head": 1, SLICE: 2, "TPU": 8},
-           include_dashboard=False, log_to_driver=False, logging_level="WARNING",
+  nodes = Cluster(initialize_head=True,
+                  head_node_args={"num_cpus": 2, "include_dashboard": False})
+  for worker in range(2):
+    nodes.add_node(num_cpus=1, resources={"TPU": 4, SLICE: 1,
+                                          **({"TPU-v4-16-head": 1} if worker == 0 else {})},
+                   labels={fleet.SLICE_LABEL: SLICE, fleet.WORKER_LABEL: str(worker),
+                           fleet.POD_TYPE_LABEL: "v4-16"})
+  ray.init(address=nodes.address, log_to_driver=False, logging_level="WARNING",
            runtime_env={"env_vars": {
-               **emulator, "JAX_PLATFORMS": "cpu", "TPU_NAME": SLICE,
+               **emulator, "JAX_PLATFORMS": "cpu",
                "XLA_FLAGS": f"--xla_force_host_platform_device_count={WORKER_DEVICES}"}})
-  yield ray.get_runtime_context().gcs_address
+  yield nodes.address
   ray.shutdown()
+  nodes.shutdown()
+
+
+def placement_groups_left() -> list[str]:
+  """The names of this cluster's placement groups that were not removed."""
+  return [pg["name"] for pg in ray.util.placement_group_table().values()
+          if pg["state"] != "REMOVED"]
 
 
 def four_runs(text_corpus):
@@ -111,8 +126,89 @@ def test_a_failing_run_fails_once_and_the_others_finish(cluster, text_corpus, tm
   assert len(status["attempts"]) == 1  # sweep.failure_retries = 0: not retried
 
 
+@ray.remote(num_cpus=0)
+def _host_probe() -> dict:
+  """Where a host task ran: its node's labels."""
+  return ray.get_runtime_context().get_node_labels()
+
+
+@ray.remote(max_retries=0)
+def _attempt_probe(spec, reservation) -> dict:
+  """Places a slice run's hosts as fleet's attempt does, each a probe instead of a trainer."""
+  began = time.time()
+  hosts = ray.get([_host_probe.options(**fleet._host_options(spec, reservation, k)).remote()
+                   for k in range(spec.hosts)])
+  time.sleep(0.05)  # held a moment: two attempts on one slice at once would overlap
+  return {"attempt": ray.get_runtime_context().get_node_labels(), "hosts": hosts,
+          "held": (began, time.time())}
+
+
+@pytest.mark.parametrize("submissions", [
+    pytest.param(4, id="four"),  # the default suite's check
+    pytest.param(30, marks=pytest.mark.slow, id="thirty"),  # ~3 s each at load 15
+])
+def test_slice_runs_each_hold_the_whole_slice_with_host_k_on_worker_k(cluster, submissions):
+  """Attempts submitted at once, reserved as the driver reserves them and released as each ends:
+  one at a time on the slice, the attempt on worker 0, host k on worker k, every reservation
+  removed."""
+  spec = resources.parse("v4-16")
+  reservations = {}
+  for i in range(submissions):
+    reservation = fleet._reserve_slice(spec, f"probe/{i}")
+    ref = _attempt_probe.options(**fleet._options(spec, reservation)).remote(spec, reservation)
+    reservations[ref] = reservation
+  placed, pending = [], list(reservations)
+  while pending:
+    [ready], pending = ray.wait(pending, num_returns=1, timeout=120)
+    placed.append(ray.get(ready))
+    fleet._release(reservations[ready])
+  for attempt in placed:
+    assert attempt["attempt"][fleet.WORKER_LABEL] == "0"
+    assert [(host[fleet.SLICE_LABEL], host[fleet.WORKER_LABEL]) for host in attempt["hosts"]] == [
+        (SLICE, "0"), (SLICE, "1")]
+  assert len(placed) == submissions
+  held = sorted(attempt["held"] for attempt in placed)
+  assert all(end <= next_start for (_, end), (next_start, _) in zip(held, held[1:]))
+  assert placement_groups_left() == []
+
+
+def test_a_slice_run_that_fails_releases_its_slice(cluster, text_corpus, tmp_path):
+  config = four_runs(text_corpus)
+  config.sweep.sizes = (5.2e3,)  # d_model 18: not divisible by mesh.fsdp=4, on either host
+  config.sweep.resources = ("v4-16",)
+  plan = plan_lib.build(config, str(tmp_path / "slice"))
+  [run] = plan.runs
+  outcome = fleet.run(plan)
+  assert outcome.failed and not outcome.finished
+  status = runstate.read_status(run.workdir)
+  assert status["state"] == "failed" and "not divisible by mesh.fsdp=4" in status["reason"]
+  assert status["reason"].startswith("host ")
+  assert len(status["attempts"]) == 1
+  assert placement_groups_left() == []
+
+
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")  # here JAX is loaded; in Ray, not
+def test_a_host_whose_slice_mates_never_join_is_preempted(text_corpus, tmp_path):
+  """Host 1 of 2 whose coordinator (host 0) never comes up: JAX aborts the process when the join
+  times out; that is a preemption (the run is re-queued), not a failure."""
+  from scaling.launch.local import free_port
+
+  config = four_runs(text_corpus).base
+  config.distributed.initialize = True
+  config.distributed.coordinator_address = f"127.0.0.1:{free_port()}"
+  config.distributed.num_processes, config.distributed.process_id = 2, 1
+  began = time.monotonic()
+  outcome = fleet._train_process(config, str(tmp_path / "run"), str(tmp_path), [],
+                                 join_timeout_s=2)
+  assert outcome == {"outcome": "preempted", "reason": "jax.distributed.initialize timed out "
+                     "after 2 s: a host of the slice never joined"}
+  assert time.monotonic() - began < 60
+  assert not (tmp_path / "run").exists()  # nothing trained, nothing written
+
+
 @pytest.mark.parametrize("resources,named", [
     ('("cpu:3",)', "CPU 3 on one node"),
+    ('("v4-32",)', "needs a v4-32 slice"),
     ('("v5litepod-16",)', "TPU-v5litepod-16-head"),
     ('("gpu:1",)', "GPU 1"),
 ])
@@ -212,6 +308,7 @@ def test_a_run_on_a_two_host_slice_equals_one_process(cluster, text_corpus, tmp_
   [run] = plan.runs
   outcome = fleet.run(plan)
   assert outcome.finished == (run.name,) and not outcome.failed
+  assert placement_groups_left() == []  # the slice is free again
   with open(os.path.join(run.workdir, "run.json")) as f:
     recorded = json.load(f)
   assert recorded["process_count"] == 2 and recorded["device_count"] == 2 * WORKER_DEVICES
@@ -222,6 +319,34 @@ def test_a_run_on_a_two_host_slice_equals_one_process(cluster, text_corpus, tmp_
   theirs = [row["loss"] for row in read_metrics(str(one))]
   # The same mesh (data 2 × fsdp 4); across processes the reductions run in another order.
   np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_slice_run_stopped_by_ctrl_c_is_preempted_and_releases_its_slice(cluster, text_corpus,
+                                                                           tmp_path):
+  """(Its checkpoint at the stop is left as `N.orbax-checkpoint-tmp` by the two processes, as on
+  main before slices were reserved: the multi-process save on a stop is the trainer's to fix.)"""
+  config = four_runs(text_corpus)
+  config.sweep.sizes, config.sweep.tokens = (4e3,), (204800,)  # 400 steps
+  config.sweep.resources = ("v4-16",)
+  config.base.checkpoint_every = 1000000
+  plan = plan_lib.build(config, str(tmp_path / "slice"))
+  [run] = plan.runs
+
+  def interrupt_once_it_trains():  # Ctrl-C to this process, i.e. to the driver
+    deadline = time.monotonic() + 240
+    while not read_metrics(run.workdir) and time.monotonic() < deadline:
+      time.sleep(0.05)
+    os.kill(os.getpid(), signal.SIGINT)
+
+  threading.Thread(target=interrupt_once_it_trains, daemon=True).start()
+  outcome = fleet.run(plan)
+  assert outcome.signal == "SIGINT" and not outcome.finished
+  status = runstate.read_status(run.workdir)
+  assert status["state"] == "preempted" and "stopped by the driver" in status["reason"]
+  stopped_at = read_metrics(run.workdir)[-1]["step"]
+  assert 0 < stopped_at < run.steps
+  assert placement_groups_left() == []
 
 
 @pytest.mark.slow
