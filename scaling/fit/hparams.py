@@ -241,6 +241,7 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
   elif data.batch_P is not None and np.unique(data.batch_P).size == 2:
     warnings.append("batch_opt(C): 2 batch sizes; a parabola in log B needs 3 per (N, C)")
 
+  _record_ranges(laws, points, ok_M, batch_optima)
   report = {
       "points": points, "laws": laws,
       "predictions": _predictions(laws, samples_of, compute, params_tokens, scale, quantile),
@@ -252,6 +253,24 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
   for message in warnings:
     warn(message)
   return report
+
+
+def _span(values) -> list[float]:
+  return [float(min(values)), float(max(values))]
+
+
+def _record_ranges(laws, points, ok_M, batch_optima) -> None:
+  """laws[form]["range"]: the span of each input the law was fitted through, so that a fitted:
+  recipe can flag the runs it extrapolates to."""
+  used = [p for p, used in zip(points, ok_M) if used]
+  if "lr_opt(N,D)" in laws:
+    laws["lr_opt(N,D)"]["range"] = {"N": _span([p["N"] for p in used]),
+                                    "D": _span([p["D"] for p in used])}
+  if "lr_opt(C)" in laws:
+    laws["lr_opt(C)"]["range"] = {"C": _span([p["C"] for p in used])}
+  if "batch_opt(C)" in laws:
+    laws["batch_opt(C)"]["range"] = {"C": _span([row["C"] for row in batch_optima
+                                                 if row["status"] == "ok"])}
 
 
 def _varies_independently(log_n, log_d) -> bool:

@@ -113,6 +113,15 @@ def test_an_edge_best_point_is_named_and_left_out():
   assert report["laws"]["lr_opt(N,D)"]["exponents"]["alpha"] == pytest.approx(ALPHA, abs=0.05)
 
 
+def test_laws_record_the_range_of_the_points_they_were_fitted_through():
+  """What a fitted: recipe flags extrapolation against: a point left out is not in the range."""
+  report = hparams.fit(data_of(sweep()), resamples=100)
+  assert report["laws"]["lr_opt(N,D)"]["range"] == {"N": [1e4, 1e5], "D": [1e6, 4e6]}
+  assert report["laws"]["lr_opt(C)"]["range"] == {"C": [6e10, 6 * 1e5 * 4e6]}
+  report = hparams.fit(data_of(sweep(edge=(1e5, 4e6))), resamples=100)
+  assert report["laws"]["lr_opt(C)"]["range"] == {"C": [6e10, 6 * 3e4 * 4e6]}
+
+
 @pytest.mark.parametrize("unit", [1.0, 1e-3])
 def test_batch_law_from_swept_batch_sizes(unit):
   """The loss at each batch's best LR is lowest at batch_opt = 4·C^0.1 (a parabola in log B),
