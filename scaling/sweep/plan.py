@@ -406,6 +406,12 @@ def _hparams_grid(sweep) -> list[tuple[float, int]]:
   if len(multipliers) < 3 or len(set(multipliers)) != len(multipliers):
     raise InputError(f"sweep.learning_rates: kind=hparams needs at least 3 distinct multipliers "
                      f"of the recipe's LR (a parabola in log LR), got {tuple(multipliers)!r}")
+  if len(multipliers) < 4 and not sweep.replicate_seeds:
+    # parabolas through exactly 3 LRs leave no residual, and the fit then has nothing to measure
+    # the runs' noise by (scaling fit --approach hparams refuses it): catch it before training
+    raise InputError(f"sweep.learning_rates: {len(multipliers)} learning rates and no "
+                     "sweep.replicate_seeds leave the hparams fit no measure of run noise (a "
+                     "parabola through 3 LRs fits exactly); give 4 or more, or replicate_seeds")
   batches = sweep.batch_sizes
   if not isinstance(batches, (tuple, list)):
     raise InputError(f"sweep.batch_sizes must be a tuple of batch sizes in sequences, got "
