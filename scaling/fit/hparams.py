@@ -7,6 +7,8 @@ unbracketed: reported by name and left out. Through the bracketed vertices, leas
 log-log fits lr_opt = c·N^-alpha·D^-beta (Bjorck et al. 2024) and, with a compute column,
 lr_opt = c·C^-alpha; with several batch sizes per (N, C), each (N, C)'s best batch is the vertex of
 a parabola of the LR-optimal loss in log B, and batch_opt = c·C^beta (DeepSeek LLM 2024, eq. 1).
+With batches swept, the LR laws go through each (N, D)'s best batch only (the one whose lowest loss
+is lowest), the LR a batch law's batch is paired with.
 
 Intervals come from one bootstrap pushed through all of it: where replicate runs (seeds) exist the
 runs of each (point, LR) are redrawn with replacement; otherwise each loss is redrawn about its
@@ -208,16 +210,19 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
     _, ci = _interval({"lr_opt": log_lr_BxM[:, m]}, {"lr_opt": points[m]["lr_opt"]},
                       scale, quantile)
     points[m]["ci95"] = ci.get("lr_opt")
-  mask_BxM = np.isfinite(log_lr_BxM) & ok_M
+  # With batches swept, the LR laws go through each (N, D)'s best batch: the optimum a batch law's
+  # batch is paired with, not an average over batches whose optimal LRs differ.
+  lr_M = ok_M & _at_best_batch(data, index_P, points, warnings)
+  mask_BxM = np.isfinite(log_lr_BxM) & lr_M
 
   laws, samples_of = {}, {}
   n_M = np.array([p["N"] for p in points])
   d_M = np.array([p["D"] for p in points])
   log_lr_M = np.log(np.array([p.get("lr_opt") or np.nan for p in points], dtype=np.float64))
-  estimate = _masked_plane(np.log(n_M), np.log(d_M), log_lr_M[None], ok_M[None])[0]
-  if np.all(np.isfinite(estimate)) and _varies_independently(np.log(n_M[ok_M]), np.log(d_M[ok_M])):
+  estimate = _masked_plane(np.log(n_M), np.log(d_M), log_lr_M[None], lr_M[None])[0]
+  if np.all(np.isfinite(estimate)) and _varies_independently(np.log(n_M[lr_M]), np.log(d_M[lr_M])):
     theta_BxK = _masked_plane(np.log(n_M), np.log(d_M), log_lr_BxM, mask_BxM)
-    laws["lr_opt(N,D)"] = _law(estimate, theta_BxK, ("alpha", "beta"), int(ok_M.sum()), scale,
+    laws["lr_opt(N,D)"] = _law(estimate, theta_BxK, ("alpha", "beta"), int(lr_M.sum()), scale,
                                quantile)
     samples_of["lr_opt(N,D)"] = theta_BxK
   else:
@@ -225,22 +230,24 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
                     "horizon, or D ∝ N); only laws of C are fitted")
   if data.c_P is not None:
     c_M = np.array([p["C"] for p in points])
-    line = _line(np.log(c_M), log_lr_M, log_lr_BxM, ok_M, mask_BxM)
+    line = _line(np.log(c_M), log_lr_M, log_lr_BxM, lr_M, mask_BxM)
     if line is not None:  # log lr = log c − alpha·log C
       estimate_line, theta_BxK = line
       theta_BxK[:, 1] *= -1
       laws["lr_opt(C)"] = _law((estimate_line[0], -estimate_line[1]), theta_BxK, ("alpha",),
-                               int(ok_M.sum()), scale, quantile)
+                               int(lr_M.sum()), scale, quantile)
       samples_of["lr_opt(C)"] = theta_BxK
   batch_optima = []
   if data.batch_P is not None and data.c_P is not None and np.unique(data.batch_P).size >= 3:
-    batch_optima, batch_law = _batch_law(points, ok_M, loss_BxM, mask_BxM, scale, quantile,
+    batch_optima, batch_law = _batch_law(points, ok_M, loss_BxM,
+                                         np.isfinite(log_lr_BxM) & ok_M, scale, quantile,
                                          warnings)
     if batch_law:
       laws["batch_opt(C)"], samples_of["batch_opt(C)"] = batch_law
   elif data.batch_P is not None and np.unique(data.batch_P).size == 2:
     warnings.append("batch_opt(C): 2 batch sizes; a parabola in log B needs 3 per (N, C)")
 
+  _record_ranges(laws, points, lr_M, batch_optima)
   report = {
       "points": points, "laws": laws,
       "predictions": _predictions(laws, samples_of, compute, params_tokens, scale, quantile),
@@ -252,6 +259,50 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
   for message in warnings:
     warn(message)
   return report
+
+
+def _at_best_batch(data: Data, index_P, points, warnings) -> np.ndarray:
+  """M bools: whether a point's batch is its (N, D)'s best, the one whose lowest loss (mean over
+  seeds at each LR) is lowest; all True without a batch column. Sets each point's `lr_law_batch`
+  (the batch its (N, D)'s LR laws were fitted at) and says so in `warnings`."""
+  best_M = np.ones(len(points), bool)
+  if data.batch_P is None or np.unique(data.batch_P).size < 2:
+    return best_M
+
+  def best_loss(m):
+    rows = index_P == m
+    lr_index = np.unique(data.lr_P[rows], return_inverse=True)[1].ravel()
+    return np.min(np.bincount(lr_index, weights=data.loss_P[rows]) / np.bincount(lr_index))
+
+  by_nd = {}
+  for m, point in enumerate(points):
+    by_nd.setdefault((point["N"], point["D"]), []).append(m)
+  for members in by_nd.values():
+    best = min(members, key=best_loss)
+    for m in members:
+      best_M[m] = m == best
+      points[m]["lr_law_batch"] = points[best]["batch_size"]
+  warnings.append("lr_opt laws: fitted at each (N, D)'s best batch (lowest loss), the point's "
+                  "lr_law_batch; the other batches' lr_opt are reported, not fitted")
+  return best_M
+
+
+def _span(values) -> list[float]:
+  return [float(min(values)), float(max(values))]
+
+
+def _record_ranges(laws, points, lr_M, batch_optima) -> None:
+  """laws[form]["range"]: the span of each input the law was fitted through, so that a fitted:
+  recipe can flag the runs it extrapolates to."""
+  used = [p for p, used in zip(points, lr_M) if used]
+  if "lr_opt(N,D)" in laws:
+    laws["lr_opt(N,D)"]["range"] = {"N": _span([p["N"] for p in used]),
+                                    "D": _span([p["D"] for p in used])}
+  if "lr_opt(C)" in laws:
+    laws["lr_opt(C)"]["range"] = {"C": _span([p["C"] for p in used])}
+  if "batch_opt(C)" in laws:
+    laws["batch_opt(C)"]["range"] = {"C": _span([row["C"] for row in batch_optima
+                                                 if row["status"] == "ok"])}
 
 
 def _varies_independently(log_n, log_d) -> bool:

@@ -54,6 +54,8 @@ class Run:
   fork_step: int = 0  # ... at this step, its decay start; it trains steps fork_step..steps itself
   lr_source: str = ""  # what set its learning rate and batch: a recipe's rule or a fitted law
   batch_source: str = ""
+  # a fitted law -> {N, D or C: value / the nearest end of the law's fitted range}, where outside
+  extrapolation: dict = dataclasses.field(default_factory=dict)
 
   @property
   def model(self) -> ModelConfig:
@@ -71,7 +73,8 @@ class Run:
         "tokens_per_param": self.tokens / self.params_non_embedding, "flops": self.flops,
         "batch_size": self.config.batch_size, "learning_rate": self.config.learning_rate,
         "warmup_steps": self.config.warmup_steps,
-        **({"lr_source": self.lr_source, "batch_source": self.batch_source}
+        **({"lr_source": self.lr_source, "batch_source": self.batch_source,
+            "extrapolated": bool(self.extrapolation), "extrapolation": self.extrapolation}
            if self.lr_source else {}),
         **({"arch": model.arch, "shape": self.shape} if self.shape else {}),
         **({"trunk": self.trunk, "fork_step": self.fork_step} if self.trunk else {}),
@@ -150,11 +153,31 @@ class Plan:
       rows.append(f"branches: {len(self.trunks)} trunks; flops_trained {self.flops_trained:.3e} / "
                   f"flops_independent {self.flops_independent:.3e} = "
                   f"{self.flops_trained / self.flops_independent:.3f}")
+    if fitted:
+      rows.extend(self._extrapolation_lines())
     rows.append(f"{len(self.runs)} runs, {total:.3e} FLOPs in all; N = non-embedding parameters; "
                 f"FLOPs and budget in the {self.flops_convention} convention "
                 f"(kind {self.kind}, recipe {self.recipe.name}"
                 f"{'' if self.kind == 'shapes' else f', rule {self.rule}'})")
     return "\n".join(rows)
+
+
+  def _extrapolation_lines(self) -> list[str]:
+    """A fitted recipe's warning: the runs whose settings its laws extrapolate to, and how far."""
+    if not self.recipe.ranges:
+      return ["warning: the fit report records no range its laws were fitted on (an older "
+              "`scaling fit`); extrapolation is not checked"]
+    out = [run for run in self.runs if run.extrapolation]
+    if not out:
+      return []
+    def far(factor):
+      return f"{factor:.3g}x above" if factor > 1 else f"{1 / factor:.3g}x below"
+    described = "; ".join(
+        f"{run.name} (" + ", ".join(f"{law} {name} {far(factor)}"
+                                    for law, outside in run.extrapolation.items()
+                                    for name, factor in outside.items()) + ")" for run in out)
+    return [f"warning: {len(out)} of {len(self.runs)} runs lie outside the range the laws were "
+            f"fitted on (by more than {recipe_lib.RANGE_RTOL:.0%}): {described}"]
 
 
 def short_number(x: float) -> str:
@@ -383,6 +406,12 @@ def _hparams_grid(sweep) -> list[tuple[float, int]]:
   if len(multipliers) < 3 or len(set(multipliers)) != len(multipliers):
     raise InputError(f"sweep.learning_rates: kind=hparams needs at least 3 distinct multipliers "
                      f"of the recipe's LR (a parabola in log LR), got {tuple(multipliers)!r}")
+  if len(multipliers) < 4 and not sweep.replicate_seeds:
+    # parabolas through exactly 3 LRs leave no residual, and the fit then has nothing to measure
+    # the runs' noise by (scaling fit --approach hparams refuses it): catch it before training
+    raise InputError(f"sweep.learning_rates: {len(multipliers)} learning rates and no "
+                     "sweep.replicate_seeds leave the hparams fit no measure of run noise (a "
+                     "parabola through 3 LRs fits exactly); give 4 or more, or replicate_seeds")
   batches = sweep.batch_sizes
   if not isinstance(batches, (tuple, list)):
     raise InputError(f"sweep.batch_sizes must be a tuple of batch sizes in sequences, got "
@@ -507,7 +536,8 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
         flops=tokens * point.flops_per_token, shape=point.shape,
         lr_source=(setting.lr_source + (f" × {multiplier:g}" if sweep.kind == "hparams" else "")
                    if fitted else ""),
-        batch_source=("sweep.batch_sizes" if grid_batch else setting.batch_source) if fitted else ""))
+        batch_source=("sweep.batch_sizes" if grid_batch else setting.batch_source) if fitted else "",
+        extrapolation=_extrapolation(setting, grid_batch)))
   trunks = []
   if branches == "cooldown":
     runs, trunks = _branch(runs, trunk_names, recipe, base_cfg.decay_fraction, workdir, names)
@@ -515,6 +545,12 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
   return Plan(kind=sweep.kind, recipe=recipe, rule=sweep.rule,
               flops_convention=sweep.flops_convention, workdir=workdir, sweep=sweep.to_dict(),
               runs=tuple(runs), trunks=tuple(trunks))
+
+
+def _extrapolation(setting, grid_batch: int) -> dict:
+  """The setting's extrapolated laws, less the batch law where the sweep's grid set the batch."""
+  return {law: outside for law, outside in setting.extrapolation.items()
+          if not (grid_batch and law in recipe_lib.BATCH_LAWS)}
 
 
 # What runs of one trunk may differ in: their length, and what follows from it (W&B's name).

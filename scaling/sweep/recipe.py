@@ -81,6 +81,9 @@ class Setting:
   batch_size: int
   lr_source: str
   batch_source: str
+  # law -> {input: its value / the nearest end of the range the law was fitted on}, for each input
+  # outside that range: > 1 above it, < 1 below it
+  extrapolation: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +99,8 @@ class FittedRecipe:
   n_column: str
   laws: dict  # form -> {"coefficient", "exponents"} of the report
   c_convention: str | None = None
+  lr_law: str = ""  # the LR law used: `fitted:PATH#FORM`'s, else the first of LR_LAWS present
+  ranges: dict = dataclasses.field(default_factory=dict)  # form -> {input: [lo, hi]} fitted on
 
   @property
   def batch_size(self) -> int:
@@ -114,13 +119,33 @@ class FittedRecipe:
     inputs = {"N": n, "D": tokens, "C": budget}
     batch_size = self.base.batch_size
     batch_source = "sweep.batch_size" if batch_given else f"recipe {self.base.name}"
+    used = [self.lr_law]
     law_name = next((name for name in BATCH_LAWS if name in self.laws), None)
     if law_name and not batch_given:
       batch_size = max(1, round(_evaluate(self.laws[law_name], law_name, inputs)))
       batch_source = f"law {law_name}"
-    law_name = next(name for name in LR_LAWS if name in self.laws)
-    return Setting(_evaluate(self.laws[law_name], law_name, inputs), batch_size,
-                   f"law {law_name}", batch_source)
+      used.append(law_name)
+    extrapolation = {name: outside for name in used
+                     if (outside := _outside(self.ranges.get(name, {}), inputs))}
+    return Setting(_evaluate(self.laws[self.lr_law], self.lr_law, inputs), batch_size,
+                   f"law {self.lr_law}", batch_source, extrapolation)
+
+
+# An input this close to its fitted range counts as inside: a plan's D is its horizon before
+# rounding to whole steps, the fitted sweep's the trained tokens after it.
+RANGE_RTOL = 0.05
+
+
+def _outside(ranges: dict, inputs: dict) -> dict:
+  """{input: value / the nearest end of its range} for each input outside it (beyond RANGE_RTOL)."""
+  outside = {}
+  for name, (lo, hi) in ranges.items():
+    value = inputs[name]
+    if value > hi * (1 + RANGE_RTOL):
+      outside[name] = value / hi
+    elif value < lo / (1 + RANGE_RTOL):
+      outside[name] = value / lo
+  return outside
 
 
 # The forms of `scaling fit --approach hparams`'s laws: x holds a run's N, D and C.
@@ -136,9 +161,14 @@ def _evaluate(law: dict, form: str, inputs: dict) -> float:
 
 
 def load_fitted(spec: str) -> FittedRecipe:
-  """`fitted:PATH` (local or gs://): the report of `scaling fit --approach hparams`."""
+  """`fitted:PATH[#FORM]` (local or gs://): the report of `scaling fit --approach hparams`, and
+  the LR law to use (FORM, one of LR_LAWS; default the first present)."""
   path = spec[len(FITTED_PREFIX):]
   where = f"sweep.recipe {spec!r}"
+  path, hash_sign, lr_law = path.partition("#")
+  if hash_sign and lr_law not in LR_LAWS:
+    raise InputError(f"{where}: '#{lr_law}' is not a learning-rate law; name one of "
+                     f"{', '.join(LR_LAWS)} after '#'")
   if not path:
     raise InputError(f"{where}: name the JSON report of `scaling fit --approach hparams` after "
                      "'fitted:'")
@@ -153,6 +183,8 @@ def load_fitted(spec: str) -> FittedRecipe:
   laws = report.get("laws") or {}
   if not any(name in laws for name in LR_LAWS):
     raise InputError(f"{where}: {path} has no learning-rate law ({' or '.join(LR_LAWS)})")
+  if lr_law and lr_law not in laws:
+    raise InputError(f"{where}: {path} has no law {lr_law} (it has {', '.join(laws)})")
   for name, law in laws.items():
     try:
       value = _evaluate(law, name, {"N": 1e6, "D": 1e8, "C": 1e15})
@@ -161,6 +193,9 @@ def load_fitted(spec: str) -> FittedRecipe:
     if name not in LAW_FORMS or not (value > 0 and math.isfinite(value)):
       raise InputError(f"{where}: {path}: law {name!r} is not one of {', '.join(LAW_FORMS)} with "
                        "a positive coefficient and finite exponents")
+    if law.get("range") is not None and not _valid_range(law["range"]):
+      raise InputError(f"{where}: {path}: law {name!r}'s range is not {{input: [lo, hi]}} with "
+                       "0 < lo <= hi for inputs N, D or C")
   base = report.get("recipe")
   if base not in RECIPES:
     raise InputError(f"{where}: {path} does not name the base recipe its sweep ran with "
@@ -172,8 +207,19 @@ def load_fitted(spec: str) -> FittedRecipe:
                      f"{', '.join(registry.CONVENTIONS)}")
   return FittedRecipe(name=spec, base=RECIPES[base], n_column=n_column,
                       c_convention=c_convention,
+                      lr_law=lr_law or next(name for name in LR_LAWS if name in laws),
+                      ranges={name: law["range"] for name, law in laws.items() if law.get("range")},
                       laws={name: {"coefficient": law["coefficient"], "exponents": law["exponents"]}
                             for name, law in laws.items()})
+
+
+def _valid_range(ranges) -> bool:
+  try:
+    return isinstance(ranges, dict) and all(
+        name in ("N", "D", "C") and len(span) == 2 and 0 < span[0] <= span[1]
+        for name, span in ranges.items())
+  except TypeError:
+    return False
 
 
 def get(name: str) -> Recipe | FittedRecipe:

@@ -113,6 +113,40 @@ def test_an_edge_best_point_is_named_and_left_out():
   assert report["laws"]["lr_opt(N,D)"]["exponents"]["alpha"] == pytest.approx(ALPHA, abs=0.05)
 
 
+def test_laws_record_the_range_of_the_points_they_were_fitted_through():
+  """What a fitted: recipe flags extrapolation against: a point left out is not in the range."""
+  report = hparams.fit(data_of(sweep()), resamples=100)
+  assert report["laws"]["lr_opt(N,D)"]["range"] == {"N": [1e4, 1e5], "D": [1e6, 4e6]}
+  assert report["laws"]["lr_opt(C)"]["range"] == {"C": [6e10, 6 * 1e5 * 4e6]}
+  report = hparams.fit(data_of(sweep(edge=(1e5, 4e6))), resamples=100)
+  assert report["laws"]["lr_opt(C)"]["range"] == {"C": [6e10, 6 * 3e4 * 4e6]}
+
+
+def test_lr_laws_are_fitted_at_each_points_best_batch():
+  """Batch 8 has the lower loss everywhere; batch 32's optimal LR is off by (N/1e4)^0.15, which
+  averaged in would bend alpha. The laws go through batch 8's vertices alone, and say so."""
+  rows = {key: [] for key in ("params", "tokens", "learning_rate", "loss", "budget", "batch")}
+  for batch, penalty in ((8, 0.0), (32, 0.05)):
+    block = sweep(seed=batch, sizes=(1e4, 3e4, 1e5, 3e5))
+    shift = 1.0 if batch == 8 else (block["params"] / 1e4) ** 0.15
+    block["learning_rate"] = block["learning_rate"] * shift
+    block["loss"] = block["loss"] + penalty
+    for key in rows:
+      rows[key].extend(block[key] if key != "batch" else np.full(block["loss"].size, batch))
+  rows = {key: np.array(value, dtype=float) for key, value in rows.items()}
+  report = hparams.fit(hparams.Data(n_P=rows["params"], d_P=rows["tokens"],
+                                    lr_P=rows["learning_rate"], loss_P=rows["loss"],
+                                    c_P=rows["budget"], batch_P=rows["batch"]), resamples=300)
+  assert all(point["lr_law_batch"] == 8 for point in report["points"])
+  assert any("best batch" in w for w in report["warnings"])
+  law = report["laws"]["lr_opt(N,D)"]
+  assert law["n_points"] == 8
+  # through both batches alpha would be ALPHA - 0.15/2
+  assert law["exponents"]["alpha"] == pytest.approx(ALPHA, abs=0.03)
+  assert law["exponents"]["beta"] == pytest.approx(BETA, abs=0.03)
+  assert report["laws"]["lr_opt(C)"]["n_points"] == 8
+
+
 @pytest.mark.parametrize("unit", [1.0, 1e-3])
 def test_batch_law_from_swept_batch_sizes(unit):
   """The loss at each batch's best LR is lowest at batch_opt = 4·C^0.1 (a parabola in log B),

@@ -382,7 +382,7 @@ def _hparams(**sweep):
   config.sweep.kind = "hparams"
   config.sweep.sizes = (1e4, 3e4)
   config.sweep.tokens_per_param = (10.0, 40.0)
-  config.sweep.learning_rates = (0.5, 1.0, 2.0)
+  config.sweep.learning_rates = (0.5, 1.0, 2.0, 4.0)
   for key, value in sweep.items():
     config.sweep[key] = value
   return config
@@ -391,7 +391,7 @@ def _hparams(**sweep):
 def test_hparams_trains_every_point_at_every_lr_and_batch():
   recipe = recipe_lib.get("cpu_tiny")
   plan = plan_lib.build(_hparams(), "/sweep")
-  assert len(plan.runs) == 2 * 2 * 3
+  assert len(plan.runs) == 2 * 2 * 4
   for run in plan.runs:
     multiplier = float(re.search(r"_lr([0-9.]+)$", run.name).group(1))
     assert run.config.learning_rate == pytest.approx(
@@ -401,7 +401,7 @@ def test_hparams_trains_every_point_at_every_lr_and_batch():
   assert plan.runs[0].name == f"N{plan_lib.short_number(plan.runs[0].params_non_embedding)}_D" \
       f"{plan_lib.short_number(plan.runs[0].tokens)}_lr0.5"
   plan = plan_lib.build(_hparams(batch_sizes=(8, 32)), "/sweep")
-  assert len(plan.runs) == 2 * 2 * 3 * 2
+  assert len(plan.runs) == 2 * 2 * 4 * 2
   for run in plan.runs:
     batch = int(run.name.rsplit("_b", 1)[1])
     assert run.config.batch_size == batch and run.tokens == run.steps * batch * 32
@@ -416,9 +416,18 @@ def test_hparams_trains_every_point_at_every_lr_and_batch():
     plan_lib.build(_hparams(batch_sizes=(0,)), "/sweep")
 
 
+def test_hparams_with_3_learning_rates_needs_replicate_seeds():
+  """The fit measures run noise from parabolas through more than 3 LRs, or from replicates."""
+  with pytest.raises(InputError, match="3 learning rates and no sweep.replicate_seeds") as caught:
+    plan_lib.build(_hparams(learning_rates=(0.5, 1.0, 2.0)), "/sweep")
+  assert "\n" not in str(caught.value)
+  plan = plan_lib.build(_hparams(learning_rates=(0.5, 1.0, 2.0), replicate_seeds=(1,)), "/sweep")
+  assert len(plan.runs) == 2 * 2 * 3 * 2
+
+
 def test_hparams_branches_give_each_setting_its_own_trunk():
   plan = plan_lib.build(_hparams(branches="cooldown"), "/sweep")
-  assert len(plan.trunks) == 2 * 3
+  assert len(plan.trunks) == 2 * 4
   assert {run.trunk for run in plan.runs} == {trunk.name for trunk in plan.trunks}
   for run in plan.runs:
     trunk = next(t for t in plan.trunks if t.name == run.trunk)

@@ -109,3 +109,63 @@ def test_laws_of_compute_take_c_in_the_convention_they_were_fitted_in(tmp_path):
                               "inputs": {"C_convention": "fortnights"}, "laws": laws}))
   with pytest.raises(InputError, match="C_convention 'fortnights' is not one of"):
     plan_lib.build(isoflop_config(f"fitted:{path}"), "/sweep")
+
+
+def test_runs_outside_the_fitted_range_are_flagged_with_how_far(tmp_path):
+  plan = plan_lib.build(isoflop_config(report(tmp_path / "all.json", LR_ND)), "/sweep")
+  n = sorted(run.params for run in plan.runs)
+  d = sorted(run.budget / (run.flops / run.tokens) for run in plan.runs)
+  # fitted through the middle sizes and every horizon: the smallest and largest N are outside
+  laws = {"lr_opt(N,D)": {**LR_ND["lr_opt(N,D)"], "range": {"N": [n[1], n[-2]], "D": [d[0], d[-1]]}}}
+  plan = plan_lib.build(isoflop_config(report(tmp_path / "fit.json", laws)), "/sweep")
+  out = {run.name: run for run in plan.runs if run.params in (n[0], n[-1])}
+  assert out and all(run.extrapolation for run in out.values())
+  for run in plan.runs:
+    assert bool(run.extrapolation) == (run.name in out)
+    record = run.summary()
+    assert record["extrapolated"] == (run.name in out)
+    if run.params == n[-1]:
+      assert record["extrapolation"] == {"lr_opt(N,D)": {"N": pytest.approx(n[-1] / n[-2])}}
+  warning = next(line for line in plan.table().splitlines() if line.startswith("warning:"))
+  assert f"{len(out)} of {len(plan.runs)} runs" in warning
+  assert all(name in warning for name in out)
+  assert f"lr_opt(N,D) N {n[-1] / n[-2]:.3g}x above" in warning
+  assert f"lr_opt(N,D) N {n[1] / n[0]:.3g}x below" in warning
+  # a law of C: its range in C, the batch law's too
+  budgets = sorted({run.budget for run in plan.runs})
+  laws = {"lr_opt(C)": {"coefficient": 0.5, "exponents": {"alpha": 0.1},
+                        "range": {"C": [budgets[0], budgets[0]]}},
+          "batch_opt(C)": {"coefficient": 0.01, "exponents": {"beta": 0.25},
+                           "range": {"C": [budgets[0] / 10, budgets[-1]]}}}
+  plan = plan_lib.build(isoflop_config(report(tmp_path / "c.json", laws)), "/sweep")
+  for run in plan.runs:
+    assert run.extrapolation == ({"lr_opt(C)": {"C": pytest.approx(run.budget / budgets[0])}}
+                                 if run.budget == budgets[-1] else {})
+
+
+def test_a_report_without_ranges_says_extrapolation_is_unchecked(tmp_path):
+  plan = plan_lib.build(isoflop_config(report(tmp_path / "fit.json", LR_ND)), "/sweep")
+  assert "extrapolation is not checked" in plan.table()
+  assert not any(run.summary()["extrapolated"] for run in plan.runs)
+
+
+def test_the_lr_law_can_be_chosen_after_a_hash(tmp_path):
+  laws = {**LR_ND, "lr_opt(C)": {"coefficient": 0.5, "exponents": {"alpha": 0.1}}}
+  spec = report(tmp_path / "fit.json", laws)
+  default = plan_lib.build(isoflop_config(spec), "/sweep")
+  assert {run.lr_source for run in default.runs} == {"law lr_opt(N,D)"}
+  plan = plan_lib.build(isoflop_config(spec + "#lr_opt(C)"), "/sweep")
+  for run in plan.runs:
+    assert run.lr_source == "law lr_opt(C)"
+    assert run.config.learning_rate == pytest.approx(0.5 * run.budget**-0.1, rel=1e-9)
+  explicit = plan_lib.build(isoflop_config(spec + "#lr_opt(N,D)"), "/sweep")
+  assert [r.config.learning_rate for r in explicit.runs] == [
+      r.config.learning_rate for r in default.runs]
+  for suffix, match in (("#lr_opt(D)", r"'#lr_opt\(D\)' is not a learning-rate law"),
+                        ("#", "'#' is not a learning-rate law")):
+    with pytest.raises(InputError, match=match) as caught:
+      plan_lib.build(isoflop_config(spec + suffix), "/sweep")
+    assert "\n" not in str(caught.value)
+  only_nd = report(tmp_path / "nd.json", LR_ND)
+  with pytest.raises(InputError, match=r"has no law lr_opt\(C\) \(it has lr_opt\(N,D\)\)"):
+    plan_lib.build(isoflop_config(only_nd + "#lr_opt(C)"), "/sweep")
