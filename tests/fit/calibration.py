@@ -170,7 +170,8 @@ def main(argv) -> None:
         row = isoflop_coverage(design, sigma, args.sweeps, kind, args.resamples, args.seed,
                                args.scale)
       failed = f" ({row['failed']} without an estimate)" if row["failed"] else ""
-      scale = "" if kind == "parametric" else f", {args.scale or approaches.INTERVAL_SCALE[kind]}"
+      scale = {"parametric": "", "cases": ", 1.96·SD"}.get(
+          kind, f", t·{(args.scale or approaches.INTERVAL_SCALE[kind]).upper()}")
       print(f"| {labels[index]} | {kind}{scale} × {args.resamples} | {row['sweeps']}{failed} | "
             f"{100 * row['a']:.1f} % | {100 * row['b']:.1f} % | {row['median_width']:.3f} | "
             f"{3.92 * row['estimator_sd']:.3f} | {row['width_ratio']:.2f} | "
