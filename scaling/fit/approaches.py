@@ -288,9 +288,9 @@ def _resample_counts(rng, size_P, replicate_P, resamples: int) -> np.ndarray:
 
 BOOTSTRAP_KINDS = ("cases", "noise")
 # The default kind, and the spread each kind's interval is a multiple of (`intervals.spread`,
-# `interval_quantile`). The noise bootstrap with t·IQR/1.349 covers 94.7-98.0 % at every design of
-# the calibration harness, at 0.5-1.23x 3.92 x the estimator's SD; with ± 1.96 SD it was 1.1-1.6x
-# as wide, and the case bootstrap 2.1x at a 6-size design (docs/fit.md, calibration).
+# `interval_quantile`). The noise bootstrap (relative noise) with t·IQR/1.349 covers 93.8-97.5 % at
+# every design of the calibration harness, at 0.54-1.11x 3.92 x the estimator's SD; with ± 1.96 SD
+# it was 1.1-1.6x as wide, and the case bootstrap 2.1x at a 6-size design (docs/fit.md, calibration).
 DEFAULT_KIND = "noise"
 INTERVAL_SCALE = {"cases": "sd", "noise": "iqr"}
 
