@@ -56,7 +56,8 @@ def _parser() -> ArgumentParser:
   parser.add_argument("--bootstrap-kind", choices=approaches.BOOTSTRAP_KINDS,
                       help="isoflop: noise (the default) keeps the design and redraws each loss "
                            "as its parabola's value plus Gaussian noise of the measured run "
-                           "noise; cases draws sizes, then seeds, with replacement")
+                           "noise, relative to the loss; cases draws sizes, then seeds, with "
+                           "replacement")
   parser.add_argument("--seed", type=int, help="the bootstrap's random seed (default 0)")
   parser.add_argument("--compute", type=float, nargs="+", default=[], metavar="C",
                       help="budgets in FLOPs for N_opt, D_opt, tokens per parameter, in the "
