@@ -328,9 +328,9 @@ class RunNoise:
   The noise is relative: each deviation is measured as a fraction of its loss (log loss between
   seeds, residual over the parabola's value) and pooled, and a resample's noise at a run is that
   fraction of its loss. The three figures are in nats at `loss_scale`, the runs' mean loss
-  (`relative` = sigma / loss_scale). Pooled in nats, σ is the average over budgets, too large at
-  the large budgets, whose lower losses are noisier vertices' (flatter profiles) and quieter runs:
-  1.12x the estimator's spread at 7 budgets over 3 decades (docs/fit.md)."""
+  (`relative` = sigma / loss_scale). Pooled in nats, σ is the noise at the average loss, too much
+  at the large budgets, whose losses are lowest and whose shallow profiles' vertices carry most of
+  a's spread: 1.12x the estimator's spread at 7 budgets over 3 decades (docs/fit.md)."""
 
   sigma: float
   source: str
