@@ -288,9 +288,9 @@ def _resample_counts(rng, size_P, replicate_P, resamples: int) -> np.ndarray:
 
 BOOTSTRAP_KINDS = ("cases", "noise")
 # The default kind, and the spread each kind's interval is a multiple of (`intervals.spread`,
-# `interval_quantile`). The noise bootstrap with t·IQR/1.349 covers 94.7-98.0 % at every design of
-# the calibration harness, at 0.5-1.23x 3.92 x the estimator's SD; with ± 1.96 SD it was 1.1-1.6x
-# as wide, and the case bootstrap 2.1x at a 6-size design (docs/fit.md, calibration).
+# `interval_quantile`). The noise bootstrap (relative noise) with t·IQR/1.349 covers 93.8-97.5 % at
+# every design of the calibration harness, at 0.54-1.11x 3.92 x the estimator's SD; with ± 1.96 SD
+# it was 1.1-1.6x as wide, and the case bootstrap 2.1x at a 6-size design (docs/fit.md, calibration).
 DEFAULT_KIND = "noise"
 INTERVAL_SCALE = {"cases": "sd", "noise": "iqr"}
 
@@ -322,7 +322,15 @@ class RunNoise:
   (over the degrees of freedom the weighted fit leaves, `_residual_dof`). `sigma` is the larger,
   named by `source` ("seeds" or "parabolas") with its degrees of freedom `dof`: the seeds measure
   a run's noise, the residuals that noise plus whatever shape a parabola cannot follow, so the
-  larger is what the estimator's model (a parabola plus noise) really faces. NaN and 0 df for a measurement there is none of."""
+  larger is what the estimator's model (a parabola plus noise) really faces. NaN and 0 df for a
+  measurement there is none of.
+
+  The noise is relative: each deviation is measured as a fraction of its loss (log loss between
+  seeds, residual over the parabola's value) and pooled, and a resample's noise at a run is that
+  fraction of its loss. The three figures are in nats at `loss_scale`, the runs' mean loss
+  (`relative` = sigma / loss_scale). Pooled in nats, σ is the noise at the average loss, too much
+  at the large budgets, whose losses are lowest and whose shallow profiles' vertices carry most of
+  a's spread: 1.12x the estimator's spread at 7 budgets over 3 decades (docs/fit.md)."""
 
   sigma: float
   source: str
@@ -331,6 +339,11 @@ class RunNoise:
   seed_dof: int
   residual_rms: float
   residual_dof: float
+  loss_scale: float
+
+  @property
+  def relative(self) -> float:
+    return self.sigma / self.loss_scale
 
 
 def run_noise(profiles: list[IsoflopProfile]) -> RunNoise:
@@ -338,25 +351,28 @@ def run_noise(profiles: list[IsoflopProfile]) -> RunNoise:
   seed_ss = seed_dof = residual_ss = residual_dof = 0.0
   for profile in profiles:
     for log_n in np.unique(profile.log_params):
-      losses = profile.loss[profile.log_params == log_n]
-      seed_ss += ((losses - losses.mean()) ** 2).sum()
-      seed_dof += losses.size - 1
+      log_losses = np.log(profile.loss[profile.log_params == log_n])
+      seed_ss += ((log_losses - log_losses.mean()) ** 2).sum()
+      seed_dof += log_losses.size - 1
     if not profile.skipped:
       weights = profile.weights[profile.fitted]
       log_n = profile.log_params[profile.fitted]
-      residual = profile.loss[profile.fitted] - np.polyval(profile.coefficients, log_n)
-      residual_ss += (weights * residual**2).sum()
+      parabola = np.polyval(profile.coefficients, log_n)
+      residual_ss += (weights * ((profile.loss[profile.fitted] - parabola) / parabola) ** 2).sum()
       residual_dof += _residual_dof(log_n, weights)
-  seed_sd = float(np.sqrt(seed_ss / seed_dof)) if seed_dof else np.nan
-  residual_rms = float(np.sqrt(residual_ss / residual_dof)) if residual_dof > 0 else np.nan
   if not seed_dof and not residual_dof > 0:
     raise InputError("the noise bootstrap cannot measure the runs' noise: no replicate runs "
                      "(same budget and size) and no parabola fitted to more than 3 sizes")
+  loss_scale = float(np.mean(np.concatenate([profile.loss for profile in profiles])))
+  seed_sd = float(loss_scale * np.sqrt(seed_ss / seed_dof)) if seed_dof else np.nan
+  residual_rms = (float(loss_scale * np.sqrt(residual_ss / residual_dof)) if residual_dof > 0
+                  else np.nan)
   from_seeds = bool(seed_dof) and not residual_rms > seed_sd
   return RunNoise(sigma=seed_sd if from_seeds else residual_rms,
                   source="seeds" if from_seeds else "parabolas",
                   dof=int(seed_dof) if from_seeds else float(residual_dof), seed_sd=seed_sd,
-                  seed_dof=int(seed_dof), residual_rms=residual_rms, residual_dof=float(residual_dof))
+                  seed_dof=int(seed_dof), residual_rms=residual_rms,
+                  residual_dof=float(residual_dof), loss_scale=loss_scale)
 
 
 def _residual_dof(log_n_P, weights_P) -> float:
@@ -369,13 +385,13 @@ def _residual_dof(log_n_P, weights_P) -> float:
   return max(float(weights_P.sum() - np.trace(np.linalg.solve(gram_KxK, squared_KxK))), 0.0)
 
 
-def _noise_losses(rng, profile: IsoflopProfile, sigma: float, resamples: int) -> np.ndarray:
+def _noise_losses(rng, profile: IsoflopProfile, relative: float, resamples: int) -> np.ndarray:
   """B x P losses of one budget in a noise resample: its fitted parabola's value at each point
   its window fitted (the observed loss at the points outside it, which no parabola describes),
-  plus Gaussian noise of σ."""
+  plus Gaussian noise of SD `relative` × that loss."""
   parabola = profile.fitted & np.all(np.isfinite(profile.coefficients))
   truth_P = np.where(parabola, np.polyval(profile.coefficients, profile.log_params), profile.loss)
-  return truth_P + sigma * rng.standard_normal((resamples, truth_P.size))
+  return truth_P * (1 + relative * rng.standard_normal((resamples, truth_P.size)))
 
 
 def isoflop_bootstrap(budget_P, params_P, tokens_P, loss_P, *, resamples: int, seed: int,
@@ -403,7 +419,7 @@ def isoflop_bootstrap(budget_P, params_P, tokens_P, loss_P, *, resamples: int, s
   if kind == "noise":
     profiles = isoflop_profiles(budget_P, params_P, tokens_P, loss_P, window=window, rtol=rtol,
                                 grouped=grouped)
-    sigma = run_noise(profiles).sigma
+    relative = run_noise(profiles).relative
   log_c, log_n, log_d, ok = [], [], [], []
   for m, (flops, rows, size_P) in enumerate(_budget_points(budget_P, params_P, rtol, grouped)):
     if kind == "cases":
@@ -411,7 +427,7 @@ def isoflop_bootstrap(budget_P, params_P, tokens_P, loss_P, *, resamples: int, s
       loss = loss_P[rows]
     else:
       counts_BxP = np.ones((resamples, rows.size))
-      loss = _noise_losses(rng, profiles[m], sigma, resamples)
+      loss = _noise_losses(rng, profiles[m], relative, resamples)
     n_B, d_B, _, has_minimum_B, _, _ = _budget_minima(
         size_P, np.log(params_P[rows]), np.log(tokens_P[rows]), loss, counts_BxP, window)
     log_c.append(np.log(flops))

@@ -58,7 +58,8 @@ def _parser() -> ArgumentParser:
   parser.add_argument("--bootstrap-kind", choices=approaches.BOOTSTRAP_KINDS,
                       help="isoflop: noise (the default) keeps the design and redraws each loss "
                            "as its parabola's value plus Gaussian noise of the measured run "
-                           "noise; cases draws sizes, then seeds, with replacement")
+                           "noise, relative to the loss; cases draws sizes, then seeds, with "
+                           "replacement")
   parser.add_argument("--seed", type=int, help="the bootstrap's random seed (default 0)")
   parser.add_argument("--compute", type=float, nargs="+", default=[], metavar="C",
                       help="budgets in FLOPs for N_opt, D_opt, tokens per parameter, in the "
@@ -458,7 +459,8 @@ def _isoflop(args) -> dict:
       report["bootstrap"].update(
           sigma=noise.sigma, sigma_source=noise.source, sigma_dof=noise.dof,
           seed_sd=_or_none(noise.seed_sd), seed_dof=noise.seed_dof,
-          residual_rms=_or_none(noise.residual_rms), residual_dof=noise.residual_dof)
+          residual_rms=_or_none(noise.residual_rms), residual_dof=noise.residual_dof,
+          loss_scale=noise.loss_scale)
   return report
 
 
@@ -466,8 +468,10 @@ def _isoflop_bootstrap_kind(kind: str, has_seeds: bool) -> str:
   """The report's `bootstrap.kind`: the kind's name, a colon, what a resample is."""
   if kind == "noise":
     return ("noise: the design kept (budgets, sizes, seeds), each loss redrawn as its budget's "
-            "parabola plus Gaussian noise of sigma, the larger of the seed SD (runs of one "
-            "budget and size) and the parabolas' residual RMS")
+            "parabola plus Gaussian noise of sigma × loss / loss_scale (relative noise), sigma "
+            "the larger of the seed SD (runs of one budget and size) and the parabolas' residual "
+            "RMS, both measured relative to the loss and stated in nats at loss_scale, the runs' "
+            "mean loss")
   return ("cases: model sizes within each budget, then seeds (the seed column) within each size"
           if has_seeds else "cases: runs within each budget")
 

@@ -4,8 +4,8 @@ Per design: the coverage of the true a by the 95 % interval, its median width, a
 3.92 × the estimator's own SD across the sweeps (1 is a calibrated normal interval's width), and
 over 3.92 × IQR/1.349 of the estimates (the estimator has heavy tails of its own at shallow
 designs: a sweep whose vertex flies off moves its SD). The
-table in docs/fit.md is `python tests/fit/calibration.py` (`--help` for fewer sweeps, other kinds,
-the parametric law's bootstrap); the default suite asserts two designs
+table in docs/fit.md is `python tests/fit/calibration.py --seed 123` (`--help` for fewer sweeps,
+other kinds, the parametric law's bootstrap); the default suite asserts three designs
 (`tests/fit/test_approaches.py`).
 
 Shapes: P points, M budgets.
@@ -147,7 +147,7 @@ def summary(covered, widths, estimates, failed) -> dict:
 
 def main(argv) -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--sweeps", type=int, default=300)
+  parser.add_argument("--sweeps", type=int, default=400)
   parser.add_argument("--resamples", type=int, default=200)
   parser.add_argument("--kinds", nargs="+", default=[approaches.DEFAULT_KIND],
                       choices=approaches.BOOTSTRAP_KINDS + ("parametric",))
@@ -170,7 +170,8 @@ def main(argv) -> None:
         row = isoflop_coverage(design, sigma, args.sweeps, kind, args.resamples, args.seed,
                                args.scale)
       failed = f" ({row['failed']} without an estimate)" if row["failed"] else ""
-      scale = "" if kind == "parametric" else f", {args.scale or approaches.INTERVAL_SCALE[kind]}"
+      scale = {"parametric": "", "cases": ", 1.96·SD"}.get(
+          kind, f", t·{(args.scale or approaches.INTERVAL_SCALE[kind]).upper()}")
       print(f"| {labels[index]} | {kind}{scale} × {args.resamples} | {row['sweeps']}{failed} | "
             f"{100 * row['a']:.1f} % | {100 * row['b']:.1f} % | {row['median_width']:.3f} | "
             f"{3.92 * row['estimator_sd']:.3f} | {row['width_ratio']:.2f} | "

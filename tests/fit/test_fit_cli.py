@@ -256,6 +256,7 @@ def test_isoflop_noise_bootstrap_reports_its_sigma(tmp_path):
   assert bootstrap["seed_dof"] == truth.size and bootstrap["sigma_dof"] > 0
   assert bootstrap["sigma_source"] in ("seeds", "parabolas")
   assert bootstrap["seed_sd"] == pytest.approx(0.003 * np.mean(truth), rel=0.3)
+  assert bootstrap["loss_scale"] == pytest.approx(np.mean(truth), rel=0.01)
   lo, hi = report["ci95"]["a"]
   assert lo < report["a"] < hi and lo < 0.4516 < hi
   assert "N_opt@1e+22" in report["ci95"]
