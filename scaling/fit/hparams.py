@@ -200,7 +200,7 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
       losses = _inflated(profile.loss, lr_index)
     else:
       counts_BxP = np.ones((resamples, profile.rows.size))
-      losses = approaches._noise_losses(rng, profile, noise.sigma, resamples)
+      losses = approaches._noise_losses(rng, profile, noise.relative, resamples)
     log_lr_B, _, vertex_loss_B, has_minimum_B, _, _ = approaches._budget_minima(
         lr_index, profile.log_params, profile.log_tokens, losses, counts_BxP, WINDOW)
     log_lr_BxM[:, m] = np.where(has_minimum_B, log_lr_B + np.log(lr_unit), np.nan)
