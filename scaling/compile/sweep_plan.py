@@ -22,7 +22,7 @@ from scaling.errors import InputError
 
 CACHE_ENV = "SCALING_COMPILE_CACHE"  # a directory, or "off"
 # Keys that shape the compiled step; the rest (run length, learning rate, logging) do not.
-STEP_KEYS = ("model", "batch_size", "microbatches", "mesh", "grad_clip", "weight_decay")
+STEP_KEYS = ("model", "batch_size", "microbatches", "grad_dtype", "mesh", "grad_clip", "weight_decay")
 
 
 def cache_dir() -> str | None:
