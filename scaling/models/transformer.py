@@ -429,12 +429,18 @@ class Transformer(nnx.Module):
         values.append(v)
       return x_BxTxD, jnp.stack(keys), jnp.stack(values)
 
-    @nnx.scan(in_axes=(nnx.Carry, 0, 0, 0), out_axes=(nnx.Carry, 0),
-              transform_metadata={nnx.PARTITION_NAME: "layers"})
-    def scan_body(x_BxTxD, block, keys_BxMxHxK, values_BxMxHxK):
+    # A plain lax.scan over the stacked blocks' arrays: decoding runs inside the sampler's own
+    # lax.scan over tokens, from whose trace nnx.scan cannot take the blocks (they belong to the
+    # enclosing jit's trace).
+    graphdef, blocks_state = nnx.split(self.blocks)
+
+    def scan_body(x_BxTxD, layer):
+      block_state, keys_BxMxHxK, values_BxMxHxK = layer
+      block = nnx.merge(graphdef, block_state)
       return block(x_BxTxD, positions_T, rope, (keys_BxMxHxK, values_BxMxHxK, index))
 
-    x_BxTxD, (keys, values) = scan_body(x_BxTxD, self.blocks, cache["keys"], cache["values"])
+    x_BxTxD, (keys, values) = jax.lax.scan(
+        scan_body, x_BxTxD, (blocks_state, cache["keys"], cache["values"]))
     return x_BxTxD, keys, values
 
   def _apply_blocks(self, x_BxLxD, positions_L, rope):
