@@ -4,7 +4,8 @@
 Plans the sweep (validating every key first), prints the plan, and unless --dry-run trains its runs,
 one after another in this process (`--executor local`) or as Ray work across a cluster
 (`--executor ray`, fleet.py); exit 1 when any run failed (each is listed with its reason). With
---topology, the dry run also compiles each run's step for that TPU slice (`scaling.compile`).
+--topology, the dry run also compiles each run's step for that TPU slice (`scaling.compile`); with
+--search too, it searches microbatches × remat policies per run shape and prints each run's best.
 """
 
 import importlib.util
