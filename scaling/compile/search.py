@@ -39,9 +39,11 @@ def overrides(microbatches: int, remat: str) -> str:
   return f"--config.microbatches={microbatches} --config.model.remat={remat}"
 
 
-def search(cfg, resolved: dict, topo, remats=REMATS, microbatches=MICROBATCHES, log=None) -> dict:
+def search(cfg, resolved: dict, topo, remats=REMATS, microbatches=MICROBATCHES, log=None,
+           compile_step=None) -> dict:
   """{"fits": [rows ranked by step bound], "tried": [every row]}; a row is {"microbatches", "remat",
-  "overrides", "fits", "step_seconds", "bound_by", "memory_bytes", "compile_seconds", "error"}."""
+  "overrides", "fits", "step_seconds", "bound_by", "memory_bytes", "compile_seconds", "error"}.
+  `compile_step(cfg, config, topo)` -> report: `aot.compile_step` unless given (a sweep's cache)."""
   from scaling.compile import aot
   from scaling.parallel import mesh as mesh_lib
   from scaling.parallel import rules
@@ -62,7 +64,7 @@ def search(cfg, resolved: dict, topo, remats=REMATS, microbatches=MICROBATCHES, 
              "step_seconds": None, "bound_by": None, "memory_bytes": None, "compile_seconds": None,
              "error": None}
       try:
-        report = aot.compile_step(candidate, config, topo)
+        report = (compile_step or aot.compile_step)(candidate, config, topo)
       except Exception as e:  # noqa: BLE001  e.g. a policy this libtpu cannot compile
         row["error"] = str(e).strip().splitlines()[0][:200] if str(e).strip() else repr(e)
       else:

@@ -8,6 +8,10 @@ MFU (the model's chinchilla FLOPs at that fraction of the slice's bf16 peak) and
 bench --json` report measured the same shape on the same chip, at its measured MFU. Before compiling
 anything, every run's shape is checked against the slice's mesh: a width the mesh cannot split is
 bad input (one line naming the run and the key), not a row.
+
+With --search, each distinct run shape (runs that differ only in microbatches or remat share one)
+goes through `scaling compile --search` instead (scaling/compile/search.py, every candidate through
+the same cache), and each run is printed with the best microbatches × remat policy that fits.
 """
 
 import hashlib
@@ -22,7 +26,7 @@ from scaling.errors import InputError
 
 CACHE_ENV = "SCALING_COMPILE_CACHE"  # a directory, or "off"
 # Keys that shape the compiled step; the rest (run length, learning rate, logging) do not.
-STEP_KEYS = ("model", "batch_size", "microbatches", "mesh", "grad_clip", "weight_decay")
+STEP_KEYS = ("model", "batch_size", "microbatches", "grad_dtype", "mesh", "grad_clip", "weight_decay")
 
 
 def cache_dir() -> str | None:
@@ -171,4 +175,56 @@ def table(plan, topo: topology_lib.Topology, assume_mfu: float, measured: dict |
                + (f"{sum(r['chip_hours_measured'] for r in same):.4g} chip-hours for the "
                   f"{len(same)} runs of the measured shape" if same else
                   "no run of the plan has the measured shape on this chip"))
+  return "\n".join(out)
+
+
+def _shape_key(config: dict, topo: topology_lib.Topology) -> str:
+  """`step_key` without what the search varies: the runs that one search serves."""
+  return step_key({**config, "microbatches": None, "model": {**config["model"], "remat": None}}, topo)
+
+
+def search_runs(plan, topo: topology_lib.Topology) -> list[dict]:
+  """Per run: {"name", "fits": [candidates that fit, best first], "tried": [every candidate]}."""
+  from scaling.compile import search
+  from scaling.train import config as train_config
+
+  results, rows = {}, []
+  for run in plan.runs:
+    config = run.config.to_dict()
+    key = _shape_key(config, topo)
+    if key not in results:
+      cfg = train_config.validate(run.config, vocab_size=run.config.model.vocab_size)
+      results[key] = search.search(cfg, config, topo, remats=search.REMATS,
+                                   compile_step=lambda *args: compile_cached(*args)[0])
+    rows.append({"name": run.name, **results[key]})
+  return rows
+
+
+def search_table(plan, topo: topology_lib.Topology) -> str:
+  """Each run with the best microbatches × remat policy that fits, as ready overrides."""
+  check_shapes(plan, topo)
+  rows = search_runs(plan, topo)
+  lines = [("name", "fits", "GiB/device", "step ≥ ms", "bound", "best of fitting", "overrides")]
+  for row in rows:
+    best = row["fits"][0] if row["fits"] else None
+    if best is None:
+      lines.append((row["name"], "NO", "n/a", "n/a", "n/a", f"0 of {len(row['tried'])}",
+                    "(no microbatches × remat policy tried fits)"))
+      continue
+    step = "n/a" if best["step_seconds"] is None else f"{best['step_seconds'] * 1e3:.1f}"
+    lines.append((row["name"], "yes", f"{best['memory_bytes'] / 2**30:.2f}", step,
+                  best["bound_by"] or "n/a", f"1 of {len(row['fits'])}", best["overrides"]))
+  widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]) - 1)]
+  out = ["  ".join([cell.ljust(w) if i == 0 else cell.rjust(w)
+                    for i, (cell, w) in enumerate(zip(line, widths))] + [line[-1]]) for line in lines]
+  slices = f" ({topo.slices} slices)" if topo.slices > 1 else ""
+  shapes = {id(row["tried"]): row for row in rows}.values()
+  out.append(f"{topo.accelerator_type}{slices}: searched {len(shapes)} run shapes "
+             f"({sum(len(row['tried']) for row in shapes)} candidates); "
+             f"{sum(bool(row['fits']) for row in rows)} of {len(rows)} runs fit with their best")
+  choices = {row["fits"][0]["overrides"] for row in rows if row["fits"]}
+  if len(choices) == 1 and all(row["fits"] for row in rows):
+    best = rows[0]["fits"][0]
+    out.append(f"one choice serves every run: --config.base.microbatches={best['microbatches']} "
+               f"--config.base.model.remat={best['remat']}")
   return "\n".join(out)

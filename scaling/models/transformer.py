@@ -51,6 +51,8 @@ class TransformerConfig(config.ModelConfig):
   remat: str = "none"  # backward-pass recomputation, by policy name: see REMAT_POLICIES
   attention: str = "auto"  # auto | xla | blockwise | splash (TPU) | cudnn (GPU): scaling.models.attention
   logits_chunks: int = 0  # the loss over this many vocabulary slices; 0 = one per 32768 entries
+  # The matmul weights' gradients as summed over devices; set by the run's `config.grad_dtype`.
+  grad_dtype: str = "float32"
 
   @property
   def head_dim(self) -> int:
@@ -91,7 +93,7 @@ class TransformerConfig(config.ModelConfig):
     if self.position == "rotary" and self.head_dim % 2:
       raise InputError(f"model.position=rotary needs an even head dim, got {self.head_dim}")
     for key, allowed in (("mlp", MLPS), ("position", POSITIONS), ("remat", REMAT),
-                         ("attention", ATTENTION)):
+                         ("attention", ATTENTION), ("grad_dtype", config.DTYPES)):
       config.check_choice(self, key, allowed)
     config.check_bool(self, "scan_layers")
 
@@ -149,42 +151,48 @@ def rotary(x_BxLxHxK: jax.Array, tables) -> jax.Array:
   return rotated.astype(x_BxLxHxK.dtype)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def dense(x_NxI: jax.Array, w_IxO: jax.Array, out_dtype=None) -> jax.Array:
-  """x @ w (in `out_dtype`, default x's), whose weight gradient transposes the smaller of x and the
-  output gradient.
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def dense(x_NxI: jax.Array, w_IxO: jax.Array, out_dtype=None, grad_dtype=None) -> jax.Array:
+  """x @ w, w cast to x's dtype (in `out_dtype`, default x's); the weight gradient comes out of its
+  dot in `grad_dtype` (default the weight's), then in the weight's own dtype.
+
+  `grad_dtype` is where the gradient is summed over the devices that split the tokens: XLA reduces
+  (or reduce-scatters over fsdp) the dot's output in the dot's output type, so float32 here reduces
+  the partial sums of a bf16 step in float32, as MaxText's grad_dtype does, and bfloat16 halves
+  those bytes (`config.grad_dtype`).
 
   A weight gradient contracts the N tokens, the major dimension of both operands, so XLA:CPU's dot
   needs one of them transposed in memory; left to itself it transposed the output gradient even
   when that is the larger (SwiGLU's [N, 2F] against x's [N, D]). Ordering the dot's operands here
   picks the cheaper copy, which XLA then fuses into the dot (no copy is left in the optimized HLO).
   """
-  return jnp.matmul(x_NxI, w_IxO, preferred_element_type=out_dtype)
+  return jnp.matmul(x_NxI, w_IxO.astype(x_NxI.dtype), preferred_element_type=out_dtype)
 
 
-def _dense_fwd(x_NxI, w_IxO, out_dtype):
-  return dense(x_NxI, w_IxO, out_dtype), (x_NxI, w_IxO)
+def _dense_fwd(x_NxI, w_IxO, out_dtype, grad_dtype):
+  return dense(x_NxI, w_IxO, out_dtype, grad_dtype), (x_NxI, w_IxO)
 
 
-def _dense_bwd(out_dtype, residuals, g_NxO):
+def _dense_bwd(out_dtype, grad_dtype, residuals, g_NxO):
   del out_dtype
   x_NxI, w_IxO = residuals
   g_NxO = g_NxO.astype(x_NxI.dtype)
-  g_x_NxI = jnp.einsum("NO,IO->NI", g_NxO, w_IxO)
+  g_x_NxI = jnp.einsum("NO,IO->NI", g_NxO, w_IxO.astype(x_NxI.dtype))
+  grad_dtype = grad_dtype or w_IxO.dtype
   if x_NxI.shape[1] <= g_NxO.shape[1]:
-    g_w_IxO = jnp.einsum("NI,NO->IO", x_NxI, g_NxO)
+    g_w_IxO = jnp.einsum("NI,NO->IO", x_NxI, g_NxO, preferred_element_type=grad_dtype)
   else:
-    g_w_IxO = jnp.einsum("NO,NI->OI", g_NxO, x_NxI).T
-  return g_x_NxI, g_w_IxO
+    g_w_IxO = jnp.einsum("NO,NI->OI", g_NxO, x_NxI, preferred_element_type=grad_dtype).T
+  return g_x_NxI, g_w_IxO.astype(w_IxO.dtype)
 
 
 dense.defvjp(_dense_fwd, _dense_bwd)
 
 
-def project(x_BxLxI: jax.Array, w_IxO: jax.Array, out_dtype=None) -> jax.Array:
+def project(x_BxLxI: jax.Array, w_IxO: jax.Array, out_dtype=None, grad_dtype=None) -> jax.Array:
   """x [B, L, I] times a weight [I, *out] -> [B, L, *out], as one `dense` over the N = B·L tokens."""
   B, L, I = x_BxLxI.shape
-  out_NxO = dense(x_BxLxI.reshape(B * L, I), w_IxO.astype(x_BxLxI.dtype).reshape(I, -1), out_dtype)
+  out_NxO = dense(x_BxLxI.reshape(B * L, I), w_IxO.reshape(I, -1), out_dtype, grad_dtype)
   out_NxO = checkpoint_name(out_NxO, "dense")
   return out_NxO.reshape(B, L, *w_IxO.shape[1:])
 
@@ -252,7 +260,7 @@ class Attention(nnx.Module):
     `kv_cache` = (keys_BxMxHxK, values_BxMxHxK, index), x holds the tokens at positions index.. of
     a sequence whose earlier keys and values are cached, and the call returns (output, (keys,
     values)) with this chunk's written in."""
-    qkv_BxLxCxHxK = project(x_BxLxD, self.wqkv[...])
+    qkv_BxLxCxHxK = project(x_BxLxD, self.wqkv[...], grad_dtype=self.cfg.grad_dtype)
     # A split, whose gradient is one concatenation (indexing's would be three padded copies, summed).
     q_BxLxHxK, k_BxLxHxK, v_BxLxHxK = (
         x[:, :, 0] for x in jnp.split(qkv_BxLxCxHxK, 3, axis=2))
@@ -284,7 +292,8 @@ class Attention(nnx.Module):
 
   def _out(self, out_BxLxHxK):
     B, L, H, K = out_BxLxHxK.shape
-    return project(out_BxLxHxK.reshape(B, L, H * K), self.wo[...].reshape(H * K, -1))
+    return project(out_BxLxHxK.reshape(B, L, H * K), self.wo[...].reshape(H * K, -1),
+                   grad_dtype=self.cfg.grad_dtype)
 
 
 class Mlp(nnx.Module):
@@ -302,12 +311,12 @@ class Mlp(nnx.Module):
 
   def __call__(self, x_BxLxD: jax.Array) -> jax.Array:
     if self.cfg.mlp == "swiglu":
-      gate_up_BxLxCxF = project(x_BxLxD, self.w_gate_up[...])
+      gate_up_BxLxCxF = project(x_BxLxD, self.w_gate_up[...], grad_dtype=self.cfg.grad_dtype)
       gate_BxLx1xF, up_BxLx1xF = jnp.split(gate_up_BxLxCxF, 2, axis=2)
       h_BxLxF = (jax.nn.silu(gate_BxLx1xF) * up_BxLx1xF)[:, :, 0]
     else:
-      h_BxLxF = jax.nn.gelu(project(x_BxLxD, self.w_in[...]))
-    return project(h_BxLxF, self.w_out[...])
+      h_BxLxF = jax.nn.gelu(project(x_BxLxD, self.w_in[...], grad_dtype=self.cfg.grad_dtype))
+    return project(h_BxLxF, self.w_out[...], grad_dtype=self.cfg.grad_dtype)
 
 
 class Block(nnx.Module):
@@ -392,13 +401,13 @@ class Transformer(nnx.Module):
     return constrain(x_BxLxD.astype(jnp.dtype(cfg.dtype)), ("batch", "length", "act_embed"))
 
   def features(self, tokens_BxL: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(the final normed hidden states [B, L, D], the unembedding [D, V]), both in the compute
-    dtype, whose product is the logits: for a loss that computes them a slice at a time."""
+    """(the final normed hidden states [B, L, D] in the compute dtype, the float32 unembedding
+    [D, V]), whose product (`dense`, as `_logits`) is the logits: for a loss that computes them a
+    slice at a time."""
     positions_L = jnp.arange(tokens_BxL.shape[1])
     x_BxLxD = self._apply_blocks(self._embed(tokens_BxL, positions_L), positions_L,
                                  self._rope(positions_L))
-    dtype = jnp.dtype(self.cfg.dtype)
-    return self.final_norm(x_BxLxD).astype(dtype), self._unembedding().astype(dtype)
+    return self.final_norm(x_BxLxD).astype(jnp.dtype(self.cfg.dtype)), self._unembedding()
 
   def _unembedding(self):
     return self.embedding[...].T if self.cfg.tie_embeddings else self.unembedding[...]
@@ -406,7 +415,7 @@ class Transformer(nnx.Module):
   def _logits(self, x_BxLxD):
     x_BxLxD = self.final_norm(x_BxLxD).astype(jnp.dtype(self.cfg.dtype))
     # Logits and loss in float32 even under bf16 compute: the softmax over V needs the range.
-    return project(x_BxLxD, self._unembedding(), jnp.float32)
+    return project(x_BxLxD, self._unembedding(), jnp.float32, self.cfg.grad_dtype)
 
   def _decode_blocks(self, x_BxTxD, positions_T, rope, cache):
     """The residual stack over a chunk, reading and extending each layer's cached keys/values."""
@@ -420,12 +429,18 @@ class Transformer(nnx.Module):
         values.append(v)
       return x_BxTxD, jnp.stack(keys), jnp.stack(values)
 
-    @nnx.scan(in_axes=(nnx.Carry, 0, 0, 0), out_axes=(nnx.Carry, 0),
-              transform_metadata={nnx.PARTITION_NAME: "layers"})
-    def scan_body(x_BxTxD, block, keys_BxMxHxK, values_BxMxHxK):
+    # A plain lax.scan over the stacked blocks' arrays: decoding runs inside the sampler's own
+    # lax.scan over tokens, from whose trace nnx.scan cannot take the blocks (they belong to the
+    # enclosing jit's trace).
+    graphdef, blocks_state = nnx.split(self.blocks)
+
+    def scan_body(x_BxTxD, layer):
+      block_state, keys_BxMxHxK, values_BxMxHxK = layer
+      block = nnx.merge(graphdef, block_state)
       return block(x_BxTxD, positions_T, rope, (keys_BxMxHxK, values_BxMxHxK, index))
 
-    x_BxTxD, (keys, values) = scan_body(x_BxTxD, self.blocks, cache["keys"], cache["values"])
+    x_BxTxD, (keys, values) = jax.lax.scan(
+        scan_body, x_BxTxD, (blocks_state, cache["keys"], cache["values"]))
     return x_BxTxD, keys, values
 
   def _apply_blocks(self, x_BxLxD, positions_L, rope):

@@ -4,7 +4,8 @@
 Plans the sweep (validating every key first), prints the plan, and unless --dry-run trains its runs,
 one after another in this process (`--executor local`) or as Ray work across a cluster
 (`--executor ray`, fleet.py); exit 1 when any run failed (each is listed with its reason). With
---topology, the dry run also compiles each run's step for that TPU slice (`scaling.compile`).
+--topology, the dry run also compiles each run's step for that TPU slice (`scaling.compile`); with
+--search too, it searches microbatches × remat policies per run shape and prints each run's best.
 """
 
 import importlib.util
@@ -16,8 +17,8 @@ from scaling.errors import InputError
 
 PROG = "scaling sweep"
 USAGE = f"""usage: {PROG} --config FILE --workdir DIR [--config.KEY=VALUE ...] [--dry-run]
-                     [--topology TYPE [--num-slices K] [--assume-mfu X] [--measured BENCH.json]]
-                     [--executor local|ray] [--ray-address ADDR]
+                     [--topology TYPE [--num-slices K] [--assume-mfu X] [--measured BENCH.json]
+                     [--search]] [--executor local|ray] [--ray-address ADDR]
 
   --config FILE       a sweep config (configs/sweeps/*.py; every key in scaling/sweep/config.py)
   --workdir DIR       DIR/plan.json, DIR/results.csv, DIR/runs/NAME (one train workdir per run)
@@ -28,6 +29,8 @@ USAGE = f"""usage: {PROG} --config FILE --workdir DIR [--config.KEY=VALUE ...] [
   --assume-mfu X      the MFU that chip-hours assume (default 0.4)
   --measured FILE     with --topology: a `scaling bench --json` report; runs of its shape on its
                       chip also get chip-hours at the MFU it measured
+  --search            with --topology: per run shape, `scaling compile --search` (microbatches ×
+                      remat policies); each run with the best that fits, as --config. overrides
   --executor local    train the runs one after another in this process (the default)
   --executor ray      train them as Ray work, each sized by sweep.resources (docs/sweeps.md)
   --ray-address ADDR  the Ray cluster to join (default: RAY_ADDRESS, or start a local one)
@@ -60,6 +63,8 @@ def main(argv: list[str]) -> int:
     print(USAGE, end="")
     return 0
   dry_run = "--dry-run" in argv
+  search = "--search" in argv
+  argv = [a for a in argv if a != "--search"]
   executor, argv = _take_option(argv, "--executor")
   address, argv = _take_option(argv, "--ray-address")
   topology, argv = _take_option(argv, "--topology")
@@ -75,8 +80,10 @@ def main(argv: list[str]) -> int:
     raise InputError(f'{PROG}: --executor ray needs Ray: pip install -e ".[ray]"')
   if topology and not dry_run:
     raise InputError(f"{PROG}: --topology plans against hardware; it needs --dry-run")
-  if (num_slices or measured) and not topology:
-    raise InputError(f"{PROG}: --num-slices and --measured need --topology")
+  if (num_slices or measured or search) and not topology:
+    raise InputError(f"{PROG}: --num-slices, --measured and --search need --topology")
+  if search and measured:
+    raise InputError(f"{PROG}: --search ranks candidates by their step bound; drop --measured")
   topology, assume_mfu = _hardware(topology, assume_mfu, num_slices)
   if measured:
     from scaling.compile import sweep_plan
@@ -96,7 +103,8 @@ def main(argv: list[str]) -> int:
     if topology:
       from scaling.compile import sweep_plan
 
-      print(sweep_plan.table(plan, topology, assume_mfu, measured))
+      print(sweep_plan.search_table(plan, topology) if search else
+            sweep_plan.table(plan, topology, assume_mfu, measured))
     return 0
   if executor == "ray":
     from scaling.sweep import fleet

@@ -12,7 +12,8 @@ import ml_collections
 
 from scaling import checks
 from scaling.errors import InputError
-from scaling.models.config import MAX_INT, ModelConfig
+from scaling.models import registry
+from scaling.models.config import DTYPES, MAX_INT, ModelConfig
 
 RESUME_CHANGES = ("refuse", "allow")
 
@@ -50,6 +51,11 @@ def defaults() -> ml_collections.ConfigDict:
   # Gradient accumulation: the step runs the batch as this many equal microbatches in a scan, summing
   # float32 gradients, then makes one update (same result as one batch; activations ÷ microbatches)
   config.microbatches = 1
+  # The matmul weights' gradients as summed over the devices that split the batch (the reduce-scatter
+  # over fsdp): float32 (MaxText's default; also on CPU, where no collective is saved and the sum
+  # lands in float32 parameters anyway) | bfloat16 (half the bytes reduced, bf16 rounding of partial
+  # sums). Matters only under model.dtype=bfloat16; the embedding's gradient is float32 always.
+  config.grad_dtype = "float32"
   config.train_steps = 1000  # run length in optimizer steps (ignored when train_tokens is set)
   config.train_tokens = 0  # run length in tokens, rounded up to whole steps; 0 = use train_steps
   config.learning_rate = 3e-3  # peak learning rate
@@ -145,6 +151,7 @@ class TrainConfig:
   distributed: dict
   wandb: dict
   microbatches: int = 1
+  grad_dtype: str = "float32"
 
   @property
   def tokens_per_step(self) -> int:
@@ -191,6 +198,14 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
   elif isinstance(model_values["vocab_size"], int) and model_values["vocab_size"] < vocab_size:
     raise InputError(
         f"model.vocab_size={model_values['vocab_size']} is smaller than the tokenizer's {vocab_size}")
+  checks.one_of(config.grad_dtype, "grad_dtype", DTYPES)
+  if "grad_dtype" in config.model:
+    raise InputError("model.grad_dtype is set by the top-level grad_dtype (use --config.grad_dtype)")
+  if "grad_dtype" in registry.get(model_values["arch"]).config.key_names():
+    model_values["grad_dtype"] = config.grad_dtype  # the model's matmuls compute the gradient
+  elif config.grad_dtype != reference.grad_dtype:
+    raise InputError(f"grad_dtype={config.grad_dtype} is set, but model.arch={model_values['arch']} "
+                     "does not read it")
   model = ModelConfig.from_dict(model_values)  # the family's own config: its keys, its checks
 
   batch_size = _number(config, "batch_size", integer=True, above=0)
@@ -277,6 +292,7 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
       distributed=distributed,
       wandb={key: config[f"wandb_{key}"] for key in trackers.WANDB_KEYS},
       microbatches=microbatches,
+      grad_dtype=config.grad_dtype,
   )
 
 

@@ -16,7 +16,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from scaling import models
 from scaling.errors import InputError
-from scaling.models import attention
+from scaling.models import attention, transformer
 from scaling.parallel import rules
 from scaling.train import schedule as schedule_lib
 from scaling.train.config import TrainConfig
@@ -57,11 +57,12 @@ def next_token_loss(logits_BxLxV: jax.Array, targets_BxL: jax.Array) -> jax.Arra
 
 
 def chunked_token_losses(x_NxD: jax.Array, unembedding_DxV: jax.Array, targets_N: jax.Array,
-                         chunks: int) -> jax.Array:
+                         chunks: int, grad_dtype=None) -> jax.Array:
   """`token_losses` of the logits x·W computed `chunks` vocabulary slices at a time: an online
   log-sum-exp over the slices in a rematerialized scan, so neither pass holds more than [N, V/c]
   float32 logits (vocabulary tiling, as MaxText's). Slice j holds the entries j, j + c, j + 2c, ...,
-  so each slice is spread over the devices the vocabulary is split across, as the whole is."""
+  so each slice is spread over the devices the vocabulary is split across, as the whole is. Each
+  slice's product is the model's `dense` (x's dtype, the weight gradient reduced in `grad_dtype`)."""
   D, V = unembedding_DxV.shape
   w_cxDxW = unembedding_DxV.reshape(D, V // chunks, chunks).transpose(2, 0, 1)
   slice_N, index_N = targets_N % chunks, targets_N // chunks
@@ -70,7 +71,7 @@ def chunked_token_losses(x_NxD: jax.Array, unembedding_DxV: jax.Array, targets_N
   def add_slice(carry, args):
     max_N, sum_N, target_N = carry
     j, w_DxW = args
-    logits_NxW = jnp.matmul(x_NxD, w_DxW, preferred_element_type=jnp.float32)
+    logits_NxW = transformer.dense(x_NxD, w_DxW, jnp.float32, grad_dtype)
     new_max_N = jnp.maximum(max_N, logits_NxW.max(-1))
     sum_N = sum_N * jnp.exp(max_N - new_max_N) + jnp.exp(logits_NxW - new_max_N[:, None]).sum(-1)
     picked_NxW = (jnp.arange(logits_NxW.shape[1]) == index_N[:, None]) & (slice_N == j)[:, None]
@@ -91,7 +92,7 @@ def model_loss(model, inputs_BxL: jax.Array, targets_BxL: jax.Array) -> jax.Arra
   x_BxLxD, unembedding_DxV = model.features(inputs_BxL)
   B, L, D = x_BxLxD.shape
   return chunked_token_losses(x_BxLxD.reshape(B * L, D), unembedding_DxV, targets_BxL.reshape(-1),
-                              chunks).mean()
+                              chunks, model.cfg.grad_dtype).mean()
 
 
 def for_platform(model_cfg, platform: str):

@@ -225,3 +225,33 @@ def test_a_pallas_kernel_in_a_scan_counts_its_cost_estimate_once_per_trip():
   summary = hlo.summarize(compiled.as_text())
   assert 10**9 <= cost["flops"] < 1.01e9  # XLA: the loop body once
   assert (summary.kernel_flops, summary.kernel_flops_once) == (3e9, 1e9)
+
+
+def _reductions(hlo_text: str) -> list[tuple[str, tuple[int, ...]]]:
+  """(dtype, shape) of every array an all-reduce or reduce-scatter in the optimized HLO returns."""
+  import re
+
+  arrays = []
+  for line in hlo_text.splitlines():
+    op = re.search(r" (?:all-reduce|reduce-scatter)(?:-start)?\(", line)
+    if op and " = " in line[:op.start()]:
+      result_type = line[line.index(" = ") + 3:op.start()]
+      arrays += [(dtype, tuple(int(n) for n in dims.split(",") if n))
+                 for dtype, dims in re.findall(r"(\w+)\[([\d,]*)\]", result_type)]
+  return arrays
+
+
+@pytest.mark.parametrize("grad_dtype", ["float32", "bfloat16"])
+def test_weight_gradients_reduce_in_grad_dtype_and_the_embeddings_is_never_all_reduced(grad_dtype,
+                                                                                       tmp_path):
+  """A bf16 step over fsdp: the matmul weights' gradients are summed over the devices in
+  grad_dtype; the [V, D] embedding's gradient never crosses the devices whole (XLA moves each
+  device's share of the batch's rows instead, and scatters into its own slice of D)."""
+  V, D = 1024, 128
+  cfg, resolved = cli.load_train_config(os.path.join(REPO, TINY[1]), [
+      *TINY[2:], *FSDP, f"--config.model.vocab_size={V}", f"--config.grad_dtype={grad_dtype}"])
+  aot.compile_step(cfg, resolved, topology.parse("v5litepod-4"), hlo_path=str(tmp_path / "step.hlo"))
+  reductions = _reductions((tmp_path / "step.hlo").read_text())
+  matrices = {dtype for dtype, shape in reductions if len(shape) >= 2 and shape != (V, D)}
+  assert matrices == {"f32" if grad_dtype == "float32" else "bf16"}, reductions
+  assert not [shape for _, shape in reductions if shape == (V, D)], reductions

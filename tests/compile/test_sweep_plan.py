@@ -79,8 +79,38 @@ def test_topology_needs_dry_run_and_a_sane_mfu(tmp_path):
                        (["--dry-run", "--topology", "v5p-8", "--assume-mfu", "2"], "--assume-mfu"),
                        (["--dry-run", "--topology", "v9-8"], "v9-8"),
                        (["--dry-run", "--num-slices", "2"], "--topology"),
+                       (["--dry-run", "--search"], "--topology"),
                        (["--dry-run", "--topology", "v5p-8", "--measured", str(tmp_path / "none")],
                         "--measured")):
     result = subprocess.run(base + extra, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and named in result.stderr
+  assert not (tmp_path / "plan").exists()
+
+
+def test_search_prints_each_run_with_the_best_candidate_one_search_per_shape(tmp_path, monkeypatch,
+                                                                             capsys):
+  """Two runs of one shape (they differ in seed): one search, its candidates compiled once each
+  (two policies here, to stay fast), each run printed with the best as ready overrides."""
+  from scaling.compile import search
+  from scaling.sweep import cli as sweep_cli
+
+  monkeypatch.setattr(search, "REMATS", ("none", "full"))
+  monkeypatch.setenv("SCALING_COMPILE_CACHE", str(tmp_path / "cache"))
+  config = tmp_path / "sweep.py"
+  config.write_text(ONE_RUN.replace("  return config", "  config.sweep.replicate_seeds = (1,)\n  return config"))
+  argv = ["--config", str(config), "--workdir", str(tmp_path / "plan"), "--dry-run", "--topology",
+          "v5litepod-4", "--search"]
+  assert sweep_cli.main(argv) == 0
+  lines = capsys.readouterr().out.splitlines()
+  header = next(i for i, line in enumerate(lines) if line.startswith("name") and "overrides" in line)
+  runs = lines[header + 1:header + 3]
+  names = [line.split()[0] for line in runs]
+  assert len(set(names)) == 2 and len({name.split("_")[0] for name in names}) == 1
+  best = {line.split("  ")[-1].strip() for line in runs}
+  assert len(best) == 1 and all(line.split()[1] == "yes" for line in runs)
+  # The tiny step fits without remat, and recomputing the forward pass only adds work: none wins.
+  assert best == {"--config.microbatches=1 --config.model.remat=none"}
+  assert "searched 1 run shapes (2 candidates); 2 of 2 runs fit" in lines[-2]
+  assert lines[-1].endswith("--config.base.microbatches=1 --config.base.model.remat=none")
+  assert len(os.listdir(tmp_path / "cache")) == 2
   assert not (tmp_path / "plan").exists()

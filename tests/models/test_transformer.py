@@ -249,3 +249,59 @@ def test_every_cpu_remat_policy_gives_the_gradients_of_none():
 def test_offloading_remat_is_refused_off_tpu_naming_the_key():
   with pytest.raises(InputError, match="model.remat=offload needs a TPU"):
     state_lib.for_platform(ModelConfig(remat="offload"), "cpu")
+
+
+def test_weight_gradients_are_summed_in_grad_dtype():
+  """bf16 operands: the weight gradient's dot comes out in `grad_dtype`, so in float32 it is the
+  float32 sum of the bf16 products (what a reduce over devices then adds), in bfloat16 that sum
+  rounded; either way the weight's gradient is float32, and the input's and the loss are the same."""
+  from scaling.models.transformer import dense
+
+  keys = jax.random.split(jax.random.key(3), 3)
+  x_NxI = jax.random.normal(keys[0], (512, 48), jnp.float32).astype(jnp.bfloat16)
+  w_IxO = jax.random.normal(keys[1], (48, 40), jnp.float32)
+  g_NxO = jax.random.normal(keys[2], (512, 40), jnp.float32).astype(jnp.bfloat16)
+  want_IxO = np.asarray(x_NxI, np.float64).T @ np.asarray(g_NxO, np.float64)
+  grads = {}
+  for grad_dtype in (jnp.float32, jnp.bfloat16):
+    out, vjp = jax.vjp(lambda x, w: dense(x, w, None, grad_dtype), x_NxI, w_IxO)
+    assert out.dtype == jnp.bfloat16
+    grads[grad_dtype] = vjp(g_NxO)
+    assert grads[grad_dtype][1].dtype == jnp.float32 and grads[grad_dtype][0].dtype == jnp.bfloat16
+  error = {k: np.abs(np.asarray(g[1], np.float64) - want_IxO).max() for k, g in grads.items()}
+  assert error[jnp.float32] < 1e-3 * np.abs(want_IxO).max()
+  assert error[jnp.bfloat16] > 4 * error[jnp.float32]  # bf16 rounds sums of magnitude ~20: steps of 0.125
+  np.testing.assert_array_equal(grads[jnp.float32][0], grads[jnp.bfloat16][0])
+
+
+@pytest.mark.parametrize("grad_dtype", ["float32", "bfloat16"])
+def test_grad_dtype_keeps_the_loss_and_gradients_of_a_bf16_model(grad_dtype):
+  """A bf16 model's gradients with the matmul weights' summed in grad_dtype agree with the float32
+  model's within bf16 tolerance; float32 summation no farther from them than bfloat16's."""
+  cfg = ModelConfig(d_model=32, n_layers=2, n_heads=4, seq_len=16, vocab_size=64)
+  tokens = jax.random.randint(jax.random.key(4), (4, 17), 0, 64)
+
+  def grads_of(cfg):
+    model = build_model(cfg)
+    loss_fn = lambda model: state_lib.model_loss(model, tokens[:, :-1], tokens[:, 1:])
+    return nnx.jit(nnx.value_and_grad(loss_fn))(model)
+
+  loss32, grads32 = grads_of(cfg)
+  loss, grads = grads_of(dataclasses.replace(cfg, dtype="bfloat16", grad_dtype=grad_dtype))
+  np.testing.assert_allclose(loss, loss32, rtol=2e-2)
+  for got, want in zip(jax.tree.leaves(nnx.to_pure_dict(grads)), jax.tree.leaves(nnx.to_pure_dict(grads32))):
+    assert got.dtype == jnp.float32
+    np.testing.assert_allclose(got, want, rtol=0.1, atol=0.05 * np.abs(want).max())
+
+
+def test_grad_dtype_is_the_runs_key_not_the_models():
+  config = defaults()
+  config.grad_dtype = "bfloat16"
+  assert config_lib.validate(config, vocab_size=256).model.grad_dtype == "bfloat16"
+  config.grad_dtype = "float16"
+  with pytest.raises(InputError, match="grad_dtype"):
+    config_lib.validate(config, vocab_size=256)
+  config = defaults()
+  config.model.grad_dtype = "bfloat16"
+  with pytest.raises(InputError, match="use --config.grad_dtype"):
+    config_lib.validate(config, vocab_size=256)

@@ -14,8 +14,12 @@ from scaling.sample import sampler
 from small_runs import build_model
 
 
-@pytest.fixture(scope="module", params=models.names())
+@pytest.fixture(scope="module", params=[*models.names(), "transformer-scanned"])
 def model(request):
+  """Every family, and a Transformer whose blocks are scanned (its decode scans them inside the
+  sampler's scan over tokens)."""
+  if request.param == "transformer-scanned":
+    return build_model(ModelConfig(d_model=32, n_layers=2, n_heads=4, seq_len=32, scan_layers=True))
   return build_model(ModelConfig(arch=request.param, d_model=32, n_layers=2, n_heads=4, seq_len=32))
 
 
