@@ -33,6 +33,20 @@ def text_corpus(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
+def child_compile_cache(tmp_path_factory) -> dict:
+  """Environment for child JAX processes: one persistent compilation cache for the session, every
+  program cached (as a sweep's runs share theirs, scaling/sweep/runner.py).
+
+  Children that compile the same program (a reference run and its interrupted and resumed twins)
+  load it instead of compiling it again: about half a tiny `scaling train` process's CPU time. The
+  test process's own JAX is left alone: product code sets its own cache there, and tests check it.
+  """
+  return {"JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("jax-cache")),
+          "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+          "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1"}
+
+
+@pytest.fixture(scope="session")
 def gcs():
   """gs://test on a gcp-storage-emulator this session started (see tests/storage.py)."""
   import storage
