@@ -35,7 +35,9 @@ def cluster(gcs):
   import storage
 
   emulator = {key: os.environ[key] for key in storage.environment(0)}  # set by the `gcs` fixture
-  ray.init(num_cpus=2, resources={"TPU-v4-16-head": 1, SLICE: 2, "TPU": 8},
+  # address="local": a new cluster even where another one runs (ray.init() would join the latest
+  # one started on this machine, /tmp/ray/ray_current_cluster, and refuse num_cpus there)
+  ray.init(address="local", num_cpus=2, resources={"TPU-v4-16-head": 1, SLICE: 2, "TPU": 8},
            include_dashboard=False, log_to_driver=False, logging_level="WARNING",
            runtime_env={"env_vars": {
                **emulator, "JAX_PLATFORMS": "cpu", "TPU_NAME": SLICE,
