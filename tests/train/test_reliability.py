@@ -24,6 +24,16 @@ STEPS = 24
 # comparison uses the same environment, so the compiled programs are the same.
 ENV = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1"}
 
+
+@pytest.fixture(scope="module", autouse=True)
+def shared_compiles(child_compile_cache):
+  """Every child of the module compiles the same programs: the first compiles, the others load."""
+  ENV.update(child_compile_cache)
+  yield
+  for key in child_compile_cache:
+    del ENV[key]
+
+
 # Kills the process inside orbax's commit of checkpoint KILL_AT_STEP: the data is written to a
 # temporary directory that is never renamed into place, as when a machine dies mid-save.
 DRIVER = """

@@ -44,9 +44,10 @@ def offline_records(run_dir, env) -> list[dict]:
   return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
 
 
-def test_an_offline_wandb_run_in_the_workdir_holds_the_metrics_scalars(tmp_path):
+def test_an_offline_wandb_run_in_the_workdir_holds_the_metrics_scalars(tmp_path,
+                                                                       child_compile_cache):
   pytest.importorskip("wandb")
-  workdir, env = tmp_path / "tiny-run", wandb_env(tmp_path)
+  workdir, env = tmp_path / "tiny-run", {**wandb_env(tmp_path), **child_compile_cache}
   train(workdir, env, "--config.train_steps=4")
   run_id = (workdir / "wandb" / "run_id").read_text()
   train(workdir, env, "--config.train_steps=6", "--config.resume_changes=allow")  # resumes it
