@@ -188,10 +188,12 @@ class Checkpointer(Hook):
       self.manager.close()
     except Exception as e:  # noqa: BLE001  the same failure, raised again by close's own wait
       failed = failed or e
-    if failed is None:
-      return
-    if error is not None:  # the run already failed (maybe for the same reason): that is reported
+    if error is not None:  # the run already failed (maybe for the same reason): that is reported;
+      # what a failed save left half-written goes now that nothing writes it (a save that failed
+      # to start can still have a background write in flight when the failure is first seen)
       self._remove_partial()
+      return
+    if failed is None:
       return
     self._raise_if_out_of_space(failed)
     raise failed
