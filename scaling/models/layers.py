@@ -4,12 +4,14 @@ Every parameter is float32 and names its logical axes (`scaling.parallel.rules` 
 `norm_params` counts what `norm` builds.
 """
 
+import math
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from scaling.models.config import ModelConfig
-from scaling.parallel.rules import constrain
+from scaling.parallel.rules import constrain, mesh_axes
 
 
 def param(rngs: nnx.Rngs, shape, logical_axes, std: float) -> nnx.Param:
@@ -57,8 +59,19 @@ def _embed_fwd(table_VxD, tokens_BxL):
 def _embed_bwd(residuals, g_BxLxD):
   tokens_BxL, shape_Vx0 = residuals
   g_VxD = jnp.zeros((shape_Vx0.shape[0], g_BxLxD.shape[-1]), jnp.float32)
-  g_VxD = constrain(g_VxD.at[tokens_BxL].add(g_BxLxD.astype(jnp.float32)), ("vocab", "embed"))
+  # With V split too (over tensor), XLA reaches the table's layout straight from the batch-split
+  # rows only by replicating them ("involuntary full rematerialization", seen on a 2x2x2 mesh):
+  # there the scatter keeps the activation's D and the chip's [V/tensor, D] is then all-reduced.
+  scatter_layout = ("vocab", "act_embed") if _split_size("vocab") > 1 else ("vocab", "embed")
+  g_VxD = constrain(g_VxD.at[tokens_BxL].add(g_BxLxD.astype(jnp.float32)), scatter_layout)
+  g_VxD = constrain(g_VxD, ("vocab", "embed"))
   return g_VxD.astype(shape_Vx0.dtype), None
+
+
+def _split_size(logical_axis: str) -> int:
+  """How many ways the current mesh splits `logical_axis` (1 outside a mesh)."""
+  mesh = jax.sharding.get_abstract_mesh()
+  return 1 if mesh.empty else math.prod(mesh.shape[a] for a in mesh_axes(logical_axis))
 
 
 embed_tokens.defvjp(_embed_fwd, _embed_bwd)
