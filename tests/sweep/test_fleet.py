@@ -322,10 +322,10 @@ def test_a_run_on_a_two_host_slice_equals_one_process(cluster, text_corpus, tmp_
 
 
 @pytest.mark.slow
-def test_a_slice_run_stopped_by_ctrl_c_is_preempted_and_releases_its_slice(cluster, text_corpus,
-                                                                           tmp_path):
-  """(Its checkpoint at the stop is left as `N.orbax-checkpoint-tmp` by the two processes, as on
-  main before slices were reserved: the multi-process save on a stop is the trainer's to fix.)"""
+def test_a_slice_run_stopped_by_ctrl_c_saves_its_stop_step_and_resumes_from_it(
+    cluster, text_corpus, tmp_path):
+  """The stop's checkpoint is a multi-process save: the attempt waits until both hosts' processes
+  have finished it before the driver releases the slice (which kills what still runs there)."""
   config = four_runs(text_corpus)
   config.sweep.sizes, config.sweep.tokens = (4e3,), (204800,)  # 400 steps
   config.sweep.resources = ("v4-16",)
@@ -343,10 +343,23 @@ def test_a_slice_run_stopped_by_ctrl_c_is_preempted_and_releases_its_slice(clust
   outcome = fleet.run(plan)
   assert outcome.signal == "SIGINT" and not outcome.finished
   status = runstate.read_status(run.workdir)
-  assert status["state"] == "preempted" and "stopped by the driver" in status["reason"]
+  assert status["state"] == "preempted" and status["reason"] == fleet.STOPPED_BY_DRIVER
   stopped_at = read_metrics(run.workdir)[-1]["step"]
   assert 0 < stopped_at < run.steps
   assert placement_groups_left() == []
+  checkpoints = os.path.join(run.workdir, "checkpoints")
+  assert sorted(os.listdir(checkpoints)) == [str(stopped_at)]  # finalized, no *-tmp left
+
+  outcome = fleet.run(plan)  # the same command resumes from the stop's checkpoint
+  assert outcome.finished == (run.name,) and not outcome.failed
+  assert [a["outcome"] for a in attempts(run)] == ["preempted", "finished"]
+  steps = [row["step"] for row in read_metrics(run.workdir)]
+  assert steps == list(range(1, run.steps + 1))  # no row doubled or lost
+  one = tmp_path / "one"
+  trainer.train(run.config, str(one), jax.devices()[:2 * WORKER_DEVICES])
+  # As in the test above: the same mesh; across processes the reductions run in another order.
+  np.testing.assert_allclose(losses(run), [row["loss"] for row in read_metrics(str(one))],
+                             rtol=1e-5)
 
 
 @pytest.mark.slow
