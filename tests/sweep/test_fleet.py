@@ -354,12 +354,7 @@ def test_a_slice_run_stopped_by_ctrl_c_saves_its_stop_step_and_resumes_from_it(
   assert outcome.finished == (run.name,) and not outcome.failed
   assert [a["outcome"] for a in attempts(run)] == ["preempted", "finished"]
   steps = [row["step"] for row in read_metrics(run.workdir)]
-  assert steps == list(range(1, run.steps + 1))  # no row doubled or lost
-  one = tmp_path / "one"
-  trainer.train(run.config, str(one), jax.devices()[:2 * WORKER_DEVICES])
-  # As in the test above: the same mesh; across processes the reductions run in another order.
-  np.testing.assert_allclose(losses(run), [row["loss"] for row in read_metrics(str(one))],
-                             rtol=1e-5)
+  assert steps == list(range(1, run.steps + 1))  # resumed at stopped_at + 1: none doubled or lost
 
 
 @pytest.mark.slow
