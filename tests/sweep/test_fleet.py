@@ -354,7 +354,9 @@ def test_a_slice_run_stopped_by_ctrl_c_saves_its_stop_step_and_resumes_from_it(
   assert outcome.finished == (run.name,) and not outcome.failed
   assert [a["outcome"] for a in attempts(run)] == ["preempted", "finished"]
   steps = [row["step"] for row in read_metrics(run.workdir)]
-  assert steps == list(range(1, run.steps + 1))  # resumed at stopped_at + 1: none doubled or lost
+  assert steps == list(range(1, run.steps + 1))  # no row doubled or lost
+  with open(os.path.join(run.workdir, "run.json")) as f:
+    assert json.load(f)["resumed_from_step"] == stopped_at
 
 
 @pytest.mark.slow
