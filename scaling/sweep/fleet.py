@@ -315,7 +315,7 @@ def _stopped_hosts(refs: list, pending: list) -> list[dict]:
       outcome = {"outcome": "preempted", "reason": runner.one_line(future.exception())}
     else:
       outcome = future.result()
-    if outcome["reason"] != STOPPED_BY_DRIVER:  # the host did not save: say which and why
+    if outcome["outcome"] != "finished" and outcome["reason"] != STOPPED_BY_DRIVER:  # unsaved
       outcome["reason"] = f"host {refs.index(ref)}: {outcome['reason']}"
     outcomes.append(outcome)
   return outcomes or [{"outcome": "preempted", "reason": STOPPED_BY_DRIVER}]
