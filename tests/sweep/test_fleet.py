@@ -327,7 +327,8 @@ def test_a_slice_run_stopped_by_ctrl_c_saves_its_stop_step_and_resumes_from_it(
   """The stop's checkpoint is a multi-process save: the attempt waits until both hosts' processes
   have finished it before the driver releases the slice (which kills what still runs there)."""
   config = four_runs(text_corpus)
-  config.sweep.sizes, config.sweep.tokens = (4e3,), (204800,)  # 400 steps
+  # 2000 steps: 400 could end before the driver (polling every POLL_S) stops them on an idle host
+  config.sweep.sizes, config.sweep.tokens = (4e3,), (1024000,)
   config.sweep.resources = ("v4-16",)
   config.base.checkpoint_every = 1000000
   plan = plan_lib.build(config, str(tmp_path / "slice"))
