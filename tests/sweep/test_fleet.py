@@ -339,7 +339,8 @@ def test_a_slice_run_stopped_by_ctrl_c_saves_its_stop_step_and_resumes_from_it(
       time.sleep(0.05)
     os.kill(os.getpid(), signal.SIGINT)
 
-  # Run in the background (`cmd &`), this process inherits SIGINT ignored, which fleet rightly keeps.
+  # Started in the background (`cmd &`) this process inherits SIGINT ignored (fleet keeps that);
+  # so do the cluster's workers, where ray.cancel then interrupts nothing: run it in the foreground.
   previous = signal.signal(signal.SIGINT, signal.default_int_handler)
   threading.Thread(target=interrupt_once_it_trains, daemon=True).start()
   try:
