@@ -17,6 +17,7 @@ attempt is cancelled; its process gets SIGTERM) and records it preempted, as the
 run is.
 """
 
+import concurrent.futures
 import ctypes
 import json
 import os
@@ -230,9 +231,11 @@ def _train_process(config, workdir: str, sweep_workdir: str, processes: list,
       if stopped and outcome["outcome"] == "preempted":
         outcome["reason"] = STOPPED_BY_DRIVER
       return outcome
-  if stopped or code == worker.PREEMPTED_EXIT or -code in PREEMPTION_SIGNALS:
-    return {"outcome": "preempted",
-            "reason": STOPPED_BY_DRIVER if stopped else f"worker process ended with code {code}"}
+  if stopped:  # it ended without saying it saved (killed after STOP_TIMEOUT_S, or crashed)
+    return {"outcome": "preempted", "reason": "stopped by the driver (SIGINT/SIGTERM); worker "
+            f"process ended with code {code} without saving a checkpoint"}
+  if code == worker.PREEMPTED_EXIT or -code in PREEMPTION_SIGNALS:
+    return {"outcome": "preempted", "reason": f"worker process ended with code {code}"}
   return {"outcome": "failed", "reason": f"worker process exited with code {code}"}
 
 
@@ -291,9 +294,31 @@ def _train_slice(config, workdir: str, sweep_workdir: str, spec: resources.Spec,
           ray.cancel(ref, force=True)
         break
   except KeyboardInterrupt:  # the driver stops: the hosts (cancelled with this task) save first
-    ray.wait(pending, num_returns=len(pending), timeout=STOP_TIMEOUT_S)
-    outcomes.append({"outcome": "preempted", "reason": STOPPED_BY_DRIVER})
+    outcomes += _stopped_hosts(refs, pending)
   return _combine(outcomes)
+
+
+def _stopped_hosts(refs: list, pending: list) -> list[dict]:
+  """The outcomes of a stopped slice's hosts still running, once their processes have exited.
+
+  Not ray.wait: in a cancelled task it raises at once, this task would end, the driver would
+  release the slice and exit, and Ray would kill the hosts' workers with their training processes
+  (same process group) in the middle of the stop's multi-process checkpoint. Futures still wait.
+  """
+  futures = {ref.future(): ref for ref in pending}
+  done, _ = concurrent.futures.wait(futures, timeout=STOP_TIMEOUT_S + 2 * POLL_S)
+  outcomes = []
+  for future, ref in futures.items():
+    if future not in done:
+      outcome = {"outcome": "preempted", "reason": f"did not stop within {STOP_TIMEOUT_S} s"}
+    elif future.exception() is not None:
+      outcome = {"outcome": "preempted", "reason": runner.one_line(future.exception())}
+    else:
+      outcome = future.result()
+    if outcome["outcome"] != "finished" and outcome["reason"] != STOPPED_BY_DRIVER:  # unsaved
+      outcome["reason"] = f"host {refs.index(ref)}: {outcome['reason']}"
+    outcomes.append(outcome)
+  return outcomes or [{"outcome": "preempted", "reason": STOPPED_BY_DRIVER}]
 
 
 @ray.remote(max_retries=0)

@@ -322,10 +322,10 @@ def test_a_run_on_a_two_host_slice_equals_one_process(cluster, text_corpus, tmp_
 
 
 @pytest.mark.slow
-def test_a_slice_run_stopped_by_ctrl_c_is_preempted_and_releases_its_slice(cluster, text_corpus,
-                                                                           tmp_path):
-  """(Its checkpoint at the stop is left as `N.orbax-checkpoint-tmp` by the two processes, as on
-  main before slices were reserved: the multi-process save on a stop is the trainer's to fix.)"""
+def test_a_slice_run_stopped_by_ctrl_c_saves_its_stop_step_and_resumes_from_it(
+    cluster, text_corpus, tmp_path):
+  """The stop's checkpoint is a multi-process save: the attempt waits until both hosts' processes
+  have finished it before the driver releases the slice (which kills what still runs there)."""
   config = four_runs(text_corpus)
   config.sweep.sizes, config.sweep.tokens = (4e3,), (204800,)  # 400 steps
   config.sweep.resources = ("v4-16",)
@@ -339,14 +339,30 @@ def test_a_slice_run_stopped_by_ctrl_c_is_preempted_and_releases_its_slice(clust
       time.sleep(0.05)
     os.kill(os.getpid(), signal.SIGINT)
 
+  # Started in the background (`cmd &`) this process inherits SIGINT ignored (fleet keeps that);
+  # so do the cluster's workers, where ray.cancel then interrupts nothing: run it in the foreground.
+  previous = signal.signal(signal.SIGINT, signal.default_int_handler)
   threading.Thread(target=interrupt_once_it_trains, daemon=True).start()
-  outcome = fleet.run(plan)
+  try:
+    outcome = fleet.run(plan)
+  finally:
+    signal.signal(signal.SIGINT, previous)
   assert outcome.signal == "SIGINT" and not outcome.finished
   status = runstate.read_status(run.workdir)
-  assert status["state"] == "preempted" and "stopped by the driver" in status["reason"]
+  assert status["state"] == "preempted" and status["reason"] == fleet.STOPPED_BY_DRIVER
   stopped_at = read_metrics(run.workdir)[-1]["step"]
   assert 0 < stopped_at < run.steps
   assert placement_groups_left() == []
+  checkpoints = os.path.join(run.workdir, "checkpoints")
+  assert sorted(os.listdir(checkpoints)) == [str(stopped_at)]  # finalized, no *-tmp left
+
+  outcome = fleet.run(plan)  # the same command resumes from the stop's checkpoint
+  assert outcome.finished == (run.name,) and not outcome.failed
+  assert [a["outcome"] for a in attempts(run)] == ["preempted", "finished"]
+  steps = [row["step"] for row in read_metrics(run.workdir)]
+  assert steps == list(range(1, run.steps + 1))  # no row doubled or lost
+  with open(os.path.join(run.workdir, "run.json")) as f:
+    assert json.load(f)["resumed_from_step"] == stopped_at
 
 
 @pytest.mark.slow
