@@ -37,6 +37,11 @@ def cluster(gcs):
   from ray.cluster_utils import Cluster
 
   emulator = {key: os.environ[key] for key in storage.environment(0)}  # set by the `gcs` fixture
+  # A test run started in the background (`cmd &`, some CI runners) ignores SIGINT, and the
+  # cluster's processes would inherit that: ray.cancel, which interrupts a task with SIGINT, would
+  # then stop nothing. Started from a process with the default handler, they get the default.
+  if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
   nodes = Cluster(initialize_head=True,
                   head_node_args={"num_cpus": 2, "include_dashboard": False})
   for worker in range(2):
