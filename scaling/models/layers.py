@@ -4,14 +4,12 @@ Every parameter is float32 and names its logical axes (`scaling.parallel.rules` 
 `norm_params` counts what `norm` builds.
 """
 
-import math
-
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from scaling.models.config import ModelConfig
-from scaling.parallel.rules import constrain, mesh_axes
+from scaling.parallel.rules import constrain, split_size
 
 
 def param(rngs: nnx.Rngs, shape, logical_axes, std: float) -> nnx.Param:
@@ -62,16 +60,10 @@ def _embed_bwd(residuals, g_BxLxD):
   # With V split too (over tensor), XLA reaches the table's layout straight from the batch-split
   # rows only by replicating them ("involuntary full rematerialization", seen on a 2x2x2 mesh):
   # there the scatter keeps the activation's D and the chip's [V/tensor, D] is then all-reduced.
-  scatter_layout = ("vocab", "act_embed") if _split_size("vocab") > 1 else ("vocab", "embed")
+  scatter_layout = ("vocab", "act_embed") if split_size("vocab") > 1 else ("vocab", "embed")
   g_VxD = constrain(g_VxD.at[tokens_BxL].add(g_BxLxD.astype(jnp.float32)), scatter_layout)
   g_VxD = constrain(g_VxD, ("vocab", "embed"))
   return g_VxD.astype(shape_Vx0.dtype), None
-
-
-def _split_size(logical_axis: str) -> int:
-  """How many ways the current mesh splits `logical_axis` (1 outside a mesh)."""
-  mesh = jax.sharding.get_abstract_mesh()
-  return 1 if mesh.empty else math.prod(mesh.shape[a] for a in mesh_axes(logical_axis))
 
 
 embed_tokens.defvjp(_embed_fwd, _embed_bwd)

@@ -63,6 +63,12 @@ def mesh_axes(logical_axis: str) -> tuple[str, ...]:
   return () if target is None else (target,) if isinstance(target, str) else tuple(target)
 
 
+def split_size(logical_axis: str) -> int:
+  """How many ways the current mesh splits `logical_axis` (1 outside a mesh)."""
+  mesh = jax.sharding.get_abstract_mesh()
+  return 1 if mesh.empty else math.prod(mesh.shape[axis] for axis in mesh_axes(logical_axis))
+
+
 def param_axis_sizes(create: Callable) -> dict[str, set[int]]:
   """{logical axis: sizes of the parameter dimensions naming it} of the nnx.Module `create()`
   builds, traced on one device without allocating anything."""
