@@ -1,7 +1,7 @@
 """`scaling fit`: turn (params, tokens, loss) points into a law, a table and a JSON report.
 
   scaling fit --data POINTS.csv|RUN_DIR|SWEEP_DIR [--approach parametric|isoflop|envelope|frontier|hparams]
-      [--law chinchilla|kaplan|power|saturating|data_constrained] [--huber-delta 1e-3 | --least-squares]
+      [--law LAW (a name in laws.LAWS)] [--huber-delta 1e-3 | --least-squares]
       [--window K] [--budget-rtol R] [--bootstrap N [--bootstrap-kind cases|noise]] [--seed S]
       [--compute C ... [--flops-per-token K]]
       [--fix NAME=VALUE ...]
@@ -21,7 +21,7 @@ import numpy as np
 
 from scaling import checks, rundir
 from scaling.errors import ArgumentParser, InputError
-from scaling.fit import approaches, isoflop, points
+from scaling.fit import approaches, isoflop, laws, points
 
 _CACHE_ENV = "SCALING_FIT_CACHE"
 
@@ -31,9 +31,10 @@ def _parser() -> ArgumentParser:
   parser = ArgumentParser(prog="scaling fit", description=__doc__.split("\n\n")[0])
   parser.add_argument("--data", required=True,
                       help="a CSV of points, a run directory or a sweep directory")
-  parser.add_argument("--law", choices=tuple(LAW_NAMES),
-                      help="the law of parametric and frontier fits (default chinchilla; "
-                           "power or saturating for the frontier)")
+  one_input = _one_input_laws()
+  parser.add_argument("--law", choices=tuple(laws.LAWS),
+                      help=f"the law of parametric and frontier fits (default chinchilla; "
+                           f"{' or '.join(one_input)} for the frontier)")
   parser.add_argument("--approach", default="parametric",
                       choices=("parametric", "isoflop", "envelope", "frontier", "hparams"),
                       help="Hoffmann et al. 2022's approaches 3, 2 and 1, a Kaplan-style law "
@@ -44,7 +45,8 @@ def _parser() -> ArgumentParser:
                            "bits per byte (results.csv's bpb, runs' eval_bpb), which compares "
                            "across tokenizers")
   parser.add_argument("--x", choices=("params", "tokens", "flops"),
-                      help="the input of the one-input laws power and saturating (default params)")
+                      help=f"the input of the one-input laws {' and '.join(one_input)} "
+                           f"(default params)")
   parser.add_argument("--n-column", choices=("params", "params_non_embedding"),
                       help="N: all parameters (Hoffmann; the default) or non-embedding ones (Kaplan)")
   parser.add_argument("--flops-column", choices=("flops", "flops_kaplan"),
@@ -101,7 +103,11 @@ _APPLIES = {
     "--tokens": ("hparams",),
     "--budget-rtol": ("isoflop",), "--bootstrap-kind": ("isoflop",),
 }
-LAW_NAMES = ("chinchilla", "kaplan", "power", "saturating", "data_constrained")
+
+
+def _one_input_laws() -> list[str]:
+  """The laws of one input x (--x picks which column), the only ones a frontier fit takes."""
+  return [name for name, law in laws.LAWS.items() if law.inputs == ("x",)]
 
 
 def _given(args, option: str) -> bool:
@@ -173,11 +179,12 @@ def _check_options(args) -> None:
   if args.window is not None and args.window < 0:
     raise InputError(f"--window must be >= 0 (0: every point), got {args.window}")
   if args.approach in ("parametric", "frontier"):
-    law = args.law or ("power" if args.approach == "frontier" and args.x else "chinchilla")
-    one_input = law in ("power", "saturating")
+    law = laws.get(args.law or ("power" if args.approach == "frontier" and args.x else "chinchilla"))
+    one_input = law.inputs == ("x",)
     if args.x is not None and not one_input:
-      raise InputError(f"--x picks the input of the one-input laws power and saturating; "
-                       f"{law} is a law of (N, D{', U' if law == 'data_constrained' else ''})")
+      raise InputError(f"--x picks the input of the one-input laws "
+                       f"{' and '.join(_one_input_laws())}; {law.name} is a law of "
+                       f"({', '.join(law.inputs)})")
     x = args.x or "params"
     if args.n_column is not None and one_input and x != "params":
       raise InputError(f"--n-column does not apply to a law of --x {x}")
@@ -254,16 +261,11 @@ def _check_identifiable(law, columns: list[str], inputs) -> None:
                        f"not identifiable from them")
 
 
-# Power terms coefficient·x^-exponent of the laws with an irreducible loss, as
-# (name, θ index of log coefficient, θ index of exponent, input column).
-_TERMS = {"chinchilla": (("A", 0, 3, 0), ("B", 1, 4, 1)),
-          "data_constrained": (("A", 0, 3, 0), ("B", 1, 4, 1)),
-          "saturating": (("A", 0, 2, 0),)}
-
-
 def _at_bound(law, theta, params: dict, inputs, loss) -> list[str]:
   """Warnings for fitted terms that vanished: E → 0, an exponent → 0 (its term a constant), a
-  power term below 1e-3 of the smallest loss at every point (A or B → 0, or its exponent → ∞)."""
+  power term of `law.terms` below 1e-3 of the smallest loss at every point (A or B → 0, or its
+  exponent → ∞; in θ, where a coefficient past float64's range is still a number; not checked
+  without θ)."""
   warnings = []
   log_floor = np.log(1e-3 * float(np.min(loss)))
   if "E" in params and np.log(params["E"]) < log_floor:
@@ -271,13 +273,13 @@ def _at_bound(law, theta, params: dict, inputs, loss) -> list[str]:
   for name, value in params.items():
     if name.startswith(("alpha", "beta")) and abs(value) < 1e-3:
       warnings.append(f"{name} = {value:.3g} is at its bound 0: its term is a constant")
-  for name, coefficient, exponent, column in _TERMS.get(law.name, ()) if theta is not None else ():
-    log_term_P = theta[coefficient] - theta[exponent] * np.log(inputs[column])
-    if np.max(log_term_P) < log_floor:
-      warnings.append(f"{name}·x^-{law.theta_names[exponent]} (A = e^{theta[coefficient]:.3g}, "
-                      f"{law.theta_names[exponent]} = {theta[exponent]:.3g}) is below 1e-3 of the "
-                      f"loss at every point: the term is at its bound 0"
-                      .replace("A = ", f"{name} = ", 1))
+  index = laws.quoted_to_theta(law)
+  for coefficient, exponent, column in law.terms if theta is not None else ():
+    log_coefficient, power = theta[index[coefficient][0]], theta[index[exponent][0]]
+    if np.max(log_coefficient - power * np.log(inputs[column])) < log_floor:
+      warnings.append(f"{coefficient}·x^-{exponent} ({coefficient} = e^{log_coefficient:.3g}, "
+                      f"{exponent} = {power:.3g}) is below 1e-3 of the loss at every point: the "
+                      f"term is at its bound 0")
   return warnings
 
 
@@ -596,14 +598,12 @@ def main(argv: list[str]) -> int:
     report = _envelope(args)
   else:
     _use_compilation_cache()
-    from scaling.fit import laws  # deferred with the solver: it imports JAX
-
     law = laws.get(args.law)
     if args.fix:
       law = laws.with_fixed(law, _fixed_values(args.fix))
     if args.approach == "frontier" and law.inputs != ("x",):
-      raise InputError(f"--approach frontier fits a law of one input (--law power or saturating), "
-                       f"not {law.name}")
+      raise InputError(f"--approach frontier fits a law of one input (--law "
+                       f"{' or '.join(_one_input_laws())}), not {law.name}")
     columns = [_x_column(args, name) for name in law.inputs]
     table = _read_law_points(args, law, columns)
     mask = None

@@ -5,7 +5,10 @@ al. 2022 (App. D.2) fit E + A/N^α + B/D^β as LSE(a − α log N, b − β log 
 E = e^e: every term stays positive without constraints, and the Huber loss on log residuals is
 scale-free. `params` maps θ to the numbers people quote (E, A, B, α, β).
 
-A new law is one function plus one `register(Law(...))`.
+A new law is one function plus one `register(Law(...))`, here: its entry carries all the CLI
+(`scaling fit --law`, `_at_bound`'s terms) and the figures (formula, θ from a report's quoted
+parameters) know of it. This module imports JAX only when a law is evaluated, so the CLI can list
+the laws (`scaling fit --help`) without paying for JAX.
 
 Shapes: T fitted parameters, P points, I inputs of a law (N, D or one x), B leading batch dims.
 """
@@ -15,8 +18,6 @@ import functools
 import itertools
 from collections.abc import Callable
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from scaling.errors import InputError
@@ -25,6 +26,9 @@ from scaling.errors import InputError
 def logsumexp(*terms):
   """log Σ exp(terms), stable. The largest term is factored out as a constant for autodiff: the
   value does not depend on it, so the derivatives stay exact and cost fewer operations."""
+  import jax
+  import jax.numpy as jnp
+
   top = jax.lax.stop_gradient(functools.reduce(jnp.maximum, terms))
   return top + jnp.log(sum(jnp.exp(term - top) for term in terms))
 
@@ -41,7 +45,10 @@ class Law:
   params: Callable  # theta_BxT (numpy) -> {quoted name: value_B}
   # (a, b) with N_opt ∝ C^a and D_opt ∝ C^b when C ∝ N·D, for laws of (N, D) that define them.
   exponents: Callable | None = None
-  formula: str = ""  # the law and where it is published, for reports
+  formula: str = ""  # the law and where it is published, for reports and figure titles
+  # Power terms coefficient·input^-exponent the fit may drive to 0 (`scaling fit` warns), as
+  # (quoted coefficient, e^θ; quoted exponent, θ; column of log_x).
+  terms: tuple[tuple[str, str, int], ...] = ()
 
   @property
   def param_names(self) -> tuple[str, ...]:
@@ -66,7 +73,16 @@ def get(name: str) -> Law:
   return LAWS[name]
 
 
-def _quoted_to_theta(law: Law) -> dict[str, tuple[int, bool]]:
+def theta_of(law: Law, quoted: dict) -> np.ndarray:
+  """θ from the parameters a report quotes (`params`' names): a fit report is enough to evaluate
+  its law. A missing name raises KeyError."""
+  theta = np.zeros(len(law.theta_names))
+  for name, (t, exponentiated) in quoted_to_theta(law).items():
+    theta[t] = np.log(quoted[name]) if exponentiated else quoted[name]
+  return theta
+
+
+def quoted_to_theta(law: Law) -> dict[str, tuple[int, bool]]:
   """Each quoted parameter's θ index and whether it is e^θ (else θ itself): every law here
   quotes each fitted value either as it is or exponentiated, which a probe of `params` finds."""
   zero = law.params(np.zeros((1, len(law.theta_names))))
@@ -85,7 +101,7 @@ def with_fixed(law: Law, values: dict[str, float]) -> Law:
   as Muennighoff et al. 2023 fit R_D* and R_N* with the single-epoch law held fixed. The
   derived law keeps the name, quotes every parameter (the fixed ones too), and starts from the
   free parameters' grid."""
-  mapping = _quoted_to_theta(law)
+  mapping = quoted_to_theta(law)
   unknown = sorted(set(values) - set(mapping))
   if unknown:
     raise InputError(f"law {law.name} has no parameter {', '.join(unknown)} to fix; it has "
@@ -110,14 +126,19 @@ def with_fixed(law: Law, values: dict[str, float]) -> Law:
       parts[t] = xp.full(theta_xT.shape[:-1], value, dtype=theta_xT.dtype)
     return xp.stack(parts, axis=-1)
 
+  def log_loss(theta_T, log_x_PxI):
+    import jax.numpy as jnp
+
+    return law.log_loss(full(theta_T, jnp), log_x_PxI)
+
   return Law(
       name=law.name, inputs=law.inputs,
       theta_names=tuple(law.theta_names[t] for t in free),
-      log_loss=lambda theta_T, log_x_PxI: law.log_loss(full(theta_T, jnp), log_x_PxI),
+      log_loss=log_loss,
       start_grid=tuple(law.start_grid[t] for t in free),
       params=lambda t: law.params(full(np.asarray(t, dtype=np.float64), np)),
       exponents=law.exponents, formula=f"{law.formula}; fixed: "
-      + ", ".join(f"{k} = {v:g}" for k, v in values.items()))
+      + ", ".join(f"{k} = {v:g}" for k, v in values.items()), terms=law.terms)
 
 
 def _power(theta_T, log_x_PxI):
@@ -145,6 +166,8 @@ def _chinchilla(theta_T, log_x_PxI):
 def _data_constrained(theta_T, log_x_PxI):
   """Muennighoff et al. 2023 eqs. 5-7: repeated tokens and parameters beyond what the unique data
   can use are worth less, saturating at R_D* (R_N*) repetitions' worth."""
+  import jax.numpy as jnp
+
   a, b, e, alpha, beta, log_r_d, log_r_n = theta_T
   log_n, log_d = log_x_PxI[:, 0], log_x_PxI[:, 1]
   log_u = jnp.minimum(log_x_PxI[:, 2], log_d)  # U_D: the unique tokens seen (all, if D < U)
@@ -167,24 +190,18 @@ _LOG_E = (-1.0, -0.5, 0.0, 0.5, 1.0)
 _LOG_COEFFICIENTS = (0.0, 5.0, 10.0, 15.0, 20.0, 25.0)
 
 register(Law(
-    name="power",
-    inputs=("x",),
-    theta_names=("a", "alpha"),
-    log_loss=_power,
-    # Linear in θ once logged, so the Huber objective is convex: a few starts only check that.
-    start_grid=((0.0, 5.0, 10.0), (0.0, 0.5, 1.0)),
-    params=lambda t: {"A": np.exp(t[..., 0]), "alpha": t[..., 1]},
-    formula="L = A·x^-α; Kaplan et al. 2020 eqs. 1.1-1.3 write it (x_c/x)^α with A = x_c^α",
-))
-
-register(Law(
-    name="saturating",
-    inputs=("x",),
-    theta_names=("a", "e", "alpha"),
-    log_loss=_saturating,
-    start_grid=(_LOG_COEFFICIENTS, _LOG_E, _EXPONENTS),
-    params=lambda t: {"E": np.exp(t[..., 1]), "A": np.exp(t[..., 0]), "alpha": t[..., 2]},
-    formula="L = E + A·x^-α: a power law plus irreducible loss (Hoffmann et al. 2022 eq. 2, one input)",
+    name="chinchilla",
+    inputs=("N", "D"),
+    theta_names=("a", "b", "e", "alpha", "beta"),
+    log_loss=_chinchilla,
+    start_grid=(_LOG_COEFFICIENTS, _LOG_COEFFICIENTS, _LOG_E, _EXPONENTS, _EXPONENTS),
+    params=lambda t: {"E": np.exp(t[..., 2]), "A": np.exp(t[..., 0]), "B": np.exp(t[..., 1]),
+                      "alpha": t[..., 3], "beta": t[..., 4]},
+    # Hoffmann et al. 2022 eq. 4: N_opt ∝ C^(β/(α+β)), D_opt ∝ C^(α/(α+β)).
+    exponents=lambda p: (p["beta"] / (p["alpha"] + p["beta"]),
+                         p["alpha"] / (p["alpha"] + p["beta"])),
+    formula="L(N, D) = E + A/N^α + B/D^β, Hoffmann et al. 2022 eq. 2, fitted in LSE form (App. D.2)",
+    terms=(("A", "alpha", 0), ("B", "beta", 1)),
 ))
 
 register(Law(
@@ -204,17 +221,25 @@ register(Law(
 ))
 
 register(Law(
-    name="chinchilla",
-    inputs=("N", "D"),
-    theta_names=("a", "b", "e", "alpha", "beta"),
-    log_loss=_chinchilla,
-    start_grid=(_LOG_COEFFICIENTS, _LOG_COEFFICIENTS, _LOG_E, _EXPONENTS, _EXPONENTS),
-    params=lambda t: {"E": np.exp(t[..., 2]), "A": np.exp(t[..., 0]), "B": np.exp(t[..., 1]),
-                      "alpha": t[..., 3], "beta": t[..., 4]},
-    # Hoffmann et al. 2022 eq. 4: N_opt ∝ C^(β/(α+β)), D_opt ∝ C^(α/(α+β)).
-    exponents=lambda p: (p["beta"] / (p["alpha"] + p["beta"]),
-                         p["alpha"] / (p["alpha"] + p["beta"])),
-    formula="L(N, D) = E + A/N^α + B/D^β, Hoffmann et al. 2022 eq. 2, fitted in LSE form (App. D.2)",
+    name="power",
+    inputs=("x",),
+    theta_names=("a", "alpha"),
+    log_loss=_power,
+    # Linear in θ once logged, so the Huber objective is convex: a few starts only check that.
+    start_grid=((0.0, 5.0, 10.0), (0.0, 0.5, 1.0)),
+    params=lambda t: {"A": np.exp(t[..., 0]), "alpha": t[..., 1]},
+    formula="L = A·x^-α; Kaplan et al. 2020 eqs. 1.1-1.3 write it (x_c/x)^α with A = x_c^α",
+))
+
+register(Law(
+    name="saturating",
+    inputs=("x",),
+    theta_names=("a", "e", "alpha"),
+    log_loss=_saturating,
+    start_grid=(_LOG_COEFFICIENTS, _LOG_E, _EXPONENTS),
+    params=lambda t: {"E": np.exp(t[..., 1]), "A": np.exp(t[..., 0]), "alpha": t[..., 2]},
+    formula="L = E + A·x^-α: a power law plus irreducible loss (Hoffmann et al. 2022 eq. 2, one input)",
+    terms=(("A", "alpha", 0),),
 ))
 
 register(Law(
@@ -232,4 +257,5 @@ register(Law(
              "N' = U_N + U_N·R_N*·(1 - e^(-R_N/R_N*)), U_D = min(U, D), R_D = D/U_D - 1, "
              "U_N = min(N, N_opt(U_D)), "
              "R_N = N/U_N - 1: Muennighoff et al. 2023 eqs. 5-7"),
+    terms=(("A", "alpha", 0), ("B", "beta", 1)),
 ))

@@ -18,25 +18,22 @@ from scaling.errors import InputError
 from scaling.plots import common, runs
 
 GRID = 100
-LAW_PARAMS = {  # θ of each law of (N, D) from the parameters a report quotes (scaling/fit/laws.py)
-    "chinchilla": lambda p: [np.log(p["A"]), np.log(p["B"]), np.log(p["E"]), p["alpha"],
-                             p["beta"]],
-    "kaplan": lambda p: [np.log(p["N_c"]), np.log(p["D_c"]), p["alpha_N"], p["alpha_D"]],
-}
 GREEK = {"alpha": "α", "beta": "β", "alpha_N": "α_N", "alpha_D": "α_D"}
-LAW_FORMULAS = {"chinchilla": "L = E + A/N^α + B/D^β (Hoffmann et al. 2022 eq. 2)",
-                "kaplan": "L = [(N_c/N)^(α_N/α_D) + D_c/D]^α_D (Kaplan et al. 2020 eq. 1.5)"}
 
 
 def _fitted_law(report, table, n_column):
-  """(law name, θ, quoted params): the report's law, or Hoffmann's law fitted here."""
+  """(law name, θ, quoted params): the report's law (any law of (N, D) in `laws.LAWS`, its θ
+  from the parameters the report quotes), or Hoffmann's law fitted here."""
+  from scaling.fit import laws
+
   if report is not None:
     law = report.get("law")
-    if law not in LAW_PARAMS:
+    drawable = [name for name, entry in laws.LAWS.items() if entry.inputs == ("N", "D")]
+    if law not in drawable:
       raise InputError(f"the contour figure needs a parametric fit of a law of (N, D) "
-                       f"({', '.join(LAW_PARAMS)}), got law {law!r}")
+                       f"({', '.join(drawable)}), got law {law!r}")
     try:
-      theta = np.array(LAW_PARAMS[law](report["params"]), dtype=np.float64)
+      theta = laws.theta_of(laws.get(law), report["params"])
     except KeyError as e:
       raise InputError(f"the {law} fit report has no parameter {e}") from None
     return law, theta, report["params"]
@@ -156,6 +153,6 @@ def parametric_contours(path: str, out_dir: str, fit_report=None, *, flops_colum
     values.append(f"a = {float(a):.3f}{common.interval(report, 'a')} (N_opt ∝ C^a)")
   source = "from the fit report" if report is not None else "fitted here, Huber δ = 1e-3"
   intervals = ", [95 % bootstrap interval]" if report and "ci95" in report else ""
-  figure.suptitle(f"Parametric fit, Approach 3 (cf. Chinchilla Fig. 4): {LAW_FORMULAS[law]}; "
+  figure.suptitle(f"Parametric fit, Approach 3 (cf. Chinchilla Fig. 4): {laws.get(law).formula}; "
                   f"{source}{intervals}\n" + ",  ".join(values), fontsize=10)
   return common.save(figure, out_dir, name)

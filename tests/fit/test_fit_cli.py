@@ -341,12 +341,46 @@ def test_an_isoflop_process_with_bootstrap_never_imports_jax(tmp_path):
   assert result.returncode == 0, result.stderr
 
 
-def test_the_cli_offers_every_registered_law():
-  """--law's choices are spelled out so that `scaling fit --help` need not import JAX; a law
-  registered in laws.py without its name here would be unreachable from the command line."""
+def test_a_law_registered_in_laws_py_alone_is_fitted_and_drawn(monkeypatch, tmp_path, capsys):
+  """Adding a law is one `laws.register` and nothing else: `scaling fit --help` offers it, `--law`
+  fits it (its terms checked, its exponents reported) and the contour figure draws its report,
+  title formula from the entry. The law: Hoffmann's with one exponent for both terms."""
   from scaling.fit import laws
+  from scaling.plots import parametric
 
-  assert set(cli.LAW_NAMES) == set(laws.LAWS)
+  monkeypatch.setattr(laws, "LAWS", dict(laws.LAWS))
+  laws.register(laws.Law(
+      name="one_exponent", inputs=("N", "D"), theta_names=("a", "b", "e", "alpha"),
+      log_loss=lambda t, log_x: laws.logsumexp(t[0] - t[3] * log_x[:, 0],
+                                               t[1] - t[3] * log_x[:, 1], t[2]),
+      start_grid=((0.0, 5.0, 10.0), (0.0, 5.0, 10.0), (-1.0, 0.0, 1.0), (0.2, 0.5, 1.0)),
+      params=lambda t: {"E": np.exp(t[..., 2]), "A": np.exp(t[..., 0]), "B": np.exp(t[..., 1]),
+                        "alpha": t[..., 3]},
+      exponents=lambda p: (p["alpha"] / (2 * p["alpha"]),) * 2,  # Hoffmann eq. 4 with β = α
+      formula="L(N, D) = E + A/N^α + B/D^α, one exponent (a test law)",
+      terms=(("A", "alpha", 0), ("B", "alpha", 1))))
+  with pytest.raises(SystemExit):
+    cli.main(["--help"])
+  assert "one_exponent" in capsys.readouterr().out
+
+  rng = np.random.default_rng(0)
+  params, tokens = np.exp(rng.uniform(16, 23, 80)), np.exp(rng.uniform(19, 27, 80))
+  loss = (1.8 + 400 / params**0.3 + 1500 / tokens**0.3) * np.exp(0.002 * rng.standard_normal(80))
+  path = write_csv(tmp_path / "points.csv", {"params": params, "tokens": tokens, "loss": loss,
+                                             "flops": 6 * params * tokens})
+  out = tmp_path / "fit.json"
+  assert cli.main(["--data", path, "--law", "one_exponent", "--compute", "1e21",
+                   "--out", str(out)]) == 0
+  report = json.loads(out.read_text())
+  assert report["law"] == "one_exponent" and list(report["params"]) == ["E", "A", "B", "alpha"]
+  assert report["params"]["alpha"] == pytest.approx(0.3, abs=0.01)
+  assert report["a"] == report["b"] == 0.5 and report["warnings"] == []
+  assert "one_exponent law, parametric fit to 80 points" in capsys.readouterr().out
+
+  figures = parametric.parametric_contours(path, str(tmp_path / "figures"), str(out))
+  assert figures and all(os.path.getsize(p) > 10_000 for p in figures)
+  with pytest.raises(InputError, match=r"law of \(N, D\) \(chinchilla, kaplan, one_exponent\)"):
+    parametric.parametric_contours(path, str(tmp_path / "figures"), {**report, "law": "power"})
 
 
 def _strict_json(text: str):
