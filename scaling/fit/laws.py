@@ -67,6 +67,12 @@ def register(law: Law) -> Law:
   return law
 
 
+def of_inputs(*inputs: str) -> list[str]:
+  """The names of the laws of exactly these inputs: "x", the one-input laws a frontier fit takes;
+  "N", "D", those `--compute` allocates and the contour figure draws."""
+  return [name for name, law in LAWS.items() if law.inputs == inputs]
+
+
 def get(name: str) -> Law:
   if name not in LAWS:
     raise InputError(f"unknown law {name!r}; known: {', '.join(LAWS)}")

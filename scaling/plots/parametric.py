@@ -28,7 +28,7 @@ def _fitted_law(report, table, n_column):
 
   if report is not None:
     law = report.get("law")
-    drawable = [name for name, entry in laws.LAWS.items() if entry.inputs == ("N", "D")]
+    drawable = laws.of_inputs("N", "D")
     if law not in drawable:
       raise InputError(f"the contour figure needs a parametric fit of a law of (N, D) "
                        f"({', '.join(drawable)}), got law {law!r}")
