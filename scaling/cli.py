@@ -63,12 +63,23 @@ def main(argv: list[str] | None = None) -> int:
   if command not in COMMANDS:
     print(f"error: unknown command {command!r} (commands: {', '.join(COMMANDS)})", file=sys.stderr)
     return 2
+  return run(lambda args: importlib.import_module(COMMANDS[command][0]).main(args), rest, command)
+
+
+def run(entry_point, argv: list[str], command: str | None = None) -> int:
+  """Runs a command's `main(argv)` as `scaling COMMAND` does, also for `python -m` of a command's
+  module: bad input (`InputError`) becomes one `error: ...` line on stderr and exit status 2, Ctrl-C
+  outside a training loop (which saves and exits 130 itself) one line and 130. `command` names it
+  in that line (default: the command whose module defines `entry_point`)."""
+  if command is None:
+    modules = {module: name for name, (module, _) in COMMANDS.items()}
+    command = modules.get(entry_point.__module__, entry_point.__module__)
   try:
-    return importlib.import_module(COMMANDS[command][0]).main(rest)
+    return entry_point(argv)
   except InputError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  except KeyboardInterrupt:  # Ctrl-C outside a training loop (which saves and exits 130 itself)
+  except KeyboardInterrupt:
     print(f"interrupted: scaling {command} stopped by Ctrl-C", file=sys.stderr)
     return signal_exit_code("SIGINT")
 

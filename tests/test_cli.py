@@ -188,3 +188,25 @@ def test_a_commands_help_imports_no_jax(command):
             "assert not bad, bad[:3]" % command)
   result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
   assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("module, argv", [("scaling.fit.cli", ["--data", "{tmp}/none.csv"]),
+                                          ("scaling.plots.cli", ["{tmp}/none"])])
+def test_a_command_module_run_with_python_m_answers_as_the_cli_does(module, argv, tmp_path):
+  """`python -m scaling.fit.cli` goes through the same `cli.run` as `scaling fit`: bad input is
+  one `error:` line and exit 2."""
+  argv = [a.format(tmp=tmp_path) for a in argv]
+  result = subprocess.run([sys.executable, "-m", module, *argv], capture_output=True, text=True)
+  assert result.returncode == 2, result.stderr
+  assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_run_turns_ctrl_c_into_one_line_naming_the_command_and_130(capsys):
+  def interrupted(argv):
+    raise KeyboardInterrupt
+
+  assert cli.run(interrupted, [], "sweep") == 130
+  interrupted.__module__ = "scaling.fit.cli"  # named by the command whose module it is
+  assert cli.run(interrupted, []) == 130
+  assert capsys.readouterr().err.splitlines() == ["interrupted: scaling sweep stopped by Ctrl-C",
+                                                  "interrupted: scaling fit stopped by Ctrl-C"]

@@ -11,7 +11,8 @@
 An option that does not apply to the approach or law asked for is refused, not ignored. This
 module parses and checks the arguments and prints the report; `report.py` builds it.
 
-Bad input raises InputError; `run` turns it into one `error: ...` line on stderr and exit 2.
+Bad input raises InputError; `run` (scaling/cli.py's, for `scaling fit` and `python -m
+scaling.fit.cli` alike) turns it into one `error: ...` line on stderr and exit 2.
 """
 
 import json
@@ -21,6 +22,7 @@ import sys
 import numpy as np
 
 from scaling import checks, rundir
+from scaling.cli import run
 from scaling.errors import ArgumentParser, InputError
 from scaling.fit import isoflop, laws, points
 from scaling.fit import report as fit_report
@@ -371,14 +373,5 @@ def report_json(report: dict) -> str:
   return json.dumps(report, indent=2, allow_nan=False) + "\n"
 
 
-def run(entry_point, argv: list[str]) -> int:
-  """Runs a CLI entry point: bad input becomes one `error: ...` line on stderr and exit status 2."""
-  try:
-    return entry_point(argv)
-  except InputError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
-
-
 if __name__ == "__main__":
-  sys.exit(run(main, sys.argv[1:]))
+  sys.exit(run(main, sys.argv[1:], "fit"))

@@ -48,6 +48,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-  from scaling.fit.cli import run
+  from scaling.cli import run
 
-  sys.exit(run(main, sys.argv[1:]))
+  sys.exit(run(main, sys.argv[1:], "plot"))
