@@ -88,14 +88,14 @@ def _budget_minima(size_P, log_params_P, log_tokens_P, loss_P, counts_BxP, windo
   """Each resample's parabola vertex (log N, log D, loss) at one budget, and which have one.
 
   `counts_BxP`: how often each of the budget's points is drawn (ones for the fit itself); size_P
-  indexes the budget's sorted distinct sizes; loss_P may be one row or one per resample (B x P). Per resample: centre on the drawn size of lowest
-  mean loss, fit a weighted parabola to the drawn sizes within `window` ranks of the centre, move
-  the centre to the vertex (its fractional rank among the sizes drawn) and refit, `RECENTRE`
-  times. Weights fall from 1 to 0 over the rank beyond the window, so the fit moves continuously
-  with the data instead of jumping when noise changes which size is lowest (that jump doubled
-  the spread of a on synthetic sweeps). window 0: every point, weight 1. There is no minimum when
-  (window > 0) the lowest loss is at the smallest or largest size drawn, fewer than 3 sizes are
-  fitted, or the parabola opens downward. Returns log_n_B, log_d_B, loss_B, has_minimum_B,
+  indexes the budget's sorted distinct sizes; loss_P may be one row or one per resample (B x P).
+  Per resample: centre on the drawn size of lowest mean loss, fit a weighted parabola to the drawn
+  sizes within `window` ranks of the centre, move the centre to the vertex (its fractional rank
+  among the sizes drawn) and refit, `RECENTRE` times. Weights fall from 1 to 0 over the rank
+  beyond the window, so the fit moves continuously with the data instead of jumping when noise
+  changes which size is lowest (docs/fit.md, "Approaches"). window 0: every point, weight 1.
+  There is no minimum when (window > 0) the lowest loss is at the smallest or largest size drawn,
+  fewer than 3 sizes are fitted, or the parabola opens downward. Returns log_n_B, log_d_B, loss_B, has_minimum_B,
   weights_BxP (of the last fit), why_B (0: a minimum, else the key of _WHY).
   """
   onehot_PxS = np.eye(int(size_P.max()) + 1)[size_P]
@@ -255,9 +255,9 @@ def _resample_counts(rng, size_P, replicate_P, resamples: int) -> np.ndarray:
 
 BOOTSTRAP_KINDS = ("cases", "noise")
 # The default kind, and the spread each kind's interval is a multiple of (`intervals.spread`,
-# `interval_quantile`). The noise bootstrap (relative noise) with t·IQR/1.349 covers 93.8-97.5 % at
-# every design of the calibration harness, at 0.54-1.11x 3.92 x the estimator's SD; with ± 1.96 SD
-# it was 1.1-1.6x as wide, and the case bootstrap 2.1x at a 6-size design (docs/fit.md, calibration).
+# `interval_quantile`). The noise bootstrap (relative noise) with t·IQR/1.349 covers the truth at
+# every design of the calibration harness at about the estimator's own width, where ± 1.96 SD and
+# the case bootstrap were too wide (docs/fit.md, "Calibration of the default interval").
 DEFAULT_KIND = "noise"
 INTERVAL_SCALE = {"cases": "sd", "noise": "iqr"}
 
@@ -265,7 +265,8 @@ INTERVAL_SCALE = {"cases": "sd", "noise": "iqr"}
 def interval_quantile(kind: str, sigma_dof: float) -> float:
   """The multiplier of the spread in a 95 % interval: 1.96 for cases; for noise, Student's
   t(0.975, ν) with σ's degrees of freedom ν, since every resample's spread scales with σ, itself
-  estimated (one seed at the demo's design, ν ≈ 7: 91.0 % coverage with 1.96, 94.7 % with t)."""
+  estimated: with few degrees of freedom (one seed) 1.96 under-covers (docs/fit.md,
+  "Uncertainty")."""
   if kind == "cases" or not sigma_dof > 0:
     return 1.96
   return student_t_975(sigma_dof)
@@ -297,7 +298,7 @@ class RunNoise:
   fraction of its loss. The three figures are in nats at `loss_scale`, the runs' mean loss
   (`relative` = sigma / loss_scale). Pooled in nats, σ is the noise at the average loss, too much
   at the large budgets, whose losses are lowest and whose shallow profiles' vertices carry most of
-  a's spread: 1.12x the estimator's spread at 7 budgets over 3 decades (docs/fit.md)."""
+  a's spread (docs/fit.md, "Why 9 sizes × 7 budgets stayed wide")."""
 
   sigma: float
   source: str
@@ -345,7 +346,8 @@ def run_noise(profiles: list[IsoflopProfile]) -> RunNoise:
 def _residual_dof(log_n_P, weights_P) -> float:
   """E[Σ w·r²] / σ² of a weighted parabola fit under noise of one σ: Σw − tr((XᵀWX)⁻¹·XᵀW²X).
   With weights 0 or 1 it is the points less 3; the window's fractional edge weights make it more
-  than Σw − 3, which overstated σ by ≈ 10 % (9 sizes × 1.6, one seed: docs/fit.md)."""
+  than Σw − 3, which overstated σ (docs/fit.md, "Where the noise bootstrap's excess width came
+  from")."""
   design_PxK = np.vander(log_n_P - log_n_P.mean(), 3)
   gram_KxK = design_PxK.T @ (weights_P[:, None] * design_PxK)
   squared_KxK = design_PxK.T @ (weights_P[:, None] ** 2 * design_PxK)

@@ -2,11 +2,11 @@
 
 Hoffmann et al. 2022 (App. D.2) run L-BFGS from each of 4,500 grid starts and keep the best. Run
 as one vmapped batch, L-BFGS waits for its slowest start, and most of the grid starts far from any
-plausible law (A = e^25 ...). Two measurements shaped this fitter instead:
+plausible law (A = e^25 ...). Instead (the measurements behind both: docs/fit.md, "Optimizer"):
 
-1. Screening. The objective *at the start* ranks the grid well: on Hoffmann-law synthetic points
-   (σ 0.001 and 0.01) and on Epoch's Chinchilla data, the 64 best-ranked of the 4,500 starts all
-   reach the global optimum once polished. Screening costs one objective evaluation per start.
+1. Screening. The objective *at the start* ranks the grid well enough that the `LANES` best-ranked
+   starts, polished, reach the optimum of polishing them all. It costs one objective evaluation
+   per start.
 2. Polishing. With a handful of parameters, exact second derivatives are cheap, and damped Newton
    (Levenberg 1944, Marquardt 1963) converges in a few steps once close. Far from the optimum the
    Huber loss with δ = 1e-3 is nearly L1: its Hessian is almost zero and Newton is lost. There the
@@ -44,9 +44,9 @@ AT_BEST_ATOL = 1e-14  # ... or this close (absolute; for exact synthetic data, b
 _INITIAL_DAMPING = 1e-3
 _MAX_DAMPING = 1e15  # a step this damped is ~1e-15 of a gradient step: nothing left to gain
 _SCREEN_CHUNK = 512  # starts per screening call: one compiled shape, bounded memory
-# XLA:CPU's newer fusion emitters compile the solver ~2x slower than the classic LLVM emitters,
-# with the same run time (measured: polish 1.5 s -> 0.75 s), and compiling dominates a cold
-# `scaling fit`. Other backends ignore the option.
+# XLA:CPU's newer fusion emitters compile the solver more slowly than the classic LLVM emitters,
+# for the same run time, and compiling dominates a cold `scaling fit` (docs/fit.md, "Optimizer").
+# Other backends ignore the option.
 COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
 
 
