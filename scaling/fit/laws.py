@@ -5,10 +5,10 @@ al. 2022 (App. D.2) fit E + A/N^α + B/D^β as LSE(a − α log N, b − β log 
 E = e^e: every term stays positive without constraints, and the Huber loss on log residuals is
 scale-free. `params` maps θ to the numbers people quote (E, A, B, α, β).
 
-A new law is one function plus one `register(Law(...))`, here: its entry carries all the CLI
-(`scaling fit --law`, `_at_bound`'s terms) and the figures (formula, θ from a report's quoted
-parameters) know of it. This module imports JAX only when a law is evaluated, so the CLI can list
-the laws (`scaling fit --help`) without paying for JAX.
+A new law is one function plus one `register(Law(...))`, here: its entry carries all that
+`scaling fit` (`--law`'s choices, the power terms it checks for a vanished term) and the contour
+figure (the formula, θ from a report's quoted parameters) know of it. This module imports JAX
+only when a law is evaluated, so `scaling fit --help` lists the laws without importing JAX.
 
 Shapes: T fitted parameters, P points, I inputs of a law (N, D or one x), B leading batch dims.
 """
