@@ -108,15 +108,15 @@ def _parametric_optimum(params: dict, rows: list[dict], budget: float) -> tuple[
 def _holdout_check(rows: list[dict]) -> str:
   """Fits Approach 2 on all budgets but the largest, extrapolates L_opt(C), compares with the
   largest budget's own isoFLOP minimum."""
-  from scaling.fit import approaches
+  from scaling.fit import isoflop
 
   budget = np.array([r["budget"] for r in rows])
   columns = [np.array([r[k] for r in rows], dtype=float) for k in ("params", "tokens", "loss")]
   largest = budget.max()
   held_in = budget < largest
-  observed = approaches.isoflop(budget, *columns, quiet=True)
+  observed = isoflop.isoflop(budget, *columns, quiet=True)
   try:
-    fitted = approaches.isoflop(budget[held_in], *(c[held_in] for c in columns), quiet=True)
+    fitted = isoflop.isoflop(budget[held_in], *(c[held_in] for c in columns), quiet=True)
   except InputError as e:  # e.g. a budget below the largest without a bracketed minimum
     return f"held-out budget {largest:.3g} FLOPs: no check, the budgets below it do not fit ({e})"
   if not np.isclose(observed.flops_M.max(), largest):
@@ -142,14 +142,14 @@ def profile_noise(rows: list[dict], report: dict) -> list[dict]:
   and the pooled SD between seeds of one size, both relative to each loss and in nats at the
   budget's mean loss. NaN (0 df) where there is nothing to measure.
   """
-  from scaling.fit import approaches
+  from scaling.fit import isoflop
 
   budget_P = np.array([r["budget"] for r in rows])
   columns = [np.array([r[k] for r in rows], dtype=float) for k in ("params", "tokens", "loss")]
   optima = {round(o["flops"]): o for o in report["optima"]}
   table = []
-  for profile in approaches.isoflop_profiles(budget_P, *columns, window=report["window"],
-                                             grouped=False):
+  for profile in isoflop.isoflop_profiles(budget_P, *columns, window=report["window"],
+                                          grouped=False):
     fitted = profile.fitted if not profile.skipped else np.zeros(profile.rows.size, bool)
     try:
       noise = approaches.run_noise([profile])

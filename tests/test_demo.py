@@ -139,13 +139,13 @@ def test_profile_noise_measures_each_budget_as_the_noise_bootstrap_does():
 
 
 def test_profile_noise_sees_the_seed_noise_in_the_residuals():
-  from scaling.fit import approaches
+  from scaling.fit import isoflop
 
   rows = replicated_rows(sd=0.01)
   budget = np.array([r["budget"] for r in rows])
   columns = [np.array([r[k] for r in rows]) for k in ("params", "tokens", "loss")]
-  optima = approaches.isoflop(budget, *columns, grouped=False)
-  report = {"window": approaches.WINDOW,
+  optima = isoflop.isoflop(budget, *columns, grouped=False)
+  report = {"window": isoflop.WINDOW,
             "optima": [{"flops": c, "N_opt": n} for c, n in zip(optima.flops_M, optima.params_M)]}
   table = demo.profile_noise(rows, report)
   assert [row["budget"] for row in table] == [1e18, 1e19, 1e20]

@@ -7,7 +7,7 @@ through the minima) for chosen configurations and prints our exponent a next to 
 code reports (Akima-interpolated minima, weighted bootstrap: another estimator, so expect small
 gaps).
 
-The fit is `scaling fit --approach isoflop`'s own (`scaling.fit.approaches.isoflop`): per budget,
+The fit is `scaling fit --approach isoflop`'s own (`scaling.fit.isoflop.isoflop`): per budget,
 a parabola through the sizes near the lowest loss (`--window`, the fitter's default; the rest are
 drawn hollow), budgets without a bracketed minimum left out. `--csv-dir DIR` also writes each
 configuration as a CSV of params, tokens, flops, loss, for `scaling fit --data`.
@@ -27,7 +27,7 @@ import sys
 import numpy as np
 
 from scaling import plots
-from scaling.fit import approaches
+from scaling.fit import isoflop
 
 KEY = ("source_file", "dataset", "hparams", "warmup", "decay", "param_count", "loss_split")
 DEFAULT = {
@@ -58,7 +58,7 @@ def main(argv: list[str]) -> int:
   parser.add_argument("--exponents", help="derived_exponents.csv (their a, for comparison)")
   parser.add_argument("--out", default="runs/porian_isoflop", help="where the figures go")
   parser.add_argument("--all", action="store_true", help="every configuration in the file")
-  parser.add_argument("--window", type=int, default=approaches.WINDOW,
+  parser.add_argument("--window", type=int, default=isoflop.WINDOW,
                       help="sizes fitted on each side of a budget's lowest loss (0: all points)")
   parser.add_argument("--csv-dir", help="also write each configuration's points here as a CSV")
   args = parser.parse_args(argv)
@@ -83,7 +83,7 @@ def main(argv: list[str]) -> int:
     if args.csv_dir:
       os.makedirs(args.csv_dir, exist_ok=True)
       write_points(os.path.join(args.csv_dir, f"{name}.csv"), chosen)
-    optima = approaches.isoflop(budget, n, t, loss, window=args.window)
+    optima = isoflop.isoflop(budget, n, t, loss, window=args.window)
     plots.isoflop_figure(
         budget, n, t, loss, args.out, name=name,
         title=f"Porian et al. 2024 data, {label} ({key[1]}, {key[6]} loss): IsoFLOP profiles, "

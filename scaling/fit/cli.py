@@ -21,7 +21,7 @@ import numpy as np
 
 from scaling import checks, rundir
 from scaling.errors import ArgumentParser, InputError
-from scaling.fit import approaches, points
+from scaling.fit import approaches, isoflop, points
 
 _CACHE_ENV = "SCALING_FIT_CACHE"
 
@@ -55,7 +55,7 @@ def _parser() -> ArgumentParser:
                       help="fit least squares on log residuals instead of the Huber loss")
   parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
                       help="resamples for standard errors and 95%% intervals (0: none)")
-  parser.add_argument("--bootstrap-kind", choices=approaches.BOOTSTRAP_KINDS,
+  parser.add_argument("--bootstrap-kind", choices=isoflop.BOOTSTRAP_KINDS,
                       help="isoflop: noise (the default) keeps the design and redraws each loss "
                            "as its parabola's value plus Gaussian noise of the measured run "
                            "noise, relative to the loss; cases draws sizes, then seeds, with "
@@ -69,10 +69,10 @@ def _parser() -> ArgumentParser:
                            "approximation) instead of the data's FLOP column")
   parser.add_argument("--window", type=int, metavar="K",
                       help=f"isoflop: sizes fitted on each side of a budget's lowest loss "
-                           f"(default {approaches.WINDOW}; 0: every point)")
+                           f"(default {isoflop.WINDOW}; 0: every point)")
   parser.add_argument("--budget-rtol", type=float, metavar="R",
                       help=f"isoflop without a budget column: FLOP values within this relative "
-                           f"gap are one budget (default {approaches.BUDGET_RTOL:g})")
+                           f"gap are one budget (default {isoflop.BUDGET_RTOL:g})")
   parser.add_argument("--fix", nargs="+", default=[], metavar="NAME=VALUE",
                       help="hold quoted parameters of the law at these values and fit the rest "
                            "(e.g. --fix E=1.87 A=521: a fit in stages)")
@@ -211,10 +211,10 @@ def _resolve_defaults(args) -> None:
   args.huber_delta = _or_default(args.huber_delta, 1e-3)
   args.seed = _or_default(args.seed, 0)
   args.bootstrap_kind_given = args.bootstrap_kind is not None
-  args.bootstrap_kind = _or_default(args.bootstrap_kind, approaches.DEFAULT_KIND)
-  args.window = _or_default(args.window, approaches.WINDOW)
+  args.bootstrap_kind = _or_default(args.bootstrap_kind, isoflop.DEFAULT_KIND)
+  args.window = _or_default(args.window, isoflop.WINDOW)
   args.budget_rtol_given = args.budget_rtol is not None
-  args.budget_rtol = _or_default(args.budget_rtol, approaches.BUDGET_RTOL)
+  args.budget_rtol = _or_default(args.budget_rtol, isoflop.BUDGET_RTOL)
 
 
 def _or_default(value, default):
@@ -406,7 +406,7 @@ def _isoflop(args) -> dict:
     raise InputError("--budget-rtol does not apply: the data has a budget column")
   point_arrays = (budget, table[args.n_column], table["tokens"], table["loss"])
   options = {"window": args.window, "rtol": args.budget_rtol, "grouped": not from_column}
-  optima = approaches.isoflop(*point_arrays, **options)
+  optima = isoflop.isoflop(*point_arrays, **options)
   convention = (f"C in the data's {'budget' if from_column else args.flops_column!r} column"
                 + ("" if from_column else f" ({args.flops_column} convention)"))
   report = _optima_report(args, optima, table["loss"].size, convention)
@@ -422,7 +422,7 @@ def _isoflop(args) -> dict:
     kind = args.bootstrap_kind
     if kind == "noise":
       try:
-        noise = approaches.run_noise(list(optima.profiles))
+        noise = isoflop.run_noise(list(optima.profiles))
       except InputError as e:
         if args.bootstrap_kind_given:
           raise
@@ -431,10 +431,10 @@ def _isoflop(args) -> dict:
         message = f"{e}; the bootstrap resamples cases instead (--bootstrap-kind cases)"
         report["warnings"].append(message)
         points.warn(message)
-    samples = approaches.isoflop_bootstrap(*point_arrays, resamples=args.bootstrap, seed=args.seed,
-                                           replicate_P=replicates, kind=kind, **options)
-    scale = approaches.INTERVAL_SCALE[kind]
-    quantile = approaches.interval_quantile(kind, noise.dof if kind == "noise" else 0)
+    samples = isoflop.isoflop_bootstrap(*point_arrays, resamples=args.bootstrap, seed=args.seed,
+                                        replicate_P=replicates, kind=kind, **options)
+    scale = isoflop.INTERVAL_SCALE[kind]
+    quantile = isoflop.interval_quantile(kind, noise.dof if kind == "noise" else 0)
     _budget_intervals(report, optima, samples.pop("N_opt_BxM"), samples.pop("D_opt_BxM"), scale,
                       quantile)
     for c in args.compute:
@@ -481,11 +481,11 @@ def _or_none(value: float):
   return None if np.isnan(value) else value
 
 
-def _budget_intervals(report: dict, optima: approaches.Isoflop, n_opt_BxM, d_opt_BxM,
+def _budget_intervals(report: dict, optima: isoflop.Isoflop, n_opt_BxM, d_opt_BxM,
                       scale: str, quantile: float) -> None:
   """Each optimum's own 95 % interval of N_opt and D_opt (its vertex over the resamples that have
   one there, counted in `resamples_with_minimum`), as the exponents': estimate ·/ exp(quantile ·
-  spread) in log space, the kind's (`approaches.INTERVAL_SCALE`, `interval_quantile`)."""
+  spread) in log space, the kind's (`isoflop.INTERVAL_SCALE`, `interval_quantile`)."""
   from scaling.fit.intervals import summarize_normal
 
   rows = iter(report["optima"])
@@ -499,7 +499,7 @@ def _budget_intervals(report: dict, optima: approaches.Isoflop, n_opt_BxM, d_opt
     row["resamples_with_minimum"] = int(np.isfinite(n_opt_BxM[:, m]).sum())
 
 
-def _profile_report(profile: approaches.IsoflopProfile, params_P) -> dict:
+def _profile_report(profile: isoflop.IsoflopProfile, params_P) -> dict:
   """Which points of one budget its parabola used, with their weights, or why it has none."""
   row = {"flops": profile.flops, "n_points": int(profile.rows.size),
          "status": "fitted" if not profile.skipped else f"left out: {profile.skipped}",

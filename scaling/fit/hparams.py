@@ -1,7 +1,7 @@
 """Hyperparameter laws: the best learning rate of each point of an hparams sweep, and how it scales.
 
 Per point (N, D[, B]), the optimal LR is the vertex of a parabola of loss in log LR through the
-grid's best LR and its neighbours (Approach 2's windowed parabola, `approaches.isoflop_profiles`,
+grid's best LR and its neighbours (Approach 2's windowed parabola, `isoflop.isoflop_profiles`,
 with LR in place of N and window 1). A point whose best LR is the grid's smallest or largest is
 unbracketed: reported by name and left out. Through the bracketed vertices, least squares in
 log-log fits lr_opt = c·N^-alpha·D^-beta (Bjorck et al. 2024) and, with a compute column,
@@ -12,7 +12,7 @@ is lowest), the LR a batch law's batch is paired with.
 
 Intervals come from one bootstrap pushed through all of it: where replicate runs (seeds) exist the
 runs of each (point, LR) are redrawn with replacement; otherwise each loss is redrawn about its
-parabola with the run noise measured as Approach 2's noise bootstrap does (`approaches.run_noise`:
+parabola with the run noise measured as Approach 2's noise bootstrap does (`isoflop.run_noise`:
 the larger of the seed SD and the residual RMS of window-2 parabolas), and intervals are
 estimate ± t·IQR/1.349 in log space, its calibrated default (docs/fit.md).
 
@@ -24,12 +24,12 @@ import dataclasses
 import numpy as np
 
 from scaling.errors import InputError
-from scaling.fit import approaches
+from scaling.fit import approaches, isoflop
 from scaling.fit.intervals import summarize_normal
 from scaling.fit.points import warn
 
 WINDOW = 1  # LRs fitted each side of the best: the best setting and its neighbours
-NOISE_WINDOW = approaches.WINDOW  # the parabolas whose residuals measure run noise (2 each side)
+NOISE_WINDOW = isoflop.WINDOW  # the parabolas whose residuals measure run noise (2 each side)
 RESAMPLES = 2000
 MIN_POINTS = 3  # bracketed points a law is fitted through (a line through 2 has no residual)
 HORIZON_RTOL = 0.2  # D off a power of N by less than this (relative) is one horizon, rounded
@@ -146,11 +146,11 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
   rows = np.isin(index_P, fittable)
   group_P = index_P[rows].astype(np.float64)
   # The profiles take LR in units of the smallest, so that every log LR is >= 0 as every log N
-  # of an isoFLOP profile is (approaches._budget_minima reads a size's log by a max over rows).
+  # of an isoFLOP profile is (isoflop._budget_minima reads a size's log by a max over rows).
   lr_unit = float(lr_P.min())
   as_profiles = dict(budget_P=group_P, params_P=lr_P[rows] / lr_unit, tokens_P=data.d_P[rows],
                      loss_P=loss_P[rows], grouped=False)
-  profiles = approaches.isoflop_profiles(**as_profiles, window=WINDOW)
+  profiles = isoflop.isoflop_profiles(**as_profiles, window=WINDOW)
   for m, profile in zip(fittable, profiles):
     point = points[m]
     point["status"] = _status(profile, lr_P[rows])
@@ -177,10 +177,10 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
     # t with the seeds' pooled degrees of freedom: the spread is their SD's, itself estimated
     seed_dof = sum(lr_P[index_P == m].size - np.unique(lr_P[index_P == m]).size for m in fittable)
     kind, scale, noise = "seeds", "sd", None
-    quantile = approaches.student_t_975(seed_dof)
+    quantile = isoflop.student_t_975(seed_dof)
   else:
     try:
-      noise = approaches.run_noise(approaches.isoflop_profiles(**as_profiles, window=NOISE_WINDOW))
+      noise = isoflop.run_noise(isoflop.isoflop_profiles(**as_profiles, window=NOISE_WINDOW))
       # 3 LRs a point, no seeds: parabolas through 3 points leave round-off (dof ~1e-16) for a
       # residual, which would pass as sigma ~1e-7 and a t quantile ~0: intervals of zero width.
       if not noise.dof > MIN_NOISE_DOF:
@@ -189,8 +189,8 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
     except InputError as e:
       raise InputError(f"hparams: {e}; fit points with 5 or more learning rates, or replicate "
                        "seeds") from None
-    kind, scale = "noise", approaches.INTERVAL_SCALE["noise"]
-    quantile = approaches.interval_quantile("noise", noise.dof)
+    kind, scale = "noise", isoflop.INTERVAL_SCALE["noise"]
+    quantile = isoflop.interval_quantile("noise", noise.dof)
   log_lr_BxM = np.full((resamples, len(points)), np.nan)
   loss_BxM = np.full((resamples, len(points)), np.nan)
   for m, profile in zip(fittable, profiles):
@@ -200,8 +200,8 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
       losses = _inflated(profile.loss, lr_index)
     else:
       counts_BxP = np.ones((resamples, profile.rows.size))
-      losses = approaches._noise_losses(rng, profile, noise.relative, resamples)
-    log_lr_B, _, vertex_loss_B, has_minimum_B, _, _ = approaches._budget_minima(
+      losses = isoflop._noise_losses(rng, profile, noise.relative, resamples)
+    log_lr_B, _, vertex_loss_B, has_minimum_B, _, _ = isoflop._budget_minima(
         lr_index, profile.log_params, profile.log_tokens, losses, counts_BxP, WINDOW)
     log_lr_BxM[:, m] = np.where(has_minimum_B, log_lr_B + np.log(lr_unit), np.nan)
     loss_BxM[:, m] = np.where(has_minimum_B, vertex_loss_B, np.nan)
@@ -333,8 +333,8 @@ def _line(log_x_M, log_y_M, log_y_BxM, ok_M, mask_BxM):
   keep_B = (mask_BxM & np.isfinite(log_y_BxM)).sum(axis=1) >= 2
   theta_BxK = np.full((mask_BxM.shape[0], 2), np.nan)
   with np.errstate(all="ignore"):
-    slope_B, intercept_B = approaches._masked_line(log_x_M, np.nan_to_num(log_y_BxM[keep_B]),
-                                                   mask_BxM[keep_B])
+    slope_B, intercept_B = isoflop._masked_line(log_x_M, np.nan_to_num(log_y_BxM[keep_B]),
+                                                mask_BxM[keep_B])
   theta_BxK[keep_B] = np.stack([intercept_B, slope_B], axis=1)
   return (np.log(coefficient), slope), theta_BxK
 
@@ -374,8 +374,8 @@ def _batch_law(points, ok_M, loss_BxM, mask_BxM, scale, quantile, warnings):
     log_b = np.log(batches / unit)
     batch_index = np.unique(log_b, return_inverse=True)[1].ravel()
     losses = np.array([points[m]["loss_opt"] for m in members])
-    fitted = approaches.isoflop_profiles(np.zeros(len(members)), np.exp(log_b), np.ones(len(members)),
-                                         losses, window=WINDOW, grouped=False)[0]
+    fitted = isoflop.isoflop_profiles(np.zeros(len(members)), np.exp(log_b), np.ones(len(members)),
+                                      losses, window=WINDOW, grouped=False)[0]
     row = {"N": n, "C": c, "batch_sizes": int(batch_index.max() + 1)}
     if fitted.skipped:
       row["status"] = fitted.skipped.replace("size", "batch size").replace("log N", "log B")
@@ -384,7 +384,7 @@ def _batch_law(points, ok_M, loss_BxM, mask_BxM, scale, quantile, warnings):
       continue
     row["status"], row["batch_opt"] = "ok", fitted.minimum[0] * unit
     counts_BxK = mask_BxM[:, members].astype(np.float64)
-    log_b_B, _, _, has_B, _, _ = approaches._budget_minima(
+    log_b_B, _, _, has_B, _, _ = isoflop._budget_minima(
         batch_index, log_b, np.zeros(len(members)), np.nan_to_num(loss_BxM[:, members]),
         counts_BxK, WINDOW)
     log_b_B = log_b_B + np.log(unit)

@@ -13,6 +13,7 @@ from matplotlib.cm import ScalarMappable
 
 from scaling.errors import InputError
 from scaling.fit import approaches, points
+from scaling.fit import isoflop as isoflop_fit
 from scaling.plots import common, runs
 
 EXTRAPOLATE = 100.0  # the power laws are drawn up to this factor beyond the largest budget
@@ -38,7 +39,7 @@ def _bootstrap(report, points, window: int, grouped: bool, seed_P):
   if not report or "bootstrap" not in report:
     return None
   bootstrap = report["bootstrap"]
-  return approaches.isoflop_bootstrap(
+  return isoflop_fit.isoflop_bootstrap(
       *points, resamples=bootstrap["resamples"], seed=bootstrap["seed"], window=window,
       grouped=grouped, replicate_P=seed_P, kind=bootstrap["kind"].partition(":")[0])
 
@@ -90,9 +91,9 @@ def isoflop_figure(budget_P, params_P, tokens_P, loss_P, out_dir: str, *, report
                                           for x in (budget_P, params_P, tokens_P, loss_P))
   seed_P = None if seed_P is None else np.asarray(seed_P)
   if window is None:
-    window = (report or {}).get("window", approaches.WINDOW)
+    window = (report or {}).get("window", isoflop_fit.WINDOW)
   points_P = (budget_P, params_P, tokens_P, loss_P)
-  optima = approaches.isoflop(*points_P, window=window, grouped=grouped)
+  optima = isoflop_fit.isoflop(*points_P, window=window, grouped=grouped)
   profiles = [p for p in optima.profiles if not p.skipped]
   if report is not None:
     _check_report(report, optima)

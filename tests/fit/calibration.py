@@ -6,7 +6,7 @@ over 3.92 × IQR/1.349 of the estimates (the estimator has heavy tails of its ow
 designs: a sweep whose vertex flies off moves its SD). The
 table in docs/fit.md is `python tests/fit/calibration.py --seed 123` (`--help` for fewer sweeps,
 other kinds, the parametric law's bootstrap); the default suite asserts three designs
-(`tests/fit/test_approaches.py`).
+(`tests/fit/test_isoflop.py`).
 
 Shapes: P points, M budgets.
 """
@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from scaling.errors import InputError
-from scaling.fit import approaches, bench, intervals
+from scaling.fit import bench, intervals, isoflop
 
 HOFFMANN = bench.HOFFMANN
 # Besiroglu et al. 2024's refit of Chinchilla (Epoch): Hoffmann's form with other constants.
@@ -81,7 +81,7 @@ DESIGNS = {
 }
 
 
-def isoflop_coverage(design: dict, sigma: float, sweeps: int, kind: str = approaches.DEFAULT_KIND,
+def isoflop_coverage(design: dict, sigma: float, sweeps: int, kind: str = isoflop.DEFAULT_KIND,
                      resamples: int = 200, seed: int = 0, scale: str | None = None) -> dict:
   """The isoFLOP bootstrap of `kind` on `sweeps` synthetic sweeps: the share of 95 % intervals
   (as `scaling fit` makes them, or with another `scale`) that contain the true a and b, a's interval widths, and the
@@ -93,17 +93,17 @@ def isoflop_coverage(design: dict, sigma: float, sweeps: int, kind: str = approa
   for i in range(sweeps):
     budgets, params, tokens, loss, replicate = sweep(rng, sigma, **design)
     try:
-      optima = approaches.isoflop(budgets, params, tokens, loss, quiet=True)
+      optima = isoflop.isoflop(budgets, params, tokens, loss, quiet=True)
     except InputError:
       failed += 1
       continue
-    samples = approaches.isoflop_bootstrap(budgets, params, tokens, loss, resamples=resamples,
-                                           seed=i, replicate_P=replicate, kind=kind)
-    dof = approaches.run_noise(list(optima.profiles)).dof if kind == "noise" else 0
+    samples = isoflop.isoflop_bootstrap(budgets, params, tokens, loss, resamples=resamples,
+                                        seed=i, replicate_P=replicate, kind=kind)
+    dof = isoflop.run_noise(list(optima.profiles)).dof if kind == "noise" else 0
     _, ci95 = intervals.summarize_normal({"a": samples["a"], "b": samples["b"]},
                                          {"a": optima.a, "b": optima.b},
-                                         scale=scale or approaches.INTERVAL_SCALE[kind],
-                                         quantile=approaches.interval_quantile(kind, dof))
+                                         scale=scale or isoflop.INTERVAL_SCALE[kind],
+                                         quantile=isoflop.interval_quantile(kind, dof))
     for name in covered:
       covered[name] += ci95[name][0] <= truth[name] <= ci95[name][1]
     widths.append(ci95["a"][1] - ci95["a"][0])
@@ -149,8 +149,8 @@ def main(argv) -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--sweeps", type=int, default=400)
   parser.add_argument("--resamples", type=int, default=200)
-  parser.add_argument("--kinds", nargs="+", default=[approaches.DEFAULT_KIND],
-                      choices=approaches.BOOTSTRAP_KINDS + ("parametric",))
+  parser.add_argument("--kinds", nargs="+", default=[isoflop.DEFAULT_KIND],
+                      choices=isoflop.BOOTSTRAP_KINDS + ("parametric",))
   parser.add_argument("--scale", choices=intervals.SCALES,
                       help="the isoFLOP interval's spread (default: the kind's, as scaling fit)")
   parser.add_argument("--designs", nargs="+", type=int, help="indices into DESIGNS (default all)")
@@ -171,7 +171,7 @@ def main(argv) -> None:
                                args.scale)
       failed = f" ({row['failed']} without an estimate)" if row["failed"] else ""
       scale = {"parametric": "", "cases": ", 1.96·SD"}.get(
-          kind, f", t·{(args.scale or approaches.INTERVAL_SCALE[kind]).upper()}")
+          kind, f", t·{(args.scale or isoflop.INTERVAL_SCALE[kind]).upper()}")
       print(f"| {labels[index]} | {kind}{scale} × {args.resamples} | {row['sweeps']}{failed} | "
             f"{100 * row['a']:.1f} % | {100 * row['b']:.1f} % | {row['median_width']:.3f} | "
             f"{3.92 * row['estimator_sd']:.3f} | {row['width_ratio']:.2f} | "

@@ -11,7 +11,7 @@ import pytest
 
 from scaling import plots
 from scaling.errors import InputError
-from scaling.fit import approaches, intervals
+from scaling.fit import intervals, isoflop
 from scaling.plots import cli
 
 # Hoffmann et al. 2022 eq. 10: the law every synthetic run follows.
@@ -104,7 +104,7 @@ def test_a_run_directory_gets_its_curve_and_the_library_warns(sweep, tmp_path, c
 def test_isoflop_report_adds_intervals_and_must_match_the_data(sweep, tmp_path):
   sweep, _ = sweep
   table = plots.runs.final_points(sweep, ["params", "tokens", "flops", "loss"])
-  optima = approaches.isoflop(table["budget"], table["params"], table["tokens"], table["loss"])
+  optima = isoflop.isoflop(table["budget"], table["params"], table["tokens"], table["loss"])
   assert optima.a == pytest.approx(BETA / (ALPHA + BETA), abs=0.02)
   report = {"approach": "isoflop", "law": "power", "a": optima.a, "b": optima.b,
             "params": {"a": optima.a, "b": optima.b, "k_N": optima.k_n, "k_D": optima.k_d},
@@ -197,7 +197,7 @@ def test_isoflop_figure_redraws_the_fitters_bootstrap_with_replicate_seeds(tmp_p
       pytest.approx(report["optima"][0]["ci95"]["N_opt"], rel=1e-9))
   half = report["bootstrap"]["quantile"] * intervals.spread(samples["a"], report["bootstrap"]["scale"])
   assert [report["a"] - half, report["a"] + half] == pytest.approx(report["ci95"]["a"])
-  optima = approaches.isoflop(*points, grouped=False)
+  optima = isoflop.isoflop(*points, grouped=False)
   replicate = isoflop_plot._replicates(optima.profiles[0], table["seed"])
   assert replicate.sum() == 5 and set(table["seed"][optima.profiles[0].rows[replicate]]) == {"1"}
   paths = plots.isoflop(str(root / "points.csv"), str(tmp_path / "figures"), report)
