@@ -152,7 +152,7 @@ def profile_noise(rows: list[dict], report: dict) -> list[dict]:
                                           grouped=False):
     fitted = profile.fitted if not profile.skipped else np.zeros(profile.rows.size, bool)
     try:
-      noise = approaches.run_noise([profile])
+      noise = isoflop.run_noise([profile])
       residual, seed_sd, seed_dof = noise.residual_rms, noise.seed_sd, noise.seed_dof
     except InputError:  # neither replicates nor a parabola through more than 3 sizes
       residual, seed_sd, seed_dof = math.nan, math.nan, 0

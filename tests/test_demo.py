@@ -120,14 +120,14 @@ def test_interval_line_names_sigma_and_where_it_came_from():
 def test_profile_noise_measures_each_budget_as_the_noise_bootstrap_does():
   """A budget's row is `run_noise` of that budget alone: the seeds' SD of log loss and the
   residuals relative to the parabola, both in nats at the budget's mean loss."""
-  from scaling.fit import approaches
+  from scaling.fit import isoflop
 
   rows = replicated_rows(sd=0.01)
   budget = np.array([r["budget"] for r in rows])
   columns = [np.array([r[k] for r in rows]) for k in ("params", "tokens", "loss")]
-  report = {"window": approaches.WINDOW, "optima": []}
+  report = {"window": isoflop.WINDOW, "optima": []}
   table = demo.profile_noise(rows, report)
-  for row, profile in zip(table, approaches.isoflop_profiles(budget, *columns, grouped=False)):
+  for row, profile in zip(table, isoflop.isoflop_profiles(budget, *columns, grouped=False)):
     mean_loss = profile.loss.mean()
     log_sd = np.sqrt(sum(np.var(np.log(profile.loss[profile.log_params == n]), ddof=1) * 2
                          for n in np.unique(profile.log_params)) / 10)  # 5 sizes, 2 df each
@@ -155,6 +155,6 @@ def test_profile_noise_sees_the_seed_noise_in_the_residuals():
     # The law is smooth, so what the parabola leaves is the seed noise (plus its curvature error).
     assert 0.5 < row["residual"] / row["seed_sd"] < 2
     assert row["depth"] > 0 and row["optimum"]["N_opt"] > 0
-  noise = approaches.run_noise(approaches.isoflop_profiles(budget, *columns, grouped=False))
+  noise = isoflop.run_noise(isoflop.isoflop_profiles(budget, *columns, grouped=False))
   lines = demo.noise_lines(table, (noise.seed_sd, noise.seed_dof))
   assert len(lines) == 5 and f"pooled over all budgets {noise.seed_sd:.4f} (30 df)" in lines[-1]
