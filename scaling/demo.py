@@ -3,9 +3,9 @@
 An isoFLOP sweep of tiny byte-level Transformers on the embedded corpus (4 budgets × 5 sizes, each
 under two seeds, sized for a 2-core CPU), then Hoffmann et al. 2022's Approach 2 (isoFLOP
 parabolas, its intervals from the measured run noise) and Approach 3 (the parametric L(N, D)) with
-bootstrap intervals, each profile set
-against the seed noise, the figures, and an honest check: fit without the largest budget and
-predict its optimal loss.
+bootstrap intervals, each profile set against the run noise, the figures, and an honest check: fit
+without the largest budget and predict its optimal loss. What it printed, and what that shows:
+README, "The demo".
 """
 
 import contextlib
