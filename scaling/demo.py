@@ -3,9 +3,9 @@
 An isoFLOP sweep of tiny byte-level Transformers on the embedded corpus (4 budgets × 5 sizes, each
 under two seeds, sized for a 2-core CPU), then Hoffmann et al. 2022's Approach 2 (isoFLOP
 parabolas, its intervals from the measured run noise) and Approach 3 (the parametric L(N, D)) with
-bootstrap intervals, each profile set
-against the seed noise, the figures, and an honest check: fit without the largest budget and
-predict its optimal loss.
+bootstrap intervals, each profile set against the run noise, the figures, and an honest check: fit
+without the largest budget and predict its optimal loss. What it printed, and what that shows:
+README, "The demo".
 """
 
 import contextlib
@@ -19,32 +19,30 @@ import numpy as np
 from scaling import rundir
 from scaling.errors import ArgumentParser, InputError
 
-# Chinchilla-convention FLOPs, 1.5 decades: 1.2e13 in all, 2.3e13 with the replicates, 9.5
-# minutes here (README). The smallest budget is one whose five sizes are distinct two-layer shapes.
+# Chinchilla-convention FLOPs over 1.5 decades (README, "The demo"). The smallest budget is one
+# whose five sizes are distinct two-layer shapes.
 BUDGETS = (5e10, 1.6e11, 5e11, 1.6e12)  # 32×: 10^1.505
 # Run noise is measured, not assumed: every run is trained again with another seed (init and data
 # order), so Approach 2's bootstrap redraws the losses with a measured σ (`scaling fit
 # --bootstrap-kind noise`, the default; with 5 sizes per budget, drawing sizes with replacement
 # often leaves 3 distinct ones and the case bootstrap over-covers, docs/fit.md). The largest budget
 # is replicated too, though it is half the FLOPs: an end of the range has the most leverage on the
-# slope, and on synthetic sweeps of this design at the demo's noise a's interval was wider than 0.2
-# in 36 % of sweeps with it unreplicated, 11 % with it replicated (docs/fit.md, calibration).
+# slope (how much narrower that makes a's interval: README, "The demo"; docs/fit.md, calibration).
 REPLICATE_SEEDS = (1,)
 REPLICATE_BUDGETS = BUDGETS
 # Approach 2's bootstrap is closed-form (a fraction of a second for thousands of resamples); its
-# interval is ± t·IQR/1.349 of the resamples, which a few vertices flying off a shallow profile
-# do not move, but a quartile read off 200 resamples still wobbles by ~8 %, off 2000 by ~2.6 %
-# (normal theory, docs/fit.md).
+# interval is ± t·IQR/1.349 of the resamples, and a quartile read off a few hundred resamples
+# still wobbles by several per cent (docs/fit.md).
 ISOFLOP_RESAMPLES = 2000
 
 
-def demo_config():
-  """The sweep: configs/sweeps/isoflop_tiny.py made smaller, built here so an installed package runs it."""
+def tiny_isoflop_sweep(budgets, replicate_budgets):
+  """An isoFLOP sweep of tiny byte-level Transformers sized for a CPU: the demo's and, at other
+  budgets, configs/sweeps/isoflop_tiny.py's. One recipe, built here so an installed package runs
+  it."""
   from scaling.sweep.config import cpu_defaults
 
   config = cpu_defaults()  # 64-byte context, 64k held-out bytes for each final loss, one evaluation
-  config.base.log_every = 50
-  config.base.progress = False  # the runner's bar over runs is enough on a terminal
   # Porian et al. 2024 find AdamW's usual β2 = 0.95 too low at small batch sizes; these runs take
   # 16 × 64 = 1k tokens per step, so β2 = 0.99 (warmup and LR follow the cpu_tiny recipe: a short
   # warmup and a larger LR for narrower models, as they also find).
@@ -55,16 +53,25 @@ def demo_config():
   # so neighbouring sizes differ only in scale.
   config.sweep.rule = "heads:4"
   config.sweep.flops_convention = "chinchilla"
-  config.sweep.budgets = BUDGETS
+  config.sweep.budgets = budgets
   config.sweep.sizes_per_budget = 5
   config.sweep.size_span = 8.0
-  # Tiny byte-level models are far from 20 tokens per parameter, so the grid is centred on a
-  # measured optimum, not on Chinchilla's rule: a first run of this demo centred on 150 (size span
-  # 5) put the parabola minima at 40–80 tokens per non-embedding parameter.
+  # Tiny byte-level models spend most FLOPs on embeddings, logits and attention, so their optimum
+  # is far from Hoffmann's 20 tokens per parameter: the grid is centred where this recipe's isoFLOP
+  # minima were measured (README, "The demo"; docs/sweeps.md). Remeasure with a wide size_span at
+  # budgets far from these.
   config.sweep.optimum = "tokens_per_param"
   config.sweep.optimum_tokens_per_param = 60.0
   config.sweep.replicate_seeds = REPLICATE_SEEDS
-  config.sweep.replicate_budgets = REPLICATE_BUDGETS
+  config.sweep.replicate_budgets = replicate_budgets
+  return config
+
+
+def demo_config():
+  """The demo's sweep, with the log and progress output of a command that prints a summary."""
+  config = tiny_isoflop_sweep(BUDGETS, REPLICATE_BUDGETS)
+  config.base.log_every = 50
+  config.base.progress = False  # the runner's bar over runs is enough on a terminal
   return config
 
 
@@ -126,24 +133,14 @@ def _holdout_check(rows: list[dict]) -> str:
           f"{n_actual:,.0f} ({100 * (n_predicted - n_actual) / n_actual:+.0f}%)")
 
 
-def seed_spread(rows: list[dict]) -> tuple[float, int]:
-  """(pooled SD of final loss between seeds of the same run, its degrees of freedom): over every
-  (budget, size) with replicates, Σ(loss - mean)² / Σ(seeds - 1). NaN, 0 without replicates."""
-  replicated = [np.asarray(losses) for losses in _losses_per_size(rows).values()
-                if len(losses) > 1]
-  dof = sum(losses.size - 1 for losses in replicated)
-  if not dof:
-    return math.nan, 0
-  return float(np.sqrt(sum(((l - l.mean()) ** 2).sum() for l in replicated) / dof)), dof
-
-
 def profile_noise(rows: list[dict], report: dict) -> list[dict]:
-  """Per budget: how deep its profile is, how far its points sit from their parabola, and how far
-  seeds of one size sit from each other, so "a parabola" can be judged against measured noise.
+  """Per budget: how deep its profile is and the run noise in it, so "a parabola" can be judged
+  against measured noise.
 
-  depth: the highest minus the lowest fitted loss; residual: the weighted RMS of the fitted points
-  about the parabola with 3 degrees of freedom taken out (sqrt(Σw·r² / Σw · n / (n - 3)), n
-  points fitted), comparable to seed_sd, the budget's own `seed_spread`.
+  depth: the highest minus the lowest fitted loss; residual, seed_sd and seed_dof: what the noise
+  bootstrap measures (`run_noise`) in this budget alone: its fitted points' RMS about the parabola
+  and the pooled SD between seeds of one size, both relative to each loss and in nats at the
+  budget's mean loss. NaN (0 df) where there is nothing to measure.
   """
   from scaling.fit import isoflop
 
@@ -154,20 +151,22 @@ def profile_noise(rows: list[dict], report: dict) -> list[dict]:
   for profile in isoflop.isoflop_profiles(budget_P, *columns, window=report["window"],
                                           grouped=False):
     fitted = profile.fitted if not profile.skipped else np.zeros(profile.rows.size, bool)
-    weights, loss = profile.weights[fitted], profile.loss[fitted]
-    n = int(fitted.sum())
-    residual = loss - np.polyval(profile.coefficients, profile.log_params[fitted])
-    rms = (math.sqrt((weights * residual**2).sum() / weights.sum() * n / (n - 3)) if n > 3
-           else math.nan)
-    sd, dof = seed_spread([r for r in rows if r["budget"] == profile.flops])
+    try:
+      noise = isoflop.run_noise([profile])
+      residual, seed_sd, seed_dof = noise.residual_rms, noise.seed_sd, noise.seed_dof
+    except InputError:  # neither replicates nor a parabola through more than 3 sizes
+      residual, seed_sd, seed_dof = math.nan, math.nan, 0
     table.append({"budget": profile.flops, "sizes": np.unique(profile.log_params).size,
-                  "runs": profile.rows.size, "fitted": n, "depth": float(np.ptp(loss)) if n else math.nan,
-                  "residual": rms, "seed_sd": sd, "seed_dof": dof,
+                  "runs": profile.rows.size, "fitted": int(fitted.sum()),
+                  "depth": float(np.ptp(profile.loss[fitted])) if fitted.any() else math.nan,
+                  "residual": residual, "seed_sd": seed_sd, "seed_dof": seed_dof,
                   "optimum": optima.get(round(profile.flops))})
   return table
 
 
 def noise_lines(table: list[dict], pooled: tuple[float, int]) -> list[str]:
+  """`profile_noise`'s table, then what its columns mean with the seed SD pooled over all budgets
+  (`pooled`: the fit's, and its degrees of freedom)."""
   lines = [f"{'budget':>9}  {'sizes':>5}  {'runs':>4}  {'N_opt (95% CI)':>28}  {'depth':>6}  "
            f"{'residual':>8}  {'seed SD':>12}"]
   for row in table:
@@ -180,8 +179,10 @@ def noise_lines(table: list[dict], pooled: tuple[float, int]) -> list[str]:
                  f"{row['depth']:>6.4f}  {row['residual']:>8.4f}  {seed:>12}")
   sd, dof = pooled
   lines.append(f"depth: highest minus lowest loss the parabola fits; residual: its points' RMS "
-               f"about it (3 df taken out); seed SD: between seeds of one size, pooled over all "
-               f"budgets {sd:.4f} ({dof} df)" if dof else "no replicate seeds: run noise unmeasured")
+               f"about it (the fit's df taken out); seed SD: between seeds of one size, pooled "
+               f"over all budgets {sd:.4f} ({dof} df); both relative to each loss, in nats at the "
+               "budget's mean loss (pooled: all runs')" if dof
+               else "no replicate seeds: run noise unmeasured")
   return lines
 
 
@@ -224,10 +225,28 @@ def main(argv: list[str]) -> int:
 
 def run(config, workdir: str, bootstrap: int, isoflop_bootstrap: int = ISOFLOP_RESAMPLES) -> int:
   """Trains `config`'s sweep in `workdir` (resuming), fits, draws and prints the summary."""
-  from scaling.sweep import plan as plan_lib
-  from scaling.sweep import results, runner
+  from scaling.plots import cli as plots_cli
+  from scaling.sweep import results
 
   started = time.perf_counter()
+  code = _train(config, workdir)
+  if code is not None:
+    return code
+  trained = time.perf_counter() - started
+  rows = results.read(workdir)
+  fits = _fit_approaches(workdir, rows, bootstrap, isoflop_bootstrap)
+  plots_cli.main([workdir, "--fit", rundir.join(workdir, "fit_isoflop.json"),
+                  "--fit", rundir.join(workdir, "fit_parametric.json")])
+  _print_summary(rows, fits, trained, isoflop_bootstrap)
+  print(f"total {(time.perf_counter() - started) / 60:.1f} min; outputs in {workdir}")
+  return 0
+
+
+def _train(config, workdir: str) -> int | None:
+  """Plans and trains the sweep (finished runs are skipped); the exit code if it did not finish."""
+  from scaling.sweep import plan as plan_lib
+  from scaling.sweep import runner
+
   plan = plan_lib.build(config, workdir)
   print(plan.table(), flush=True)
   outcome = runner.run(plan)
@@ -241,31 +260,37 @@ def run(config, workdir: str, bootstrap: int, isoflop_bootstrap: int = ISOFLOP_R
     for name, reason in outcome.failed.items():
       print(f"failed: {name}: {reason}", file=sys.stderr)
     return 1
-  trained = time.perf_counter() - started
-  rows = results.read(workdir)
-  largest = max(r["budget"] for r in rows)
-  target = 10 * largest
+  return None
 
+
+def _fit_approaches(workdir: str, rows: list[dict], bootstrap: int,
+                    isoflop_bootstrap: int) -> dict[str, dict]:
+  """Approach 2 (printing the fitter's tables and the noise table), again with Kaplan's N (quiet:
+  only its a is summarized) and Approach 3; their reports by name, each also saved in `workdir`."""
   print("\n== Approach 2: isoFLOP profiles (Hoffmann et al. 2022, sec. 3.2) ==")
   noise_bootstrap = ["--bootstrap", str(isoflop_bootstrap)]  # the default kind: noise
   isoflop = _fit(["--data", workdir, "--approach", "isoflop", *noise_bootstrap],
                  rundir.join(workdir, "fit_isoflop.json"))
-  pooled = seed_spread(rows)
+  pooled = isoflop["bootstrap"]["seed_sd"], isoflop["bootstrap"]["seed_dof"]
   print("\nEach budget's profile against the run noise measured by replicate seeds:")
   print("\n".join(noise_lines(profile_noise(rows, isoflop), pooled)))
-  with contextlib.redirect_stdout(io.StringIO()):  # the same fit with Kaplan's N: only its a
+  with contextlib.redirect_stdout(io.StringIO()):
     non_embedding = _fit(["--data", workdir, "--approach", "isoflop", "--n-column",
                           "params_non_embedding", *noise_bootstrap],
                          rundir.join(workdir, "fit_isoflop_non_embedding.json"))
   print("\n== Approach 3: parametric L(N, D) = E + A/N^α + B/D^β (sec. 3.3) ==")
   parametric = _fit(["--data", workdir, "--approach", "parametric", "--law", "chinchilla",
                      "--bootstrap", str(bootstrap)], rundir.join(workdir, "fit_parametric.json"))
+  return {"isoflop": isoflop, "non_embedding": non_embedding, "parametric": parametric}
 
-  from scaling.plots import cli as plots_cli
 
-  plots_cli.main([workdir, "--fit", rundir.join(workdir, "fit_isoflop.json"),
-                  "--fit", rundir.join(workdir, "fit_parametric.json")])
-
+def _print_summary(rows: list[dict], fits: dict[str, dict], trained: float,
+                   isoflop_bootstrap: int) -> None:
+  """The exponents of both approaches with their intervals, the compute-optimal N and D at 10×
+  the largest budget, and the held-out check."""
+  isoflop, non_embedding, parametric = fits["isoflop"], fits["non_embedding"], fits["parametric"]
+  largest = max(r["budget"] for r in rows)
+  target = 10 * largest
   k_n, k_d = isoflop["params"]["k_N"], isoflop["params"]["k_D"]
   print(f"\n== Summary ({len(rows)} runs, trained in {trained / 60:.1f} min; N = all parameters, "
         "C = training FLOPs, chinchilla convention) ==")
@@ -289,5 +314,3 @@ def run(config, workdir: str, bootstrap: int, isoflop_bootstrap: int = ISOFLOP_R
   print("Chinchilla found a ≈ 0.49 (Approach 2) and 0.46 (Approach 3) at 1e18–1e22 FLOPs; these "
         "models are ~1e4 parameters, byte-level, where embeddings, logits and attention dominate "
         "the FLOPs, so their exponents need not match (README, 'The demo').")
-  print(f"total {(time.perf_counter() - started) / 60:.1f} min; outputs in {workdir}")
-  return 0

@@ -73,16 +73,13 @@ def test_a_reduced_demo_trains_replicates_fits_and_sets_profiles_against_seed_no
   assert len(rows) == 12 and sorted({row["seed"] for row in rows}) == [0, 1]
   assert sum(row["name"].endswith("_s1") for row in rows) == 3
   # The noise table: one line per budget, the replicated one with its seed SD and degrees of
-  # freedom, and the pooled spread named in the interval's explanation.
-  sd, dof = demo.seed_spread(rows)
-  assert dof == 3 and f"pooled over all budgets {sd:.4f} (3 df)" in out
-  assert f"{sd:.4f} (3 df)" in out.split("Each budget's profile")[1].splitlines()[2]
-  assert "noise resamples: the design kept" in out and "with N = non-embedding parameters" in out
+  # freedom, and the pooled spread, the fit's own, named in the interval's explanation too.
   bootstrap = rundir.read_json(os.path.join(workdir, "fit_isoflop.json"))["bootstrap"]
-  # The fit measures the seeds' spread relative to each loss (SD of log loss), in nats at loss_scale.
-  log_sd, _ = demo.seed_spread([{**row, "loss": math.log(row["loss"])} for row in rows])
-  assert bootstrap["kind"].startswith("noise:")
-  assert bootstrap["seed_sd"] == pytest.approx(log_sd * bootstrap["loss_scale"])
+  assert bootstrap["kind"].startswith("noise:") and bootstrap["seed_dof"] == 3
+  pooled = f"{bootstrap['seed_sd']:.4f} (3 df"
+  assert f"pooled over all budgets {pooled})" in out and f"replicate runs, {pooled}," in out
+  assert "(3 df)" in out.split("Each budget's profile")[1].splitlines()[2]
+  assert "noise resamples: the design kept" in out and "with N = non-embedding parameters" in out
   assert f"σ = {bootstrap['sigma']:.4f} nats" in out
   assert "held-out budget 4.8e+10 FLOPs" in out
   for name in ("isoflop", "parametric_contours", "training_curves"):
@@ -120,14 +117,25 @@ def test_interval_line_names_sigma_and_where_it_came_from():
   assert "the seed SD (unmeasured: no replicate runs)" in unmeasured
 
 
-def test_seed_spread_pools_the_replicates_of_each_size():
-  rows = [{"budget": 1.0, "params": 10, "loss": 2.0}, {"budget": 1.0, "params": 10, "loss": 2.2},
-          {"budget": 1.0, "params": 20, "loss": 1.0}, {"budget": 2.0, "params": 10, "loss": 5.0},
-          {"budget": 2.0, "params": 10, "loss": 5.1}, {"budget": 2.0, "params": 10, "loss": 5.2}]
-  sd, dof = demo.seed_spread(rows)
-  # (0.1² + 0.1²) + (0.1² + 0 + 0.1²) over (2 - 1) + (3 - 1) degrees of freedom.
-  assert dof == 3 and sd == pytest.approx(np.sqrt(0.04 / 3))
-  assert demo.seed_spread(rows[2:3]) == (pytest.approx(np.nan, nan_ok=True), 0)
+def test_profile_noise_measures_each_budget_as_the_noise_bootstrap_does():
+  """A budget's row is `run_noise` of that budget alone: the seeds' SD of log loss and the
+  residuals relative to the parabola, both in nats at the budget's mean loss."""
+  from scaling.fit import isoflop
+
+  rows = replicated_rows(sd=0.01)
+  budget = np.array([r["budget"] for r in rows])
+  columns = [np.array([r[k] for r in rows]) for k in ("params", "tokens", "loss")]
+  report = {"window": isoflop.WINDOW, "optima": []}
+  table = demo.profile_noise(rows, report)
+  for row, profile in zip(table, isoflop.isoflop_profiles(budget, *columns, grouped=False)):
+    mean_loss = profile.loss.mean()
+    log_sd = np.sqrt(sum(np.var(np.log(profile.loss[profile.log_params == n]), ddof=1) * 2
+                         for n in np.unique(profile.log_params)) / 10)  # 5 sizes, 2 df each
+    assert row["seed_dof"] == 10 and row["seed_sd"] == pytest.approx(mean_loss * log_sd)
+    assert row["optimum"] is None
+  single = demo.profile_noise(rows[::3], report)  # one seed, so only the residuals measure noise
+  assert all(row["seed_dof"] == 0 and math.isnan(row["seed_sd"]) for row in single)
+  assert all(row["residual"] > 0 for row in single)
 
 
 def test_profile_noise_sees_the_seed_noise_in_the_residuals():
@@ -147,5 +155,6 @@ def test_profile_noise_sees_the_seed_noise_in_the_residuals():
     # The law is smooth, so what the parabola leaves is the seed noise (plus its curvature error).
     assert 0.5 < row["residual"] / row["seed_sd"] < 2
     assert row["depth"] > 0 and row["optimum"]["N_opt"] > 0
-  lines = demo.noise_lines(table, demo.seed_spread(rows))
-  assert len(lines) == 5 and "pooled over all budgets" in lines[-1]
+  noise = isoflop.run_noise(isoflop.isoflop_profiles(budget, *columns, grouped=False))
+  lines = demo.noise_lines(table, (noise.seed_sd, noise.seed_dof))
+  assert len(lines) == 5 and f"pooled over all budgets {noise.seed_sd:.4f} (30 df)" in lines[-1]

@@ -19,6 +19,7 @@ from scaling.sweep import results
 rows = results.read(sys.argv[1])
 with open(f"{sys.argv[1]}/fits/isoflop_params.json") as f:
   report = json.load(f)
-print("\n".join(demo.noise_lines(demo.profile_noise(rows, report), demo.seed_spread(rows))))
+pooled = report["bootstrap"]["seed_sd"], report["bootstrap"]["seed_dof"]
+print("\n".join(demo.noise_lines(demo.profile_noise(rows, report), pooled)))
 PY
 scaling plot "$W" --fit "$W/fits/isoflop_params.json" --fit "$W/fits/parametric_params.json"

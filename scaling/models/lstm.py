@@ -5,10 +5,10 @@ Shape letters: B batch, L sequence length, T decoded chunk, D d_model (= hidden 
 gates (i, f, g, o), V vocab, N n_layers.
 
 LSTM layers in the shared recurrent stack (`scaling.models.recurrent`: embedding, input norm, N
-layers, final norm, output). Without the norms configs/tiny.py stalls near the unigram loss (eval
-3.28 vs 2.36 nats/byte after 300 steps). The input projection of all L steps is one matmul before a
-`jax.lax.scan` over time; the scan body does only the recurrent matmul and the gate arithmetic. The
-carried state (h, c) and the gate arithmetic are float32.
+layers, final norm, output; what the norms changed for this cell: README, "The model family").
+The input projection of all L steps is one matmul before a `jax.lax.scan` over time, so the scan
+body does only the recurrent matmul and the gate arithmetic. The carried state (h, c) and the gate
+arithmetic are float32.
 
 Parameters of one layer: w_x [D, G=4, D], w_h [D, 4, D], b [4·D] -> 8·D² + 4·D. The bias is flat
 so that weight decay (masked to ndim ≥ 2) leaves it alone; its forget-gate part starts at 1.

@@ -191,10 +191,9 @@ def test_isoflop_figure_redraws_the_fitters_bootstrap_with_replicate_seeds(tmp_p
                                   optional=("seed",))
   points = (table["budget"], table["params"], table["tokens"], table["loss"])
   samples = isoflop_plot._bootstrap(report, points, report["window"], False, table["seed"])
-  lo, hi = isoflop_plot._log_interval(np.array([1.0]), np.log(samples["N_opt_BxM"][:, :1]),
-                                      report["bootstrap"])
-  assert [lo[0] * report["optima"][0]["N_opt"], hi[0] * report["optima"][0]["N_opt"]] == (
-      pytest.approx(report["optima"][0]["ci95"]["N_opt"], rel=1e-9))
+  lo, hi = isoflop_plot._interval([report["optima"][0]["N_opt"]], samples["N_opt_BxM"][:, :1],
+                                  report["bootstrap"])
+  assert [lo[0], hi[0]] == pytest.approx(report["optima"][0]["ci95"]["N_opt"], rel=1e-9)
   half = report["bootstrap"]["quantile"] * intervals.spread(samples["a"], report["bootstrap"]["scale"])
   assert [report["a"] - half, report["a"] + half] == pytest.approx(report["ci95"]["a"])
   optima = isoflop.isoflop(*points, grouped=False)
