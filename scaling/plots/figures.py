@@ -13,6 +13,7 @@ import numpy as np
 
 from scaling import rundir
 from scaling.errors import InputError
+from scaling.fit import laws
 from scaling.plots import common, context, curves, hparams, isoflop, model_size, parametric, runs
 
 FIGURES = ("training_curves", "isoflop", "parametric_contours", "model_size", "architectures",
@@ -28,7 +29,7 @@ def route_reports(reports) -> dict[str, dict]:
   for report in reports:
     loaded = common.load_report(report)
     approach = loaded["approach"]
-    if approach == "parametric" and loaded.get("law") in ("power", "saturating"):
+    if approach == "parametric" and loaded.get("law") in laws.of_inputs("x"):
       approach = "frontier"
     figure = _REPORT_FIGURE.get(approach)
     if figure is None:

@@ -26,19 +26,24 @@ def groups(table: dict[str, np.ndarray], n_column: str) -> dict[float, np.ndarra
 
 
 def _report_law(report: dict):
-  """(L(N) function, label) of a power or saturating report."""
-  law, p = report.get("law"), report["params"]
-  if law not in ("power", "saturating") or report.get("approach") not in ("frontier", "parametric"):
-    raise InputError(f"the L(N) figure needs a power or saturating fit report, got law {law!r}, "
+  """(L(N) function, label) of a fit report of a one-input law (`laws.of_inputs("x")`: power,
+  saturating, or any law registered with one input), evaluated through the law's own function."""
+  from scaling.fit import laws
+
+  name = report.get("law")
+  if name not in laws.of_inputs("x") or report.get("approach") not in ("frontier", "parametric"):
+    raise InputError(f"the L(N) figure needs a fit report of a one-input law "
+                     f"({', '.join(laws.of_inputs('x'))}), got law {name!r}, "
                      f"approach {report.get('approach')!r}")
-  alpha = p["alpha"]
-  n_c = p["A"] ** (1 / alpha)
-  label = (f"fit: L = (N_c/N)^α_N, α_N = {alpha:.3f}{common.interval(report, 'alpha')}, "
-           f"N_c = {n_c:.3g}")
-  if law == "saturating":
-    label = (f"fit: L = E + A·N^-α, α = {alpha:.3f}{common.interval(report, 'alpha')}, "
-             f"E = {p['E']:.3g}{common.interval(report, 'E')}")
-  return (lambda n: p.get("E", 0.0) + p["A"] * n**-alpha), label
+  law = laws.get(name)
+  try:
+    theta = laws.theta_of(law, report["params"])
+  except KeyError as e:
+    raise InputError(f"the {name} fit report has no parameter {e}") from None
+  quoted = ", ".join(f"{key} = {value:.3g}{common.interval(report, key)}"
+                     for key, value in report["params"].items())
+  label = f"fit ({name}): {quoted}"
+  return (lambda n: np.exp(np.asarray(law.log_loss(theta, np.log(n)[:, None])))), label
 
 
 def _least_squares_law(n_P, loss_P):

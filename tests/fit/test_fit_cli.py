@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import stats
@@ -381,6 +382,34 @@ def test_a_law_registered_in_laws_py_alone_is_fitted_and_drawn(monkeypatch, tmp_
   assert figures and all(os.path.getsize(p) > 10_000 for p in figures)
   with pytest.raises(InputError, match=r"law of \(N, D\) \(chinchilla, kaplan, one_exponent\)"):
     parametric.parametric_contours(path, str(tmp_path / "figures"), {**report, "law": "power"})
+
+
+def test_a_one_input_law_registered_in_laws_py_alone_is_fitted_and_drawn_as_l_of_n(monkeypatch,
+                                                                                  tmp_path):
+  """A law of one input needs no plotting code either: a frontier fit of it is drawn by the L(N)
+  figure through the law's own function, and `scaling plot` routes its report there."""
+  from scaling.fit import laws
+  from scaling.plots import figures, model_size  # the L(N) figure's function
+
+  monkeypatch.setattr(laws, "LAWS", dict(laws.LAWS))
+  laws.register(laws.Law(
+      name="shifted_power", inputs=("x",), theta_names=("a", "log_x0", "alpha"),
+      log_loss=lambda t, log_x: t[0] - t[2] * jnp.log(jnp.exp(log_x[:, 0]) + jnp.exp(t[1])),
+      start_grid=((0.0, 5.0, 10.0), (10.0, 12.0, 14.0), (0.05, 0.1, 0.3)),
+      params=lambda t: {"A": np.exp(t[..., 0]), "x0": np.exp(t[..., 1]), "alpha": t[..., 2]},
+      formula="L = A·(x + x0)^-α (a test law)"))
+  params = np.geomspace(1e6, 1e9, 12)
+  loss = 20.0 * (params + 3e5) ** -0.08
+  path = write_csv(tmp_path / "points.csv", {"params_non_embedding": params, "params": params,
+                                             "tokens": np.full(12, 1e9), "loss": loss})
+  out = tmp_path / "fit.json"
+  assert cli.main(["--data", path, "--approach", "frontier", "--law", "shifted_power",
+                   "--x", "params", "--out", str(out)]) == 0
+  report = json.loads(out.read_text())
+  assert report["params"]["alpha"] == pytest.approx(0.08, rel=0.02)
+  assert figures.route_reports([str(out)]) == {"model_size": report}
+  drawn = model_size(path, str(tmp_path / "figures"), str(out))
+  assert drawn and all(os.path.getsize(p) > 10_000 for p in drawn)
 
 
 def _strict_json(text: str):
