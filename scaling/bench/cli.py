@@ -142,36 +142,99 @@ def _compile_vs_depth(cfg, mesh, batch_BxL1, depths, repeats) -> list[dict]:
            "compile_s_all": s} for (n_layers, scan), s in seconds.items()]
 
 
+def _torch_twin(cfg, args, batch_BxL1, params, threads: int):
+  """The step in eager PyTorch, from our initial weights and learning-rate schedule, on as many
+  threads as XLA uses."""
+  import torch
+
+  from scaling.bench import torch_twin
+  from scaling.train import state as state_lib
+
+  torch.set_num_threads(threads)
+  rates = np.asarray(state_lib.learning_rate_schedule(cfg)(np.arange(1 + args.warmup + args.steps)))
+  return torch_twin.TwinStep(cfg, batch_BxL1, rates, params=params)
+
+
+def _measured_peak(sizes, size: int, by_size: dict, matmul_flops: float,
+                   round_seconds: list[float]) -> tuple[float, str, dict]:
+  """On CPU: (peak, where it comes from, the `matmul` report) from the size probe and the best
+  size's re-timings in the rounds."""
+  from scaling.bench import peaks
+
+  round_flops = [matmul_flops / s for s in round_seconds]
+  peak = peaks.cpu_peak(by_size, round_flops)
+  source = (f"measured: jitted float32 [n,n]@[n,n], fastest of sizes {sizes} "
+            f"and of {len(round_flops)} in-round re-timings of n={size}")
+  return peak, source, {"size": size, "flops_per_sec": peak, "rounds": round_flops,
+                        "by_size": {str(n): f for n, f in by_size.items()}}
+
+
+def _table_peak(device, count, dtype: str) -> tuple[float | None, str]:
+  """On an accelerator: (the published peak of `count` devices, where it comes from)."""
+  from scaling.bench import peaks
+
+  per_device = peaks.table_peak(device.device_kind, dtype)
+  if not per_device:
+    return None, f"no published {dtype} peak for {device.device_kind}"
+  return per_device * count, f"table: {device.device_kind} {dtype} × {count}"
+
+
+def _throughput(step_seconds: list[float], setting: dict, peak: float | None) -> dict:
+  """Median step, tokens/s, model FLOP/s and MFU of one implementation's timed steps."""
+  from scaling.bench import peaks
+
+  step_s = statistics.median(step_seconds)
+  tokens_per_sec = setting["tokens_per_step"] / step_s
+  model_flops = tokens_per_sec * setting["flops_per_token"]
+  return {"step_s": step_s, "step_s_min": min(step_seconds), "tokens_per_sec": tokens_per_sec,
+          "model_flops_per_sec": model_flops, "mfu": peaks.mfu(model_flops, peak)}
+
+
+def _depth_comparison(cfg, mesh, batch_BxL1, depths, repeats) -> dict:
+  """`depths` (compile seconds per depth and variant) and `compile_ratio` (deepest / shallowest)."""
+  rows = _compile_vs_depth(cfg, mesh, batch_BxL1, depths, repeats)
+  shallow, deep = min(depths), max(depths)
+  by = {(r["n_layers"], r["scan_layers"]): r["compile_s"] for r in rows}
+  return {"depths": rows, "compile_ratio": {"loop": by[deep, False] / by[shallow, False],
+                                            "scan": by[deep, True] / by[shallow, True]}}
+
+
+def _setting(cfg, mesh, path: str, with_torch: bool, threads: int) -> dict:
+  """What is measured, where and with what: the report's first keys."""
+  from scaling import models
+
+  device = mesh.devices.flat[0]
+  architecture = models.get(cfg.model.arch)
+  return {
+      "config": {"path": path, **cfg.model.resolved(), "batch_size": cfg.batch_size},
+      "device": {"platform": device.platform, "kind": device.device_kind,
+                 "count": int(mesh.devices.size)},
+      "versions": _versions(with_torch),
+      "threads": {"xla": threads, "torch": threads if with_torch else None},
+      "batch": "synthetic random tokens, one batch kept on the device",
+      "params": architecture.param_counts(cfg.model)["total"],
+      "flops_per_token": architecture.flops_per_token(cfg.model)["chinchilla"],
+      "tokens_per_step": cfg.batch_size * cfg.model.seq_len,
+  }
+
+
 def measure(cfg, mesh, args) -> dict:
   """Runs everything and returns the report (see the module docstring)."""
-  from scaling import models
   from scaling.bench import peaks
   from scaling.bench.train_step import TrainStep
-  from scaling.train import state as state_lib
 
   device = mesh.devices.flat[0]
   with_torch = _use_torch(args.torch, device.platform, cfg.model.dtype, cfg.model.arch)
   threads = len(os.sched_getaffinity(0))  # XLA:CPU sizes its Eigen pool to the usable cores
   load_before = os.getloadavg()[0]
-  architecture = models.get(cfg.model.arch)
-  flops_per_token = architecture.flops_per_token(cfg.model)["chinchilla"]
-  tokens_per_step = cfg.batch_size * cfg.model.seq_len
   rng = np.random.default_rng(cfg.seed)
   batch_BxL1 = rng.integers(0, cfg.model.vocab_size, (cfg.batch_size, cfg.model.seq_len + 1),
                             dtype=np.int32)
 
   ours = TrainStep(cfg, mesh, batch_BxL1)
   runs, counts = {"ours": ours.step}, {"ours": args.steps}
-  twin = None
-  if with_torch:
-    import torch
-
-    from scaling.bench import torch_twin
-
-    torch.set_num_threads(threads)
-    rates = np.asarray(state_lib.learning_rate_schedule(cfg)(
-        np.arange(1 + args.warmup + args.steps)))
-    twin = torch_twin.TwinStep(cfg, batch_BxL1, rates, params=ours.params())
+  twin = _torch_twin(cfg, args, batch_BxL1, ours.params(), threads) if with_torch else None
+  if twin:
     torch_first_loss = twin.step()
     runs["torch"], counts["torch"] = twin.step, args.steps
   first = ours.compile()
@@ -181,62 +244,37 @@ def measure(cfg, mesh, args) -> dict:
       twin.step()
   if device.platform == "cpu":
     size, by_size = peaks.best_matmul_size(args.matmul_sizes)
-    matmul, matmul_flops = peaks.matmul_probe(size)
-    runs["matmul"], counts["matmul"] = matmul, ROUNDS
+    runs["matmul"], matmul_flops = peaks.matmul_probe(size)
+    counts["matmul"] = ROUNDS
   seconds = interleave(runs, counts, min(ROUNDS, args.steps))
-
   if device.platform == "cpu":
-    round_flops = [matmul_flops / s for s in seconds["matmul"]]
-    peak = peaks.cpu_peak(by_size, round_flops)
-    peak_source = (f"measured: jitted float32 [n,n]@[n,n], fastest of sizes {args.matmul_sizes} "
-                   f"and of {len(round_flops)} in-round re-timings of n={size}")
+    peak, peak_source, matmul = _measured_peak(args.matmul_sizes, size, by_size, matmul_flops,
+                                               seconds["matmul"])
   else:
-    per_device = peaks.table_peak(device.device_kind, cfg.model.dtype)
-    peak = per_device * mesh.devices.size if per_device else None
-    peak_source = (f"table: {device.device_kind} {cfg.model.dtype} × {mesh.devices.size}"
-                   if per_device else f"no published {cfg.model.dtype} peak for {device.device_kind}")
+    peak, peak_source = _table_peak(device, mesh.devices.size, cfg.model.dtype)
 
-  def throughput(step_seconds):
-    step_s = statistics.median(step_seconds)
-    tokens_per_sec = tokens_per_step / step_s
-    model_flops = tokens_per_sec * flops_per_token
-    return {"step_s": step_s, "step_s_min": min(step_seconds), "tokens_per_sec": tokens_per_sec,
-            "model_flops_per_sec": model_flops, "mfu": peaks.mfu(model_flops, peak)}
-
-  m = cfg.model
+  setting = _setting(cfg, mesh, args.config, with_torch, threads)
   report = {
-      "config": {"path": args.config, **m.resolved(), "batch_size": cfg.batch_size},
-      "device": {"platform": device.platform, "kind": device.device_kind,
-                 "count": int(mesh.devices.size)},
-      "versions": _versions(with_torch),
-      "threads": {"xla": threads, "torch": threads if with_torch else None},
-      "batch": "synthetic random tokens, one batch kept on the device",
-      "params": architecture.param_counts(m)["total"],
-      "flops_per_token": flops_per_token,
-      "tokens_per_step": tokens_per_step,
+      **setting,
       "steps": args.steps,
       "compile_s": first["compile_s"],
       "first_step_s": first["first_step_s"],
       "first_loss": first["loss"],
-      **throughput(seconds["ours"]),
+      **_throughput(seconds["ours"], setting, peak),
       "dispatch_s": statistics.median(ours.dispatch_s[-args.steps:]),
       "peak_flops_per_sec": peak,
       "peak_source": peak_source,
   }
   if device.platform == "cpu":
-    report["matmul"] = {"size": size, "flops_per_sec": peak, "rounds": round_flops,
-                        "by_size": {str(n): f for n, f in by_size.items()}}
+    report["matmul"] = matmul
   if twin:
-    report["torch"] = {**throughput(seconds["torch"]), "first_loss": torch_first_loss}
+    report["torch"] = {**_throughput(seconds["torch"], setting, peak),
+                       "first_loss": torch_first_loss}
     report["ratio"] = report["tokens_per_sec"] / report["torch"]["tokens_per_sec"]
     report["ratio_best"] = report["torch"]["step_s_min"] / report["step_s_min"]
   if args.depths:
     del ours, twin  # free their state before compiling other depths
-    report["depths"] = _compile_vs_depth(cfg, mesh, batch_BxL1, args.depths, args.compile_repeats)
-    shallow, deep = min(args.depths), max(args.depths)
-    by = {(r["n_layers"], r["scan_layers"]): r["compile_s"] for r in report["depths"]}
-    report["compile_ratio"] = {"loop": by[deep, False] / by[shallow, False],
-                               "scan": by[deep, True] / by[shallow, True]}
+    report.update(_depth_comparison(cfg, mesh, batch_BxL1, args.depths, args.compile_repeats))
   report["load_avg"] = [load_before, os.getloadavg()[0]]
   return report
 

@@ -14,19 +14,20 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from scaling import hardware
+
 # device_kind (matched whole) -> dense peak FLOP/s per device, by compute dtype; datasheet figures.
 # float32 on NVIDIA is the TF32 tensor-core peak, because at JAX's default matmul precision XLA
 # computes float32 matmuls in TF32 there; NVIDIA quotes TF32 with sparsity, these are halved. TPUs
-# publish bf16 peaks only (their float32 matmuls run as bf16 passes), so float32 MFU is n/a there.
+# publish bf16 peaks only (their float32 matmuls run as bf16 passes), so float32 MFU is n/a there;
+# their rows are the chips of scaling/hardware.py's table.
 PEAKS = (
     (r"NVIDIA H100 PCIe", {"bfloat16": 756e12, "float32": 378e12}),
     (r"NVIDIA H100.*", {"bfloat16": 989e12, "float32": 494.5e12}),  # SXM
     (r"NVIDIA H200.*", {"bfloat16": 989e12, "float32": 494.5e12}),
     (r"NVIDIA A100.*", {"bfloat16": 312e12, "float32": 156e12}),
-    (r"TPU v4", {"bfloat16": 275e12}),
-    (r"TPU v5( lite|e)", {"bfloat16": 197e12}),
-    (r"TPU v5p?", {"bfloat16": 459e12}),
-    (r"TPU v6( lite|e)", {"bfloat16": 918e12}),
+    *((generation.chip.device_kind, {"bfloat16": generation.chip.bf16_flops_per_sec})
+      for generation in hardware.GENERATIONS.values() if generation.chip),
 )
 
 

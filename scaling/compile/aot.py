@@ -10,8 +10,8 @@ import math
 import re
 import time
 
-from scaling import models
-from scaling.compile import hardware, hlo
+from scaling import hardware, models
+from scaling.compile import hlo
 from scaling.compile import topology as topology_lib
 from scaling.models import attention
 from scaling.train.config import TrainConfig

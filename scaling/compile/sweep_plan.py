@@ -20,7 +20,8 @@ import json
 import os
 import pathlib
 
-from scaling.compile import aot, hardware
+from scaling import hardware
+from scaling.compile import aot
 from scaling.compile import topology as topology_lib
 from scaling.errors import InputError
 

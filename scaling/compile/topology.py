@@ -1,28 +1,20 @@
 """A Cloud TPU accelerator type (`v5p-32`, `v5litepod-16`, ...) as the slice JAX compiles for.
 
-The name is the one `gcloud` and `scaling launch tpu --accelerator-type` take. For v4 and v5p its
-number counts TensorCores, two per chip, which JAX drives as one device ("megacore"); for v5litepod
-and v6e it counts chips. Shapes and hosts follow the Cloud TPU docs' configuration tables
-(cloud.google.com/tpu/docs/v4, /v5p, /v5e, /v6e): a 3D slice has 4 chips (2x2x1) per host, a 2D
-slice of 16 or more chips has 4 per host, smaller 2D slices sit on one host. The devices come from
-libtpu's compile-only client, so no TPU needs to be attached.
+The name is the one `gcloud` and `scaling launch tpu --accelerator-type` take; how its number
+counts chips, the slice's torus shape and its hosts are the generation's row of
+`scaling.hardware.GENERATIONS`. The devices come from libtpu's compile-only client, so no TPU needs
+to be attached.
 """
 
 import dataclasses
 import os
 
+from scaling import hardware
 from scaling.errors import InputError
 
-# Chips -> slice shape, for the default (untwisted) shapes of each family.
-SHAPES_3D = {4: "2x2x1", 8: "2x2x2", 16: "2x2x4", 32: "2x4x4", 64: "4x4x4", 128: "4x4x8",
-             256: "4x8x8", 512: "8x8x8", 1024: "8x8x16", 2048: "8x16x16", 4096: "16x16x16"}
-SHAPES_2D = {1: "1x1", 4: "2x2", 8: "2x4", 16: "4x4", 32: "4x8", 64: "8x8", 128: "8x16",
-             256: "16x16"}
-# Generation prefix of the accelerator type -> (libtpu topology prefix, TensorCores counted per chip).
-GENERATIONS = {"v4": ("v4", 2), "v5p": ("v5p", 2), "v5litepod": ("v5e", 1), "v6e": ("v6e", 1)}
 # Generations `scaling launch tpu` starts but this does not compile for: libtpu compiles for them,
-# but each TensorCore is its own device (no megacore) and no per-chip table here covers them.
-UNMAPPED = ("v2", "v3")
+# but each TensorCore is its own device (no megacore) and the table holds no chip figures for them.
+UNMAPPED = tuple(name for name, generation in hardware.GENERATIONS.items() if not generation.libtpu)
 INSTALL_HINT = 'pip install -e ".[tpu]" (jax[tpu]: libtpu, which compiles for TPU on any machine)'
 
 
@@ -50,40 +42,44 @@ class Topology:
 def known_types() -> list[str]:
   """Every accelerator type this maps, smallest slice first within each generation."""
   names = []
-  for generation, (_, cores_per_chip) in GENERATIONS.items():
-    shapes = SHAPES_3D if cores_per_chip == 2 else SHAPES_2D
-    names += [f"{generation}-{chips * cores_per_chip}" for chips in shapes]
+  for name in hardware.compiled():
+    generation = hardware.GENERATIONS[name]
+    names += [f"{name}-{chips * generation.cores_per_chip}" for chips in generation.shapes]
   return names
 
 
 def parse(accelerator_type: str, num_slices: int = 1) -> Topology:
   """The slice `accelerator_type` names, `num_slices` of them joined by the data-center network."""
   generation, _, count = accelerator_type.rpartition("-")
+  covered = ", ".join(hardware.compiled())
   if generation in UNMAPPED:
-    raise InputError(f"--topology {accelerator_type}: scaling compile covers "
-                     f"{', '.join(GENERATIONS)}, not {generation} (each {generation} TensorCore is "
-                     "its own device and its memory and bandwidth are not in scaling/compile/"
-                     "hardware.py); plan on a v4 slice of the same chip count")
-  if generation not in GENERATIONS or not count.isdigit():
+    raise InputError(f"--topology {accelerator_type}: scaling compile covers {covered}, not "
+                     f"{generation} (each {generation} TensorCore is its own device and its "
+                     "memory and bandwidth are not in scaling/hardware.py); plan on a v4 slice of "
+                     "the same chip count")
+  if generation not in hardware.GENERATIONS or not count.isdigit():
     raise InputError(f"--topology {accelerator_type!r}: not a TPU accelerator type; expected "
-                     f"GENERATION-N with GENERATION one of {', '.join(GENERATIONS)} (e.g. v5p-32)")
-  prefix, cores_per_chip = GENERATIONS[generation]
-  chips, remainder = divmod(int(count), cores_per_chip)
-  shapes = SHAPES_3D if cores_per_chip == 2 else SHAPES_2D
-  if remainder or chips not in shapes:
-    sizes = ", ".join(f"{generation}-{c * cores_per_chip}" for c in shapes)
+                     f"GENERATION-N with GENERATION one of {covered} (e.g. v5p-32)")
+  row = hardware.GENERATIONS[generation]
+  chips, remainder = divmod(int(count), row.cores_per_chip)
+  if remainder or chips not in row.shapes:
+    sizes = ", ".join(f"{generation}-{c * row.cores_per_chip}" for c in row.shapes)
     raise InputError(f"--topology {accelerator_type}: no slice of that size; known: {sizes}")
-  shape = shapes[chips]
-  if cores_per_chip == 2 or chips >= 16:
-    per_host = (2, 2, 1)
+  shape = row.shapes[chips]
+  if chips <= row.single_host_chips:  # the whole slice on one host
+    per_host = tuple([*(int(n) for n in shape.split("x")), 1][:3])
   else:
-    per_host = {1: (1, 1, 1), 4: (2, 2, 1), 8: (2, 4, 1)}[chips]
+    per_host = row.host_bounds
   if num_slices < 1:
     raise InputError(f"--num-slices {num_slices}: must be at least 1")
-  if num_slices > 1 and generation == "v4":
-    raise InputError(f"--num-slices {num_slices}: v4's data-center network bandwidth is not in "
-                     "scaling/compile/hardware.py; plan multi-slice on v5p, v5litepod or v6e")
-  return Topology(accelerator_type, generation, f"{prefix}:{shape}", chips, per_host, num_slices)
+  if num_slices > 1 and row.chip.dcn_bytes_per_sec is None:
+    multi_slice = [name for name in hardware.compiled()
+                   if hardware.chip(name).dcn_bytes_per_sec is not None]
+    raise InputError(f"--num-slices {num_slices}: {generation}'s data-center network bandwidth is "
+                     f"not in scaling/hardware.py; plan multi-slice on "
+                     f"{', '.join(multi_slice[:-1])} or {multi_slice[-1]}")
+  return Topology(accelerator_type, generation, f"{row.libtpu}:{shape}", chips, per_host,
+                  num_slices)
 
 
 def compile_only_environment(topology: Topology) -> None:
@@ -108,7 +104,7 @@ def devices(topology: Topology) -> list:
   from jax.experimental import topologies
 
   options = {"chips_per_host_bounds": topology.chips_per_host}
-  if GENERATIONS[topology.generation][1] == 2:
+  if hardware.GENERATIONS[topology.generation].counts_cores:
     options["chip_config_name"] = "megacore"
   if topology.slices > 1:
     options["num_slices"] = topology.slices

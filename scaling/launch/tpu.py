@@ -20,21 +20,12 @@ import subprocess
 import sys
 import tempfile
 
+from scaling import hardware
 from scaling.errors import InputError
 from scaling.launch import command as command_lib
 
-# Google's runtime (`--version`) for JAX per TPU generation (cloud.google.com/tpu/docs/runtimes:
-# tpu-ubuntu2204-base for v4 and older).
-RUNTIME_VERSIONS = {
-    "v2": "tpu-ubuntu2204-base",
-    "v3": "tpu-ubuntu2204-base",
-    "v4": "tpu-ubuntu2204-base",
-    "v5litepod": "v2-alpha-tpuv5-lite",
-    "v5p": "v2-alpha-tpuv5",
-    "v6e": "v2-alpha-tpuv6e",
-}
-# The slices of the generations scaling/compile/topology.py does not map (Cloud TPU docs: v2, v3).
-OLDER_SLICES = {"v2": (8, 32, 128, 256, 512), "v3": (8, 32, 64, 128, 256, 512, 1024, 2048)}
+# Google's runtime (`--version`) for JAX per TPU generation.
+RUNTIME_VERSIONS = {name: row.runtime_version for name, row in hardware.GENERATIONS.items()}
 PROVISIONING = ("spot", "preemptible")
 REMOTE_RELEASES = "~/scaling-releases"  # one directory per commit, COMMIT and COMMIT.venv
 RUN_LOG = "~/scaling-run.log"  # the detached command's output, on each worker
@@ -74,17 +65,19 @@ def check_accelerator_type(accelerator_type: str) -> None:
   from scaling.compile import topology
 
   generation, _, count = accelerator_type.rpartition("-")
-  if generation in OLDER_SLICES:
-    if not count.isdigit() or int(count) not in OLDER_SLICES[generation]:
-      sizes = ", ".join(f"{generation}-{n}" for n in OLDER_SLICES[generation])
-      raise InputError(f"scaling launch tpu: --accelerator-type {accelerator_type}: no slice of "
-                       f"that size; known: {sizes}")
-  elif generation in topology.GENERATIONS:
+  if generation not in hardware.GENERATIONS:
+    return
+  slices = hardware.GENERATIONS[generation].slices
+  if slices is None:  # its slices are the shapes scaling compile maps
     try:
       topology.parse(accelerator_type)
     except InputError as e:
       raise InputError(f"scaling launch tpu: {str(e).replace('--topology', '--accelerator-type', 1)}"
                        ) from None
+  elif not count.isdigit() or int(count) not in slices:
+    sizes = ", ".join(f"{generation}-{n}" for n in slices)
+    raise InputError(f"scaling launch tpu: --accelerator-type {accelerator_type}: no slice of "
+                     f"that size; known: {sizes}")
 
 
 def repository() -> pathlib.Path:

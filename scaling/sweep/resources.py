@@ -11,14 +11,10 @@ import dataclasses
 import math
 import re
 
-from scaling import checks
+from scaling import checks, hardware
 from scaling.errors import InputError
 
-# Chips per host, and whether the type's number counts TensorCores (2 per chip) or chips.
-_TPU_GENERATIONS = {"v2": (4, True), "v3": (4, True), "v4": (4, True), "v5p": (4, True),
-                    "v5litepod": (4, False), "v6e": (4, False)}
-# Single-host v5e/v6e VMs hold up to 8 chips on one host.
-_SINGLE_HOST_CHIPS = {"v5litepod": 8, "v6e": 8}
+_TPU_TYPE = re.compile(f"({'|'.join(hardware.GENERATIONS)})-([1-9][0-9]*)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,12 +42,11 @@ def parse(text) -> Spec:
   match = re.fullmatch(r"(cpu|gpu):([1-9][0-9]*)", text)
   if match:
     return Spec(text=text, kind=match[1], count=int(match[2]))
-  match = re.fullmatch(r"(v2|v3|v4|v5p|v5litepod|v6e)-([1-9][0-9]*)", text)
+  match = _TPU_TYPE.fullmatch(text)
   if match:
-    generation, number = match[1], int(match[2])
-    per_host, counts_cores = _TPU_GENERATIONS[generation]
-    chips = number // 2 if counts_cores else number
-    if chips <= _SINGLE_HOST_CHIPS.get(generation, per_host):
+    generation = hardware.GENERATIONS[match[1]]
+    chips, per_host = int(match[2]) // generation.cores_per_chip, generation.chips_per_host
+    if chips <= generation.single_host_chips:
       return Spec(text=text, kind="tpu", count=1, chips_per_host=max(chips, 1))
     if chips % per_host:
       raise InputError(f"sweep.resources: {text} is not a slice of whole {per_host}-chip hosts")

@@ -42,7 +42,7 @@ def test_unknown_accelerator_type_is_an_input_error(name, named):
 
 
 def test_slices_multiply_hosts_and_only_whole_cubes_or_full_pods_wrap():
-  from scaling.compile import hardware
+  from scaling import hardware
 
   two = topology.parse("v5litepod-16", num_slices=2)
   assert (two.shape, two.chips, two.hosts, two.slices) == ((4, 4), 16, 8, 2)
