@@ -1,6 +1,6 @@
 """Model families. Importing this package registers every architecture.
 
-Shape letters, for every array name in the package (`x_BxLxD` is [B, L, D]; scaling/data too):
+Shape letters of array names (`x_BxLxD` is [B, L, D]) here, in scaling/data and scaling/train:
   B  rows of a batch (the global batch)
   L  positions one call processes: a training row's seq_len, or the chunk a decode call feeds
   M  key positions attention reads: L in training, the KV cache's length when decoding
@@ -9,7 +9,7 @@ Shape letters, for every array name in the package (`x_BxLxD` is [B, L, D]; scal
   D  d_model, a recurrent model's hidden size too;  I, O  a weight's input and output features
   H  heads;  K  head dim;  F  MLP hidden width;  V  vocabulary
   C  the projections stacked in one fused weight (3: q, k, v; 2: gate, up);  G  an LSTM's 4 gates
-  Z  layers (depth), the leading axis of a stacked cache;  P  processes;  1  a kept axis of size 1
+  Z  layers (depth), the leading axis of a stacked cache;  P  processes;  a digit: that size
 Lowercase is a part of its capital and the count of parts: b rows of one process (B/P) or one of
 m microbatches (B/m); v one of c vocabulary slices (the chunked loss); l positions of one of n
 attention blocks (blockwise attention). N is never a shape letter: it is a parameter count (the

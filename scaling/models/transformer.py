@@ -9,10 +9,10 @@ No linear layer has a bias, so `scaling.models.accounting` counts exactly these 
 size ladder (`scaling.models.ladder.shape_for`) picks depth, width and heads for a target N.
 
 Attention in training and evaluation runs the kernel `model.attention` names
-(`scaling.models.attention.causal`); `auto` is, on a CPU, the `xla` kernel (its own custom VJP,
-not `jax.nn.dot_product_attention`) and `blockwise` for long sequences, splash on a TPU, cuDNN on a
-GPU under bf16 (the one path through `jax.nn.dot_product_attention`). Decoding from a KV cache
-masks the cached positions and calls `jax.nn.dot_product_attention` (its xla implementation).
+(`scaling.models.attention.causal`; `auto` picks by platform, `attention.implementation`): on a
+CPU the `xla` kernel, `attention.causal_attention` with its own backward pass, or `blockwise` for
+long sequences. `jax.nn.dot_product_attention` runs only cuDNN's kernel (GPU) and decoding from a
+KV cache (masked to the cached positions, its xla implementation).
 
 Speed on XLA:CPU (docs/benchmarks.md): every projection is one dot over the B·L tokens flattened
 (`scaling.models.projection`); q, k, v come from one [D, 3, H, K] weight and SwiGLU's gate and up
@@ -306,7 +306,7 @@ class Transformer(nnx.Module):
 
   def features(self, tokens_BxL: jax.Array) -> tuple[jax.Array, jax.Array]:
     """(the final normed hidden states [B, L, D] in the compute dtype, the float32 unembedding
-    [D, V]), whose product (`dense`, as `_logits`) is the logits: for a loss that computes them a
+    [D, V]), whose product (`projection.dense`, as `_logits`) is the logits: for a loss that computes them a
     slice at a time."""
     positions_L = jnp.arange(tokens_BxL.shape[1])
     x_BxLxD = self._apply_blocks(self._embed(tokens_BxL, positions_L), positions_L,

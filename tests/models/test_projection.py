@@ -41,9 +41,9 @@ def test_a_projection_is_the_plain_einsum_in_value_and_gradients():
     def loss(fn):
       return lambda x, w: jnp.sum(fn(x, w) * g)
 
-    ours = jax.value_and_grad(loss(project), argnums=(0, 1))(x_BxLxI, w)
-    plain = jax.value_and_grad(loss(lambda x, w: jnp.einsum("BLI,I...->BL...", x, w)),
-                               argnums=(0, 1))(x_BxLxI, w)
+    ours = jax.jit(jax.value_and_grad(loss(project), argnums=(0, 1)))(x_BxLxI, w)
+    plain = jax.jit(jax.value_and_grad(loss(lambda x, w: jnp.einsum("BLI,I...->BL...", x, w)),
+                                       argnums=(0, 1)))(x_BxLxI, w)
     assert project(x_BxLxI, w).shape == (2, 8, *out_shape)
     for got, want in zip(jax.tree.leaves(ours), jax.tree.leaves(plain)):
       np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
