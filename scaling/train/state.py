@@ -158,23 +158,51 @@ def build(cfg: TrainConfig, mesh: Mesh) -> Steps:
   architecture = models.get(cfg.model.arch)
   model_cfg = for_platform(cfg.model, mesh.devices.flat[0].platform)
   tx = optimizer(cfg)
-  schedule = learning_rate_schedule(cfg)
 
   def create():
     model = architecture.module(model_cfg, rngs=nnx.Rngs(cfg.seed))
     return model, nnx.Optimizer(model, tx, wrt=nnx.Param)
 
+  def init():
+    return nnx.split(create())[1]
+
+  graphdef, abstract_state, state_sharding = _sharded_layout(create, mesh)
+  batch_sharding = NamedSharding(mesh, rules.logical_to_spec(("batch", "length")))
+  replicated = NamedSharding(mesh, PartitionSpec())
+  return Steps(
+      graphdef=graphdef,
+      state_sharding=state_sharding,
+      abstract_state=abstract_state,
+      batch_sharding=batch_sharding,
+      init=_under_mesh(mesh, jax.jit(init, out_shardings=state_sharding)),
+      train=_under_mesh(mesh, jax.jit(
+          _train_step(cfg, graphdef), in_shardings=(state_sharding, batch_sharding, replicated),
+          out_shardings=(state_sharding, None, replicated), donate_argnums=0)),
+      # Placed replicated on the mesh, as `train` returns it: a first one without the mesh would
+      # differ in type from the later ones, and the step would be traced and compiled twice.
+      no_bad_step=lambda: jax.device_put(jnp.zeros((), jnp.int32), replicated),
+      eval=_under_mesh(mesh, jax.jit(_eval_step(graphdef),
+                                     in_shardings=(state_sharding, batch_sharding))),
+  )
+
+
+def _sharded_layout(create: Callable, mesh: Mesh):
+  """(graphdef, abstract state, state sharding) of what `create` builds, laid out on `mesh` by the
+  logical-axis rules, computing nothing; the abstract state carries its shardings (the restore
+  target for a checkpoint)."""
   with jax.set_mesh(mesh), rules.axis_rules():
     graphdef, abstract_state = nnx.split(nnx.eval_shape(create))
     state_sharding = nnx.get_named_sharding(abstract_state, mesh)
   abstract_state = jax.tree.map(
       lambda a, sharding: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding),
       abstract_state, state_sharding)
-  batch_sharding = NamedSharding(mesh, rules.logical_to_spec(("batch", "length")))
-  replicated = NamedSharding(mesh, PartitionSpec())
+  return graphdef, abstract_state, state_sharding
 
-  def init():
-    return nnx.split(create())[1]
+
+def _train_step(cfg: TrainConfig, graphdef: nnx.GraphDef) -> Callable:
+  """(state, batch_BxW, first_bad) -> (state, metrics, first_bad): one AdamW update, over
+  `cfg.microbatches` slices of the batch."""
+  schedule = learning_rate_schedule(cfg)
 
   def train(state, batch_BxW, first_bad):
     """One update. `first_bad` (int32, 0 = none yet) records the first step whose loss or gradient
@@ -196,35 +224,28 @@ def build(cfg: TrainConfig, mesh: Mesh) -> Steps:
     first_bad = jnp.where((first_bad == 0) & ~finite, opt.step[...].astype(jnp.int32), first_bad)
     return nnx.split((model, opt))[1], metrics, first_bad
 
+  return train
+
+
+def _eval_step(graphdef: nnx.GraphDef) -> Callable:
+  """(state, batch_BxW) -> loss_L, the loss by position (Kaplan et al. 2020 Fig. 7, right); its
+  mean is the eval loss."""
+
   def evaluate(state, batch_BxW):
-    """Loss by position (Kaplan et al. 2020 Fig. 7, right); its mean is the eval loss."""
     model, _ = nnx.merge(graphdef, state)
     return token_losses(model(batch_BxW[:, :-1]), batch_BxW[:, 1:]).mean(axis=0)
 
-  def under_mesh(fn):
-    """Runs `fn` with the mesh and logical-axis rules in scope (tracing needs both); so does its
-    `.lower`, which compiles ahead of time from abstract inputs (`scaling compile`)."""
-    def in_scope(call):
-      def wrapped(*args):
-        with jax.set_mesh(mesh), rules.axis_rules():
-          return call(*args)
-      return wrapped
-    wrapped = in_scope(fn)
-    wrapped.lower = in_scope(fn.lower)
+  return evaluate
+
+
+def _under_mesh(mesh: Mesh, fn: Callable) -> Callable:
+  """`fn` run with the mesh and logical-axis rules in scope (tracing needs both); so is its
+  `.lower`, which compiles ahead of time from abstract inputs (`scaling compile`)."""
+  def in_scope(call):
+    def wrapped(*args):
+      with jax.set_mesh(mesh), rules.axis_rules():
+        return call(*args)
     return wrapped
-
-  return Steps(
-      graphdef=graphdef,
-      state_sharding=state_sharding,
-      abstract_state=abstract_state,
-      batch_sharding=batch_sharding,
-      init=under_mesh(jax.jit(init, out_shardings=state_sharding)),
-      train=under_mesh(jax.jit(
-          train, in_shardings=(state_sharding, batch_sharding, replicated),
-          out_shardings=(state_sharding, None, replicated), donate_argnums=0)),
-      # Placed replicated on the mesh, as `train` returns it: a first one without the mesh would
-      # differ in type from the later ones, and the step would be traced and compiled twice.
-      no_bad_step=lambda: jax.device_put(jnp.zeros((), jnp.int32), replicated),
-      eval=under_mesh(jax.jit(evaluate, in_shardings=(state_sharding, batch_sharding))),
-  )
-
+  wrapped = in_scope(fn)
+  wrapped.lower = in_scope(fn.lower)
+  return wrapped
