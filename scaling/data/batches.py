@@ -1,7 +1,7 @@
 """Token streams or documents -> batches of training windows.
 
-Letters in shape names: T tokens in a stream, N windows, W = L + 1 window length, L seq_len,
-B global batch size, P process count, b = B // P rows per process.
+Shape letters: the legend in `scaling.models` (here T tokens of a stream, R the windows of a split,
+W = L + 1 tokens a window, B the global batch, b = B/P the rows of each of P processes).
 
 A split is either a token stream held in memory (the stdlib and text sources) or a grain
 `MapDataset` of tokenized documents read lazily (tfds). Either way rows are windows of L + 1 tokens
@@ -57,15 +57,15 @@ def train_batches(split: Split, *, seq_len: int, global_batch_size: int, seed: i
     documents = split.seed(seed).shuffle().repeat()
     rows = _rows(global_batch_size, process_index, process_count)
     return packing.PackedRows(documents, rows=rows, num_rows=global_batch_size, width=seq_len + 1)
-  windows_NxW = windows(split, seq_len)
-  if not len(windows_NxW):
+  windows_RxW = windows(split, seq_len)
+  if not len(windows_RxW):
     raise InputError(
         f"data.validation_percent: the train split has {split.size} tokens, not one window of "
         f"seq_len + 1 = {seq_len + 1}; add files (data.glob) or hold out fewer "
         f"(data.validation_percent)")
   # `seed` then `shuffle`: grain derives the shuffle seed by hashing, so seed s's epoch e + 1 is not
   # seed s + 1's epoch e (as it would be with `shuffle(seed=s)`, which adds the epoch to the seed).
-  shuffled = windows_NxW.seed(seed).shuffle().repeat()
+  shuffled = windows_RxW.seed(seed).shuffle().repeat()
   return _process_rows(shuffled, global_batch_size, process_index, process_count)
 
 
@@ -92,15 +92,15 @@ def eval_batches(split: Split, *, seq_len: int, global_batch_size: int, num_batc
     batches_bxW = [next(packed) for _ in range(num_batches)]
     packed.close()
     return grain.MapDataset.source(batches_bxW)
-  windows_NxW = windows(split, seq_len)
-  available = len(windows_NxW) // global_batch_size
+  windows_RxW = windows(split, seq_len)
+  available = len(windows_RxW) // global_batch_size
   if not available:
     raise InputError(
-        f"data.validation_percent: the validation split has {len(windows_NxW)} windows of "
+        f"data.validation_percent: the validation split has {len(windows_RxW)} windows of "
         f"seq_len + 1 = {seq_len + 1} tokens, fewer than one eval batch of {global_batch_size}; "
         f"raise data.validation_percent or lower batch_size")
   wanted = min(num_batches, available) * global_batch_size
-  kept = windows_NxW[::len(windows_NxW) // wanted][:wanted]
+  kept = windows_RxW[::len(windows_RxW) // wanted][:wanted]
   return _process_rows(kept, global_batch_size, process_index, process_count)
 
 
@@ -132,7 +132,7 @@ def _rows(global_batch_size: int, process_index: int, process_count: int) -> ran
   return range(process_index * rows, (process_index + 1) * rows)
 
 
-def _process_rows(windows_NxW: grain.MapDataset, global_batch_size: int, process_index: int,
+def _process_rows(windows_RxW: grain.MapDataset, global_batch_size: int, process_index: int,
                   process_count: int) -> grain.MapDataset:
   """Rows [p * b, (p + 1) * b) of each global batch of B consecutive windows.
 
@@ -140,7 +140,7 @@ def _process_rows(windows_NxW: grain.MapDataset, global_batch_size: int, process
   other processes' rows.
   """
   rows = global_batch_size // process_count
-  batches = windows_NxW.batch(rows, drop_remainder=True, batch_fn=_stack_int32)
+  batches = windows_RxW.batch(rows, drop_remainder=True, batch_fn=_stack_int32)
   return batches[process_index::process_count]
 
 

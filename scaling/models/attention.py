@@ -1,15 +1,16 @@
-"""Causal attention kernels by backend, chosen by `model.attention`; none stores [L, L] scores.
+"""Causal attention kernels by backend, chosen by `model.attention`, and `causal`, which runs the one
+chosen. Shape letters: the legend in `scaling.models`.
 
-Shape letters as in `scaling.models.transformer`, plus M key positions, n blocks of b positions.
+- `xla`: `causal_attention`, the reference, whose [B, H, L, M] probabilities XLA keeps; its
+  backward pass copies none of them transposed (on XLA:CPU, docs/benchmarks.md).
 - `blockwise` (any backend; the CPU's choice for long sequences): query and key blocks with an
   online softmax (Milakov & Gimelshein 2018; Dao et al. 2022, FlashAttention), whose backward pass
   recomputes each block's probabilities from the saved log-sum-exp instead of storing them.
 - `splash` (TPU): the Pallas splash-attention kernel (jax.experimental.pallas.ops.tpu), run per
   device under `shard_map` over the batch and head axes of the mesh.
 - `cudnn` (GPU): cuDNN's fused kernel through `jax.nn.dot_product_attention`.
-- `xla`: `transformer.causal_attention`, the reference, whose [B, H, L, L] probabilities XLA keeps.
-`auto` resolves by the platform the step is compiled for (`implementation`), which in `scaling
-compile` is the TPU topology's although this host is a CPU.
+None but `xla` stores an [L, M] array. `auto` resolves by the platform the step is compiled for
+(`implementation`), which in `scaling compile` is the TPU topology's although this host is a CPU.
 """
 
 import functools
@@ -52,6 +53,19 @@ def implementation(cfg, platform: str) -> str:
   return chosen
 
 
+def causal(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, kernel: str) -> jax.Array:
+  """Causal self-attention [B, L, H, K] by `kernel`, an `implementation` other than auto."""
+  if kernel == "xla":
+    return causal_attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK)
+  if kernel == "blockwise":
+    return blockwise_attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK,
+                               block_size(q_BxLxHxK.shape[1], 128))
+  if kernel == "splash":
+    return splash_attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK)
+  return jax.nn.dot_product_attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, is_causal=True,
+                                      implementation=kernel)
+
+
 def block_size(length: int, preferred: int = 512) -> int:
   """The largest block ≤ `preferred` that divides `length` (the kernels tile the sequence evenly);
   the whole sequence when that block would be under 64 positions (too small to be worth a loop)."""
@@ -59,25 +73,73 @@ def block_size(length: int, preferred: int = 512) -> int:
   return block if block >= 64 else length
 
 
+# --- The reference kernel (xla), which keeps the [B, H, L, M] probabilities. -------------------
+
+@jax.custom_vjp
+def causal_attention(q_BxLxHxK: jax.Array, k_BxLxHxK: jax.Array, v_BxLxHxK: jax.Array) -> jax.Array:
+  """softmax(q·kᵀ/√K, causal)·v, as `jax.nn.dot_product_attention(..., implementation="xla")`
+  computes it, with a backward pass that copies no [L, L] matrix.
+
+  The gradients of v and k contract the query positions, the major dimension of the probabilities;
+  computing them transposed (dvᵀ = doᵀ·p, dkᵀ = qᵀ·ds) lets XLA:CPU transpose the [L, K] operand
+  rather than the [L, L] one, and Σ p·dp is taken as Σ o·do, a reduction over K not over L.
+  """
+  return _attention_fwd(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK)[0]
+
+
+def _attention_fwd(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK):
+  dtype = q_BxLxHxK.dtype
+  q_BxHxLxK, k_BxHxMxK, v_BxHxMxK = (x.transpose(0, 2, 1, 3) for x in (q_BxLxHxK, k_BxLxHxK, v_BxLxHxK))
+  scale = 1.0 / math.sqrt(q_BxLxHxK.shape[-1])
+  logits_BxHxLxM = jnp.einsum("BHLK,BHMK->BHLM", q_BxHxLxK, k_BxHxMxK,
+                              preferred_element_type=jnp.float32) * scale
+  L = logits_BxHxLxM.shape[-1]
+  causal_LxM = jnp.tril(jnp.ones((L, L), bool))
+  logits_BxHxLxM = jnp.where(causal_LxM, logits_BxHxLxM, _NEG)
+  probs_BxHxLxM = jax.nn.softmax(logits_BxHxLxM, axis=-1).astype(dtype)
+  out_BxHxLxK = jnp.einsum("BHLM,BHMK->BHLK", probs_BxHxLxM, v_BxHxMxK)
+  residuals = (q_BxHxLxK, k_BxHxMxK, v_BxHxMxK, probs_BxHxLxM, out_BxHxLxK)
+  return out_BxHxLxK.transpose(0, 2, 1, 3), residuals
+
+
+def _attention_bwd(residuals, g_out_BxLxHxK):
+  q_BxHxLxK, k_BxHxMxK, v_BxHxMxK, probs_BxHxLxM, out_BxHxLxK = residuals
+  dtype = q_BxHxLxK.dtype
+  scale = 1.0 / math.sqrt(q_BxHxLxK.shape[-1])
+  g_out_BxHxLxK = g_out_BxLxHxK.astype(dtype).transpose(0, 2, 1, 3)
+  g_v_BxHxKxM = jnp.einsum("BHLK,BHLM->BHKM", g_out_BxHxLxK, probs_BxHxLxM)
+  g_probs_BxHxLxM = jnp.einsum("BHLK,BHMK->BHLM", g_out_BxHxLxK, v_BxHxMxK,
+                               preferred_element_type=jnp.float32)
+  row_BxHxLx1 = jnp.sum((g_out_BxHxLxK * out_BxHxLxK).astype(jnp.float32), -1, keepdims=True)
+  g_logits_BxHxLxM = (probs_BxHxLxM * (g_probs_BxHxLxM - row_BxHxLx1) * scale).astype(dtype)
+  g_q_BxHxLxK = jnp.einsum("BHLM,BHMK->BHLK", g_logits_BxHxLxM, k_BxHxMxK)
+  g_k_BxHxKxM = jnp.einsum("BHLK,BHLM->BHKM", q_BxHxLxK, g_logits_BxHxLxM)
+  return (g_q_BxHxLxK.transpose(0, 2, 1, 3), g_k_BxHxKxM.transpose(0, 3, 1, 2),
+          g_v_BxHxKxM.transpose(0, 3, 1, 2))
+
+
+causal_attention.defvjp(_attention_fwd, _attention_bwd)
+
+
 # --- Blockwise attention with a recomputing backward pass. -------------------------------------
 
-def _blocks(x_BxLxHxK, b):
-  """[B, L, H, K] -> [n, B, H, b, K]: the sequence cut into n blocks of b, block index leading."""
+def _blocks(x_BxLxHxK, block):
+  """[B, L, H, K] -> [n, B, H, l, K]: the sequence cut into n blocks of l, block index leading."""
   B, L, H, K = x_BxLxHxK.shape
-  return x_BxLxHxK.reshape(B, L // b, b, H, K).transpose(1, 0, 3, 2, 4)
+  return x_BxLxHxK.reshape(B, L // block, block, H, K).transpose(1, 0, 3, 2, 4)
 
 
-def _unblocks(x_nxBxHxbxK):
-  n, B, H, b, K = x_nxBxHxbxK.shape
-  return x_nxBxHxbxK.transpose(1, 0, 3, 2, 4).reshape(B, n * b, H, K)
+def _unblocks(x_nxBxHxlxK):
+  n, B, H, block, K = x_nxBxHxlxK.shape
+  return x_nxBxHxlxK.transpose(1, 0, 3, 2, 4).reshape(B, n * block, H, K)
 
 
-def _scores(q_BxHxbxK, k_BxHxbxK, i, j, b, scale):
-  """Scaled causal logits [B, H, b, b] of query block i against key block j, in float32."""
-  s_BxHxbxb = jnp.einsum("BHqK,BHkK->BHqk", q_BxHxbxK, k_BxHxbxK,
+def _scores(q_BxHxlxK, k_BxHxlxK, i, j, block, scale):
+  """Scaled causal logits [B, H, l, l] of query block i against key block j, in float32."""
+  s_BxHxlxl = jnp.einsum("BHqK,BHkK->BHqk", q_BxHxlxK, k_BxHxlxK,
                          preferred_element_type=jnp.float32) * scale
-  rows, cols = i * b + jnp.arange(b), j * b + jnp.arange(b)
-  return jnp.where(cols[None, :] <= rows[:, None], s_BxHxbxb, _NEG)
+  rows, cols = i * block + jnp.arange(block), j * block + jnp.arange(block)
+  return jnp.where(cols[None, :] <= rows[:, None], s_BxHxlxl, _NEG)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
@@ -87,63 +149,63 @@ def blockwise_attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, block: int) -> jax.Arra
   return _blockwise_fwd(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, block)[0]
 
 
-def _blockwise_fwd(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, b):
+def _blockwise_fwd(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, block):
   dtype, K = q_BxLxHxK.dtype, q_BxLxHxK.shape[-1]
   scale = 1.0 / math.sqrt(K)
-  q_n, k_n, v_n = (_blocks(x, b) for x in (q_BxLxHxK, k_BxLxHxK, v_BxLxHxK))
+  q_n, k_n, v_n = (_blocks(x, block) for x in (q_BxLxHxK, k_BxLxHxK, v_BxLxHxK))
 
   def query_block(args):
-    i, q_BxHxbxK = args
+    i, q_BxHxlxK = args
 
     def key_block(j, carry):
-      max_BxHxb, sum_BxHxb, acc_BxHxbxK = carry
-      s_BxHxbxb = _scores(q_BxHxbxK, k_n[j], i, j, b, scale)
-      new_max_BxHxb = jnp.maximum(max_BxHxb, s_BxHxbxb.max(-1))
-      p_BxHxbxb = jnp.exp(s_BxHxbxb - new_max_BxHxb[..., None])
-      correction_BxHxb = jnp.exp(max_BxHxb - new_max_BxHxb)
-      acc_BxHxbxK = acc_BxHxbxK * correction_BxHxb[..., None] + jnp.einsum(
-          "BHqk,BHkK->BHqK", p_BxHxbxb.astype(dtype), v_n[j], preferred_element_type=jnp.float32)
-      return new_max_BxHxb, sum_BxHxb * correction_BxHxb + p_BxHxbxb.sum(-1), acc_BxHxbxK
+      max_BxHxl, sum_BxHxl, acc_BxHxlxK = carry
+      s_BxHxlxl = _scores(q_BxHxlxK, k_n[j], i, j, block, scale)
+      new_max_BxHxl = jnp.maximum(max_BxHxl, s_BxHxlxl.max(-1))
+      p_BxHxlxl = jnp.exp(s_BxHxlxl - new_max_BxHxl[..., None])
+      correction_BxHxl = jnp.exp(max_BxHxl - new_max_BxHxl)
+      acc_BxHxlxK = acc_BxHxlxK * correction_BxHxl[..., None] + jnp.einsum(
+          "BHqk,BHkK->BHqK", p_BxHxlxl.astype(dtype), v_n[j], preferred_element_type=jnp.float32)
+      return new_max_BxHxl, sum_BxHxl * correction_BxHxl + p_BxHxlxl.sum(-1), acc_BxHxlxK
 
-    shape = q_BxHxbxK.shape[:-1]
-    init = (jnp.full(shape, -jnp.inf), jnp.zeros(shape), jnp.zeros(q_BxHxbxK.shape, jnp.float32))
-    max_BxHxb, sum_BxHxb, acc_BxHxbxK = jax.lax.fori_loop(0, i + 1, key_block, init)
-    out_BxHxbxK = (acc_BxHxbxK / sum_BxHxb[..., None]).astype(dtype)
-    return out_BxHxbxK, max_BxHxb + jnp.log(sum_BxHxb)
+    shape = q_BxHxlxK.shape[:-1]
+    init = (jnp.full(shape, -jnp.inf), jnp.zeros(shape), jnp.zeros(q_BxHxlxK.shape, jnp.float32))
+    max_BxHxl, sum_BxHxl, acc_BxHxlxK = jax.lax.fori_loop(0, i + 1, key_block, init)
+    out_BxHxlxK = (acc_BxHxlxK / sum_BxHxl[..., None]).astype(dtype)
+    return out_BxHxlxK, max_BxHxl + jnp.log(sum_BxHxl)
 
   out_n, lse_n = jax.lax.map(query_block, (jnp.arange(q_n.shape[0]), q_n))
   return _unblocks(out_n), (q_n, k_n, v_n, out_n, lse_n)
 
 
-def _blockwise_bwd(b, residuals, g_out_BxLxHxK):
+def _blockwise_bwd(block, residuals, g_out_BxLxHxK):
   q_n, k_n, v_n, out_n, lse_n = residuals
   n, dtype = q_n.shape[0], q_n.dtype
   scale = 1.0 / math.sqrt(q_n.shape[-1])
-  g_n = _blocks(g_out_BxLxHxK.astype(dtype), b)
+  g_n = _blocks(g_out_BxLxHxK.astype(dtype), block)
   # Σ_k p·dp over a row equals Σ_K o·do (Dao et al. 2022, eq. in §B.2): a reduction over K.
   delta_n = jnp.sum((g_n * out_n).astype(jnp.float32), -1)
 
   def grad_logits(i, j):
-    """p and dlogits [B, H, b, b] of query block i against key block j, recomputed."""
-    p_BxHxbxb = jnp.exp(_scores(q_n[i], k_n[j], i, j, b, scale) - lse_n[i][..., None])
-    g_p_BxHxbxb = jnp.einsum("BHqK,BHkK->BHqk", g_n[i], v_n[j], preferred_element_type=jnp.float32)
-    return p_BxHxbxb, (p_BxHxbxb * (g_p_BxHxbxb - delta_n[i][..., None]) * scale).astype(dtype)
+    """p and dlogits [B, H, l, l] of query block i against key block j, recomputed."""
+    p_BxHxlxl = jnp.exp(_scores(q_n[i], k_n[j], i, j, block, scale) - lse_n[i][..., None])
+    g_p_BxHxlxl = jnp.einsum("BHqK,BHkK->BHqk", g_n[i], v_n[j], preferred_element_type=jnp.float32)
+    return p_BxHxlxl, (p_BxHxlxl * (g_p_BxHxlxl - delta_n[i][..., None]) * scale).astype(dtype)
 
   def query_grads(i):
-    def key_block(j, g_q_BxHxbxK):
+    def key_block(j, g_q_BxHxlxK):
       _, g_s = grad_logits(i, j)
-      return g_q_BxHxbxK + jnp.einsum("BHqk,BHkK->BHqK", g_s, k_n[j],
+      return g_q_BxHxlxK + jnp.einsum("BHqk,BHkK->BHqK", g_s, k_n[j],
                                       preferred_element_type=jnp.float32)
     return jax.lax.fori_loop(0, i + 1, key_block, jnp.zeros(q_n.shape[1:], jnp.float32))
 
   def key_value_grads(j):
     def query_block(i, carry):
-      g_k_BxHxbxK, g_v_BxHxbxK = carry
+      g_k_BxHxlxK, g_v_BxHxlxK = carry
       p, g_s = grad_logits(i, j)
-      g_v_BxHxbxK += jnp.einsum("BHqk,BHqK->BHkK", p.astype(dtype), g_n[i],
+      g_v_BxHxlxK += jnp.einsum("BHqk,BHqK->BHkK", p.astype(dtype), g_n[i],
                                 preferred_element_type=jnp.float32)
-      g_k_BxHxbxK += jnp.einsum("BHqk,BHqK->BHkK", g_s, q_n[i], preferred_element_type=jnp.float32)
-      return g_k_BxHxbxK, g_v_BxHxbxK
+      g_k_BxHxlxK += jnp.einsum("BHqk,BHqK->BHkK", g_s, q_n[i], preferred_element_type=jnp.float32)
+      return g_k_BxHxlxK, g_v_BxHxlxK
 
     zeros = jnp.zeros(k_n.shape[1:], jnp.float32)
     return jax.lax.fori_loop(j, n, query_block, (zeros, zeros))
@@ -169,9 +231,10 @@ def splash_attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, *, interpret: bool = False
 
   def local(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK):
     _, L, H, _ = q_BxLxHxK.shape
-    b = block_size(L)
-    sizes = splash.BlockSizes(block_q=b, block_kv=b, block_kv_compute=b, block_q_dkv=b,
-                              block_kv_dkv=b, block_kv_dkv_compute=b, block_q_dq=b, block_kv_dq=b)
+    block = block_size(L)
+    sizes = splash.BlockSizes(
+        block_q=block, block_kv=block, block_kv_compute=block, block_q_dkv=block,
+        block_kv_dkv=block, block_kv_dkv_compute=block, block_q_dq=block, block_kv_dq=block)
     mask = masks.MultiHeadMask([masks.CausalMask((L, L)) for _ in range(H)])
     kernel = splash.make_splash_mha(mask, block_sizes=sizes, head_shards=1, q_seq_shards=1,
                                     interpret=interpret)
@@ -192,12 +255,13 @@ def kernel_flops_per_step(cfg, platform: str, batch_size: int) -> float:
   counts 0 there), counted as the kernel runs them: the q·kᵀ and p·v blocks on or below the
   diagonal (causal), forward once plus again under any remat policy (the kernel's own residuals
   are not among the names a policy saves, so the backward pass reruns it), and the backward's dq kernel (3 block matmuls: s, dp, dq)
-  and dk/dv kernel (4: s, dp, dv, dk). Each block matmul is 2·b²·K FLOPs per batch row and head."""
+  and dk/dv kernel (4: s, dp, dv, dk). Each block matmul is 2·l²·K FLOPs per batch row and head (l
+  positions a block)."""
   if implementation(cfg, platform) != "splash":
     return 0.0
-  b = block_size(cfg.seq_len)
-  n = cfg.seq_len // b
+  block = block_size(cfg.seq_len)
+  n = cfg.seq_len // block
   visited = n * (n + 1) // 2  # causal: blocks on or below the diagonal
-  matmul = 2.0 * b * b * cfg.head_dim * visited * batch_size * cfg.n_heads * cfg.n_layers
+  matmul = 2.0 * block * block * cfg.head_dim * visited * batch_size * cfg.n_heads * cfg.n_layers
   forwards = 1 if cfg.remat == "none" else 2
   return matmul * (2 * forwards + 3 + 4)

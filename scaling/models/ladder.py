@@ -65,9 +65,9 @@ def _chinchilla_depth(d_model: int) -> float:
   return CHINCHILLA_DEPTH_COEF * d_model**CHINCHILLA_DEPTH_EXP
 
 
-# The named rules; the parametrized families "aspect:<r>" (d_model / n_layers = r) and
+# The named depth rules; the parametrized families "aspect:<r>" (d_model / n_layers = r) and
 # "heads:<h>" (head dim h) are parsed by `depth_rule` and `fixed_head_dim`.
-RULES: dict[str, DepthRule] = {
+DEPTH_RULES: dict[str, DepthRule] = {
     "kaplan": _fixed_aspect(KAPLAN_ASPECT),
     "chinchilla": _chinchilla_depth,
 }
@@ -96,10 +96,10 @@ def fixed_head_dim(rule: str) -> int | None:
 
 
 def depth_rule(rule: str) -> DepthRule:
-  """The rule's ideal depth as a function of width: a name in `RULES`, "aspect:<r>" with r > 0,
+  """The rule's ideal depth as a function of width: a name in `DEPTH_RULES`, "aspect:<r>" with r > 0,
   or "heads:<h>" (Chinchilla's depth, at least `HEADS_MIN_LAYERS`)."""
-  if isinstance(rule, str) and rule in RULES:
-    return RULES[rule]
+  if isinstance(rule, str) and rule in DEPTH_RULES:
+    return DEPTH_RULES[rule]
   if rule == TPU_RULE:
     return lambda d_model: 2 * max(1, math.floor(_chinchilla_depth(d_model) / 2 + 0.5))
   if fixed_head_dim(rule) is not None:
@@ -111,7 +111,7 @@ def depth_rule(rule: str) -> DepthRule:
       ratio = math.nan
     if math.isfinite(ratio) and ratio > 0:
       return _fixed_aspect(ratio)
-  known = ", ".join([*RULES, TPU_RULE])
+  known = ", ".join([*DEPTH_RULES, TPU_RULE])
   raise InputError(f"ladder rule must be {known}, {ASPECT_PREFIX}<r> with r > 0 or "
                    f"{HEADS_PREFIX}<h>, got {rule!r}")
 
@@ -164,8 +164,8 @@ def shape_for(target: float, rule: str, base_cfg: ModelConfig, *,
   curve (each grid width with the rule's depth rounded, at least 1) to the point nearest the target
   and keep its depth; then, at that depth, take the grid width nearest the target, which absorbs the
   rounding of the depth. For n_layers >= 2 that leaves the rule's depth at the chosen width within
-  a factor (1 ± 1/(2·n_layers))^1.5 of n_layers (as N ∝ L·D², up to the grid step); one-layer
-  models are as wide as the target needs. Targets below the smallest model (d_model 16, one layer;
+  a factor (1 ± 1/(2·n_layers))^1.5 of n_layers (as N ∝ n_layers·d_model², up to the grid step);
+  one-layer models are as wide as the target needs. Targets below the smallest model (d_model 16, one layer;
   under "heads:<h>", the narrowest multiple of h from 8 on, two layers) get that model. Under
   "heads:<h>" every head is h wide and `max_head_dim` does not apply.
   """

@@ -1,10 +1,9 @@
 """The recurrent stack the LSTM (`scaling.models.lstm`) and Elman RNN (`scaling.models.rnn`) share;
 they differ only in their cell (`layer_cls`), its parameter count and its FLOPs.
 
-Shape letters: B batch, L sequence length, T decoded chunk, D d_model (= hidden size), V vocab,
-N n_layers.
+Shape letters: the legend in `scaling.models`.
 
-embedding [V, D] -> input norm -> N layers (input width D) -> final norm -> output [D, V] (or the
+embedding [V, D] -> input norm -> Z layers (input width D) -> final norm -> output [D, V] (or the
 tied embedding). The norms (`cfg.norm`) give the cells unit-scale inputs and the logits a unit-scale
 h whatever `init_std` is (0.02 suits a Transformer's normed residual stream, not a recurrent input).
 The carried state is float32, matmuls run in `cfg.dtype`, logits are float32. `__call__` is
@@ -36,7 +35,7 @@ class Recurrent(nnx.Module):
   """tokens_BxL (int) -> logits_BxLxV (float32): embedding, norm, `layer_cls` stack, norm, output.
 
   A subclass names its `layer_cls`, whose `state_names` are the float32 [B, D] arrays each layer
-  carries; the decode cache holds them stacked over layers ([N, B, D]) with the next position.
+  carries; the decode cache holds them stacked over layers ([Z, B, D]) with the next position.
   """
 
   layer_cls: Callable  # (cfg, rngs=) -> a layer with `state_names`, (x_BxLxD, state) -> (y, state)
@@ -58,30 +57,30 @@ class Recurrent(nnx.Module):
   def init_cache(self, batch_size: int, max_len: int) -> dict:
     """Zero state for every layer and position 0. The state is O(1) in length: max_len is unused."""
     del max_len
-    zeros_NxBxD = jnp.zeros((self.cfg.n_layers, batch_size, self.cfg.d_model), jnp.float32)
-    cache = {name: zeros_NxBxD for name in self.layer_cls.state_names}
+    zeros_ZxBxD = jnp.zeros((self.cfg.n_layers, batch_size, self.cfg.d_model), jnp.float32)
+    cache = {name: zeros_ZxBxD for name in self.layer_cls.state_names}
     return {**cache, "index": jnp.zeros((), jnp.int32)}
 
-  def decode(self, tokens_BxT: jax.Array, cache: dict) -> tuple[jax.Array, dict]:
-    """Logits of the T tokens that continue the cached sequence, and the state after them."""
+  def decode(self, tokens_BxL: jax.Array, cache: dict) -> tuple[jax.Array, dict]:
+    """Logits of the L tokens that continue the cached sequence, and the state after them."""
     cfg = self.cfg
     dtype = jnp.dtype(cfg.dtype)
-    x_BxTxD = self.input_norm(layers.embed_tokens(self.embedding[...], tokens_BxT))
-    x_BxTxD = constrain(x_BxTxD.astype(dtype), ("batch", "length", "act_embed"))
+    x_BxLxD = self.input_norm(layers.embed_tokens(self.embedding[...], tokens_BxL))
+    x_BxLxD = constrain(x_BxLxD.astype(dtype), ("batch", "length", "act_embed"))
     names = self.layer_cls.state_names
     new_states = []
     for n, layer in enumerate(self.layers):
-      x_BxTxD, state = layer(x_BxTxD, tuple(cache[name][n] for name in names))
-      x_BxTxD = constrain(x_BxTxD, ("batch", "length", "act_embed"))
+      x_BxLxD, state = layer(x_BxLxD, tuple(cache[name][n] for name in names))
+      x_BxLxD = constrain(x_BxLxD, ("batch", "length", "act_embed"))
       new_states.append(state)
     new_cache = {name: jnp.stack([s[k] for s in new_states]) for k, name in enumerate(names)}
-    new_cache["index"] = cache["index"] + tokens_BxT.shape[1]
-    x_BxTxD = self.final_norm(x_BxTxD).astype(dtype)
+    new_cache["index"] = cache["index"] + tokens_BxL.shape[1]
+    x_BxLxD = self.final_norm(x_BxLxD).astype(dtype)
     unembedding_DxV = self.embedding[...].T if cfg.tie_embeddings else self.unembedding[...]
     # Logits and loss in float32 even under bf16 compute: the softmax over V needs the range.
-    logits_BxTxV = jnp.einsum("BTD,DV->BTV", x_BxTxD, unembedding_DxV.astype(dtype),
+    logits_BxLxV = jnp.einsum("BLD,DV->BLV", x_BxLxD, unembedding_DxV.astype(dtype),
                               preferred_element_type=jnp.float32)
-    return logits_BxTxV, new_cache
+    return logits_BxLxV, new_cache
 
 
 def param_counts_for(cfg: RecurrentConfig, per_layer: int) -> dict[str, int]:

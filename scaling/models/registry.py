@@ -24,8 +24,8 @@ class Architecture:
   - `__call__(tokens_BxL) -> logits_BxLxV` (float32): training and evaluation;
   - `init_cache(batch_size, max_len) -> cache`: a pytree of arrays holding what decoding carries
     (a Transformer's keys and values, a recurrent model's state) and the next position;
-  - `decode(tokens_BxT, cache) -> (logits_BxTxV, cache)`: continues the sequence from the cache's
-    position by T tokens. Decoding a prefix in any chunks gives the logits `__call__` gives on it.
+  - `decode(tokens_BxL, cache) -> (logits_BxLxV, cache)`: continues the sequence from the cache's
+    position by L tokens. Decoding a prefix in any chunks gives the logits `__call__` gives on it.
 
   Its parameters name logical axes (`scaling.parallel.rules`); `axis_keys` says which config key
   sets the size of each split one, so a size the mesh cannot split is reported by its key.

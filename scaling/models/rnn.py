@@ -1,9 +1,9 @@
 """Stacked Elman RNN language model (Elman 1990): h_t = tanh(x_t·W_x + h_{t-1}·W_h + b).
 
-Shape letters: B batch, L sequence length, D d_model (= hidden size), V vocab, N n_layers.
+Shape letters: the legend in `scaling.models`.
 
 The simplest cell on the shared recurrent stack (`scaling.models.recurrent`: embedding [V, D] ->
-input norm -> N layers of input width D -> final norm -> output [D, V] or the tied embedding). The
+input norm -> Z layers of input width D -> final norm -> output [D, V] or the tied embedding). The
 input projection of all L steps is one matmul before a `jax.lax.scan` over time; the carried h and
 the tanh are float32.
 

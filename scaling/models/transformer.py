@@ -1,7 +1,6 @@
 """Decoder-only Transformer family, from Kaplan/GPT-2 style to a modern (Llama-like) style.
 
-Shape letters: B batch, L sequence length, N = B·L tokens, D d_model, H heads, K head dim,
-F MLP hidden, V vocab, C the stacked projections of one fused weight (q/k/v, or gate/up).
+Shape letters: the legend in `scaling.models`.
 
 Options span what scaling papers trained: LayerNorm + GELU MLP + learned positions + tied embeddings
 (GPT-2, Kaplan et al. 2020) or RMSNorm + SwiGLU + rotary positions + untied embeddings (modern).
@@ -9,16 +8,20 @@ Every parameter names its logical axes; `scaling.parallel.rules` decides how the
 No linear layer has a bias, so `scaling.models.accounting` counts exactly these parameters; the
 size ladder (`scaling.models.ladder.shape_for`) picks depth, width and heads for a target N.
 
-Speed on XLA:CPU (docs/benchmarks.md): projections run on the tokens flattened to [N, D], so every
-weight gradient is one dot contracting N, which XLA runs without writing a transposed copy of the
-activations (contracting B and L as two dims made it transpose the largest one); q, k, v come from
-one [D, 3, H, K] weight and SwiGLU's gate and up from one [D, 2, F], so each is one larger dot;
-attention's backward pass transposes no [L, L] matrix (`causal_attention`); the rotary sin/cos
-tables are computed once per call, not in every layer's forward and backward.
+Attention in training and evaluation runs the kernel `model.attention` names
+(`scaling.models.attention.causal`; `auto` picks by platform, `attention.implementation`): on a
+CPU the `xla` kernel, `attention.causal_attention` with its own backward pass, or `blockwise` for
+long sequences. `jax.nn.dot_product_attention` runs only cuDNN's kernel (GPU) and decoding from a
+KV cache (masked to the cached positions, its xla implementation).
+
+Speed on XLA:CPU (docs/benchmarks.md): every projection is one dot over the B·L tokens flattened
+(`scaling.models.projection`); q, k, v come from one [D, 3, H, K] weight and SwiGLU's gate and up
+from one [D, 2, F], so each is one larger dot; attention's backward pass transposes no [L, M] matrix
+(`attention.causal_attention`); the rotary sin/cos tables are computed once per call, not in every
+layer's forward and backward.
 """
 
 import dataclasses
-import functools
 import math
 
 import jax
@@ -28,6 +31,7 @@ from jax.ad_checkpoint import checkpoint_name
 
 from scaling.errors import InputError
 from scaling.models import accounting, attention, config, ladder, layers, registry
+from scaling.models.projection import project
 from scaling.parallel.rules import constrain
 
 MLPS = ("gelu", "swiglu")
@@ -39,7 +43,7 @@ ATTENTION = attention.IMPLEMENTATIONS
 
 @dataclasses.dataclass(frozen=True)
 class TransformerConfig(config.ModelConfig):
-  """One decoder-only Transformer. Letters used in shape names: F d_ff, H n_heads."""
+  """One decoder-only Transformer."""
 
   arch: str = "transformer"
   n_heads: int = 4
@@ -151,98 +155,6 @@ def rotary(x_BxLxHxK: jax.Array, tables) -> jax.Array:
   return rotated.astype(x_BxLxHxK.dtype)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def dense(x_NxI: jax.Array, w_IxO: jax.Array, out_dtype=None, grad_dtype=None) -> jax.Array:
-  """x @ w, w cast to x's dtype (in `out_dtype`, default x's); the weight gradient comes out of its
-  dot in `grad_dtype` (default the weight's), then in the weight's own dtype.
-
-  `grad_dtype` is where the gradient is summed over the devices that split the tokens: XLA reduces
-  (or reduce-scatters over fsdp) the dot's output in the dot's output type, so float32 here reduces
-  the partial sums of a bf16 step in float32, as MaxText's grad_dtype does, and bfloat16 halves
-  those bytes (`config.grad_dtype`).
-
-  A weight gradient contracts the N tokens, the major dimension of both operands, so XLA:CPU's dot
-  needs one of them transposed in memory; left to itself it transposed the output gradient even
-  when that is the larger (SwiGLU's [N, 2F] against x's [N, D]). Ordering the dot's operands here
-  picks the cheaper copy, which XLA then fuses into the dot (no copy is left in the optimized HLO).
-  """
-  return jnp.matmul(x_NxI, w_IxO.astype(x_NxI.dtype), preferred_element_type=out_dtype)
-
-
-def _dense_fwd(x_NxI, w_IxO, out_dtype, grad_dtype):
-  return dense(x_NxI, w_IxO, out_dtype, grad_dtype), (x_NxI, w_IxO)
-
-
-def _dense_bwd(out_dtype, grad_dtype, residuals, g_NxO):
-  del out_dtype
-  x_NxI, w_IxO = residuals
-  g_NxO = g_NxO.astype(x_NxI.dtype)
-  g_x_NxI = jnp.einsum("NO,IO->NI", g_NxO, w_IxO.astype(x_NxI.dtype))
-  grad_dtype = grad_dtype or w_IxO.dtype
-  if x_NxI.shape[1] <= g_NxO.shape[1]:
-    g_w_IxO = jnp.einsum("NI,NO->IO", x_NxI, g_NxO, preferred_element_type=grad_dtype)
-  else:
-    g_w_IxO = jnp.einsum("NO,NI->OI", g_NxO, x_NxI, preferred_element_type=grad_dtype).T
-  return g_x_NxI, g_w_IxO.astype(w_IxO.dtype)
-
-
-dense.defvjp(_dense_fwd, _dense_bwd)
-
-
-def project(x_BxLxI: jax.Array, w_IxO: jax.Array, out_dtype=None, grad_dtype=None) -> jax.Array:
-  """x [B, L, I] times a weight [I, *out] -> [B, L, *out], as one `dense` over the N = B·L tokens."""
-  B, L, I = x_BxLxI.shape
-  out_NxO = dense(x_BxLxI.reshape(B * L, I), w_IxO.reshape(I, -1), out_dtype, grad_dtype)
-  out_NxO = checkpoint_name(out_NxO, "dense")
-  return out_NxO.reshape(B, L, *w_IxO.shape[1:])
-
-
-@jax.custom_vjp
-def causal_attention(q_BxLxHxK: jax.Array, k_BxLxHxK: jax.Array, v_BxLxHxK: jax.Array) -> jax.Array:
-  """softmax(q·kᵀ/√K, causal)·v, as `jax.nn.dot_product_attention(..., implementation="xla")`
-  computes it, with a backward pass that copies no [L, L] matrix.
-
-  The gradients of v and k contract the query positions, the major dimension of the probabilities;
-  computing them transposed (dvᵀ = doᵀ·p, dkᵀ = qᵀ·ds) lets XLA:CPU transpose the [L, K] operand
-  rather than the [L, L] one, and Σ p·dp is taken as Σ o·do, a reduction over K not over L.
-  """
-  return _attention_fwd(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK)[0]
-
-
-def _attention_fwd(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK):
-  dtype = q_BxLxHxK.dtype
-  q_BxHxLxK, k_BxHxMxK, v_BxHxMxK = (x.transpose(0, 2, 1, 3) for x in (q_BxLxHxK, k_BxLxHxK, v_BxLxHxK))
-  scale = 1.0 / math.sqrt(q_BxLxHxK.shape[-1])
-  logits_BxHxLxM = jnp.einsum("BHLK,BHMK->BHLM", q_BxHxLxK, k_BxHxMxK,
-                              preferred_element_type=jnp.float32) * scale
-  L = logits_BxHxLxM.shape[-1]
-  causal_LxM = jnp.tril(jnp.ones((L, L), bool))
-  logits_BxHxLxM = jnp.where(causal_LxM, logits_BxHxLxM, -0.7 * jnp.finfo(jnp.float32).max)
-  probs_BxHxLxM = jax.nn.softmax(logits_BxHxLxM, axis=-1).astype(dtype)
-  out_BxHxLxK = jnp.einsum("BHLM,BHMK->BHLK", probs_BxHxLxM, v_BxHxMxK)
-  residuals = (q_BxHxLxK, k_BxHxMxK, v_BxHxMxK, probs_BxHxLxM, out_BxHxLxK)
-  return out_BxHxLxK.transpose(0, 2, 1, 3), residuals
-
-
-def _attention_bwd(residuals, g_out_BxLxHxK):
-  q_BxHxLxK, k_BxHxMxK, v_BxHxMxK, probs_BxHxLxM, out_BxHxLxK = residuals
-  dtype = q_BxHxLxK.dtype
-  scale = 1.0 / math.sqrt(q_BxHxLxK.shape[-1])
-  g_out_BxHxLxK = g_out_BxLxHxK.astype(dtype).transpose(0, 2, 1, 3)
-  g_v_BxHxKxM = jnp.einsum("BHLK,BHLM->BHKM", g_out_BxHxLxK, probs_BxHxLxM)
-  g_probs_BxHxLxM = jnp.einsum("BHLK,BHMK->BHLM", g_out_BxHxLxK, v_BxHxMxK,
-                               preferred_element_type=jnp.float32)
-  row_BxHxLx1 = jnp.sum((g_out_BxHxLxK * out_BxHxLxK).astype(jnp.float32), -1, keepdims=True)
-  g_logits_BxHxLxM = (probs_BxHxLxM * (g_probs_BxHxLxM - row_BxHxLx1) * scale).astype(dtype)
-  g_q_BxHxLxK = jnp.einsum("BHLM,BHMK->BHLK", g_logits_BxHxLxM, k_BxHxMxK)
-  g_k_BxHxKxM = jnp.einsum("BHLK,BHLM->BHKM", q_BxHxLxK, g_logits_BxHxLxM)
-  return (g_q_BxHxLxK.transpose(0, 2, 1, 3), g_k_BxHxKxM.transpose(0, 3, 1, 2),
-          g_v_BxHxKxM.transpose(0, 3, 1, 2))
-
-
-causal_attention.defvjp(_attention_fwd, _attention_bwd)
-
-
 class Attention(nnx.Module):
   """Causal multi-head self-attention, by the kernel `model.attention` picks (`scaling.models.attention`)."""
 
@@ -268,17 +180,8 @@ class Attention(nnx.Module):
       q_BxLxHxK = rotary(q_BxLxHxK, rope)
       k_BxLxHxK = rotary(k_BxLxHxK, rope)
     if kv_cache is None:
-      implementation = attention_implementation(self.cfg)
-      if implementation == "xla":
-        out_BxLxHxK = causal_attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK)
-      elif implementation == "blockwise":
-        out_BxLxHxK = attention.blockwise_attention(
-            q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, attention.block_size(q_BxLxHxK.shape[1], 128))
-      elif implementation == "splash":
-        out_BxLxHxK = attention.splash_attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK)
-      else:
-        out_BxLxHxK = jax.nn.dot_product_attention(
-            q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, is_causal=True, implementation=implementation)
+      out_BxLxHxK = attention.causal(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK,
+                                     attention_implementation(self.cfg))
       out_BxLxHxK = checkpoint_name(out_BxLxHxK, "attention")
       return self._out(out_BxLxHxK)
     keys_BxMxHxK, values_BxMxHxK, index = kv_cache
@@ -370,7 +273,8 @@ class Transformer(nnx.Module):
     return self._logits(x_BxLxD)
 
   def init_cache(self, batch_size: int, max_len: int) -> dict:
-    """Keys and values of every layer for `max_len` positions, and the next position to write."""
+    """Keys and values [Z, B, M, H, K] of every layer for M = `max_len` positions, and the next
+    position to write."""
     cfg = self.cfg
     if cfg.position == "learned" and max_len > cfg.seq_len:
       raise InputError(f"decoding {max_len} positions (prompt and new tokens) exceeds the "
@@ -380,14 +284,14 @@ class Transformer(nnx.Module):
     zeros = jnp.zeros(shape, jnp.dtype(cfg.dtype))
     return {"keys": zeros, "values": zeros, "index": jnp.zeros((), jnp.int32)}
 
-  def decode(self, tokens_BxT: jax.Array, cache: dict) -> tuple[jax.Array, dict]:
-    """Logits of the T tokens that continue the cached sequence, and the cache with them added."""
+  def decode(self, tokens_BxL: jax.Array, cache: dict) -> tuple[jax.Array, dict]:
+    """Logits of the L tokens that continue the cached sequence, and the cache with them added."""
     index = cache["index"]
-    positions_T = index + jnp.arange(tokens_BxT.shape[1])
-    x_BxTxD = self._embed(tokens_BxT, positions_T)
-    x_BxTxD, keys, values = self._decode_blocks(x_BxTxD, positions_T, self._rope(positions_T), cache)
-    new_cache = {"keys": keys, "values": values, "index": index + tokens_BxT.shape[1]}
-    return self._logits(x_BxTxD), new_cache
+    positions_L = index + jnp.arange(tokens_BxL.shape[1])
+    x_BxLxD = self._embed(tokens_BxL, positions_L)
+    x_BxLxD, keys, values = self._decode_blocks(x_BxLxD, positions_L, self._rope(positions_L), cache)
+    new_cache = {"keys": keys, "values": values, "index": index + tokens_BxL.shape[1]}
+    return self._logits(x_BxLxD), new_cache
 
   def _rope(self, positions_L):
     """The rotary tables every layer uses (None without rotary positions)."""
@@ -402,7 +306,7 @@ class Transformer(nnx.Module):
 
   def features(self, tokens_BxL: jax.Array) -> tuple[jax.Array, jax.Array]:
     """(the final normed hidden states [B, L, D] in the compute dtype, the float32 unembedding
-    [D, V]), whose product (`dense`, as `_logits`) is the logits: for a loss that computes them a
+    [D, V]), whose product (`projection.dense`, as `_logits`) is the logits: for a loss that computes them a
     slice at a time."""
     positions_L = jnp.arange(tokens_BxL.shape[1])
     x_BxLxD = self._apply_blocks(self._embed(tokens_BxL, positions_L), positions_L,
@@ -417,31 +321,31 @@ class Transformer(nnx.Module):
     # Logits and loss in float32 even under bf16 compute: the softmax over V needs the range.
     return project(x_BxLxD, self._unembedding(), jnp.float32, self.cfg.grad_dtype)
 
-  def _decode_blocks(self, x_BxTxD, positions_T, rope, cache):
+  def _decode_blocks(self, x_BxLxD, positions_L, rope, cache):
     """The residual stack over a chunk, reading and extending each layer's cached keys/values."""
     index = cache["index"]
     if not self.cfg.scan_layers:
       keys, values = [], []
       for layer, block in enumerate(self.blocks):
-        x_BxTxD, (k, v) = block(x_BxTxD, positions_T, rope,
+        x_BxLxD, (k, v) = block(x_BxLxD, positions_L, rope,
                                 (cache["keys"][layer], cache["values"][layer], index))
         keys.append(k)
         values.append(v)
-      return x_BxTxD, jnp.stack(keys), jnp.stack(values)
+      return x_BxLxD, jnp.stack(keys), jnp.stack(values)
 
     # A plain lax.scan over the stacked blocks' arrays: decoding runs inside the sampler's own
     # lax.scan over tokens, from whose trace nnx.scan cannot take the blocks (they belong to the
     # enclosing jit's trace).
     graphdef, blocks_state = nnx.split(self.blocks)
 
-    def scan_body(x_BxTxD, layer):
+    def scan_body(x_BxLxD, layer):
       block_state, keys_BxMxHxK, values_BxMxHxK = layer
       block = nnx.merge(graphdef, block_state)
-      return block(x_BxTxD, positions_T, rope, (keys_BxMxHxK, values_BxMxHxK, index))
+      return block(x_BxLxD, positions_L, rope, (keys_BxMxHxK, values_BxMxHxK, index))
 
-    x_BxTxD, (keys, values) = jax.lax.scan(
-        scan_body, x_BxTxD, (blocks_state, cache["keys"], cache["values"]))
-    return x_BxTxD, keys, values
+    x_BxLxD, (keys, values) = jax.lax.scan(
+        scan_body, x_BxLxD, (blocks_state, cache["keys"], cache["values"]))
+    return x_BxLxD, keys, values
 
   def _apply_blocks(self, x_BxLxD, positions_L, rope):
     """The residual stack: a Python loop, or a scan over stacked blocks; optionally rematerialized."""

@@ -79,7 +79,7 @@ class Evaluator(Hook):
   def __init__(self, steps, batches: list, by_position: bool, bytes_per_token_V):
     self._steps, self._batches, self._by_position = steps, batches, by_position
     table_V = jnp.asarray(bytes_per_token_V, jnp.int32)
-    count = jax.jit(lambda b_BxL1: (jnp.take(table_V, b_BxL1[:, 1:]).sum(), b_BxL1[:, 1:].size))
+    count = jax.jit(lambda x_bxW: (jnp.take(table_V, x_bxW[:, 1:]).sum(), x_bxW[:, 1:].size))
     tokens = num_bytes = 0
     for batch in batches:
       batch_bytes, batch_tokens = count(batch)

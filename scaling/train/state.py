@@ -16,7 +16,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from scaling import models
 from scaling.errors import InputError
-from scaling.models import attention, transformer
+from scaling.models import attention, projection
 from scaling.parallel import rules
 from scaling.train import schedule as schedule_lib
 from scaling.train.config import TrainConfig
@@ -56,32 +56,33 @@ def next_token_loss(logits_BxLxV: jax.Array, targets_BxL: jax.Array) -> jax.Arra
   return token_losses(logits_BxLxV, targets_BxL).mean()
 
 
-def chunked_token_losses(x_NxD: jax.Array, unembedding_DxV: jax.Array, targets_N: jax.Array,
+def chunked_token_losses(x_TxD: jax.Array, unembedding_DxV: jax.Array, targets_T: jax.Array,
                          chunks: int, grad_dtype=None) -> jax.Array:
   """`token_losses` of the logits x·W computed `chunks` vocabulary slices at a time: an online
-  log-sum-exp over the slices in a rematerialized scan, so neither pass holds more than [N, V/c]
+  log-sum-exp over the slices in a rematerialized scan, so neither pass holds more than [T, V/c]
   float32 logits (vocabulary tiling, as MaxText's). Slice j holds the entries j, j + c, j + 2c, ...,
   so each slice is spread over the devices the vocabulary is split across, as the whole is. Each
-  slice's product is the model's `dense` (x's dtype, the weight gradient reduced in `grad_dtype`)."""
+  slice's product is `projection.dense`, as the logits' (x's dtype, the weight gradient reduced in
+  `grad_dtype`)."""
   D, V = unembedding_DxV.shape
-  w_cxDxW = unembedding_DxV.reshape(D, V // chunks, chunks).transpose(2, 0, 1)
-  slice_N, index_N = targets_N % chunks, targets_N // chunks
+  w_cxDxv = unembedding_DxV.reshape(D, V // chunks, chunks).transpose(2, 0, 1)
+  slice_T, index_T = targets_T % chunks, targets_T // chunks
 
   @jax.checkpoint
   def add_slice(carry, args):
-    max_N, sum_N, target_N = carry
-    j, w_DxW = args
-    logits_NxW = transformer.dense(x_NxD, w_DxW, jnp.float32, grad_dtype)
-    new_max_N = jnp.maximum(max_N, logits_NxW.max(-1))
-    sum_N = sum_N * jnp.exp(max_N - new_max_N) + jnp.exp(logits_NxW - new_max_N[:, None]).sum(-1)
-    picked_NxW = (jnp.arange(logits_NxW.shape[1]) == index_N[:, None]) & (slice_N == j)[:, None]
-    target_N = target_N + jnp.sum(jnp.where(picked_NxW, logits_NxW, 0.0), axis=-1)
-    return (new_max_N, sum_N, target_N), None
+    max_T, sum_T, target_T = carry
+    j, w_Dxv = args
+    logits_Txv = projection.dense(x_TxD, w_Dxv, jnp.float32, grad_dtype)
+    new_max_T = jnp.maximum(max_T, logits_Txv.max(-1))
+    sum_T = sum_T * jnp.exp(max_T - new_max_T) + jnp.exp(logits_Txv - new_max_T[:, None]).sum(-1)
+    picked_Txv = (jnp.arange(logits_Txv.shape[1]) == index_T[:, None]) & (slice_T == j)[:, None]
+    target_T = target_T + jnp.sum(jnp.where(picked_Txv, logits_Txv, 0.0), axis=-1)
+    return (new_max_T, sum_T, target_T), None
 
-  N = x_NxD.shape[0]
-  init = (jnp.full((N,), -jnp.inf), jnp.zeros((N,)), jnp.zeros((N,)))
-  (max_N, sum_N, target_N), _ = jax.lax.scan(add_slice, init, (jnp.arange(chunks), w_cxDxW))
-  return max_N + jnp.log(sum_N) - target_N
+  T = x_TxD.shape[0]
+  init = (jnp.full((T,), -jnp.inf), jnp.zeros((T,)), jnp.zeros((T,)))
+  (max_T, sum_T, target_T), _ = jax.lax.scan(add_slice, init, (jnp.arange(chunks), w_cxDxv))
+  return max_T + jnp.log(sum_T) - target_T
 
 
 def model_loss(model, inputs_BxL: jax.Array, targets_BxL: jax.Array) -> jax.Array:
@@ -107,33 +108,33 @@ def for_platform(model_cfg, platform: str):
   return dataclasses.replace(model_cfg, attention=attention.implementation(model_cfg, platform))
 
 
-def microbatch_split(batch_BxL1: jax.Array, microbatches: int) -> jax.Array:
-  """[B, L+1] -> [m, B/m, L+1], microbatch i the rows i, i+m, i+2m, ...: each device holds an equal
-  share of every microbatch of its own rows, so the split moves no data (the batch is split over
-  devices in contiguous blocks of rows, a multiple of m long)."""
-  B, L1 = batch_BxL1.shape
-  batch_mxbxL1 = batch_BxL1.reshape(B // microbatches, microbatches, L1).swapaxes(0, 1)
-  return rules.constrain(batch_mxbxL1, (None, "batch", "length"))
+def microbatch_split(batch_BxW: jax.Array, microbatches: int) -> jax.Array:
+  """[B, W] -> [m, b, W] (b = B/m), microbatch i the rows i, i+m, i+2m, ...: each device holds an
+  equal share of every microbatch of its own rows, so the split moves no data (the batch is split
+  over devices in contiguous blocks of rows, a multiple of m long)."""
+  B, W = batch_BxW.shape
+  batch_mxbxW = batch_BxW.reshape(B // microbatches, microbatches, W).swapaxes(0, 1)
+  return rules.constrain(batch_mxbxW, (None, "batch", "length"))
 
 
-def accumulated_gradients(model, batch_BxL1: jax.Array, microbatches: int):
+def accumulated_gradients(model, batch_BxW: jax.Array, microbatches: int):
   """(mean loss, mean gradient) over `microbatches` equal slices of the batch, run in a scan that
   sums float32 gradients, so activations are those of one microbatch (gradient accumulation, as
   MaxText's gradient_accumulation_steps). Equal slices: the means are the whole batch's."""
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
 
-  def loss_fn(params, batch_bxL1):
+  def loss_fn(params, batch_bxW):
     model = nnx.merge(graphdef, params, rest)
-    return model_loss(model, batch_bxL1[:, :-1], batch_bxL1[:, 1:])
+    return model_loss(model, batch_bxW[:, :-1], batch_bxW[:, 1:])
 
-  def add_microbatch(carry, batch_bxL1):
+  def add_microbatch(carry, batch_bxW):
     loss_sum, grad_sum = carry
-    loss, grads = jax.value_and_grad(loss_fn)(params, batch_bxL1)
+    loss, grads = jax.value_and_grad(loss_fn)(params, batch_bxW)
     return (loss_sum + loss, jax.tree.map(lambda s, g: s + g.astype(jnp.float32), grad_sum, grads)), None
 
   zeros = jax.tree.map(lambda p: jnp.zeros_like(p, jnp.float32), params)
   (loss_sum, grad_sum), _ = jax.lax.scan(
-      add_microbatch, (jnp.zeros((), jnp.float32), zeros), microbatch_split(batch_BxL1, microbatches))
+      add_microbatch, (jnp.zeros((), jnp.float32), zeros), microbatch_split(batch_BxW, microbatches))
   return loss_sum / microbatches, jax.tree.map(
       lambda g, p: (g / microbatches).astype(p.dtype), grad_sum, params)
 
@@ -147,9 +148,9 @@ class Steps:
   abstract_state: object  # ShapeDtypeStructs with shardings: the restore target for a checkpoint
   batch_sharding: NamedSharding
   init: Callable  # () -> state
-  train: Callable  # (state, batch_BxL1, first_bad) -> (state, {"loss", "lr", "grad_norm"}, first_bad)
+  train: Callable  # (state, batch_BxW, first_bad) -> (state, {"loss", "lr", "grad_norm"}, first_bad)
   no_bad_step: Callable  # () -> the first `first_bad` (0), laid out as `train` returns it
-  eval: Callable  # (state, batch_BxL1) -> loss_L: mean over the batch at each context position
+  eval: Callable  # (state, batch_BxW) -> loss_L: mean over the batch at each context position
 
 
 def build(cfg: TrainConfig, mesh: Mesh) -> Steps:
@@ -157,29 +158,57 @@ def build(cfg: TrainConfig, mesh: Mesh) -> Steps:
   architecture = models.get(cfg.model.arch)
   model_cfg = for_platform(cfg.model, mesh.devices.flat[0].platform)
   tx = optimizer(cfg)
-  schedule = learning_rate_schedule(cfg)
 
   def create():
     model = architecture.module(model_cfg, rngs=nnx.Rngs(cfg.seed))
     return model, nnx.Optimizer(model, tx, wrt=nnx.Param)
 
+  def init():
+    return nnx.split(create())[1]
+
+  graphdef, abstract_state, state_sharding = _sharded_layout(create, mesh)
+  batch_sharding = NamedSharding(mesh, rules.logical_to_spec(("batch", "length")))
+  replicated = NamedSharding(mesh, PartitionSpec())
+  return Steps(
+      graphdef=graphdef,
+      state_sharding=state_sharding,
+      abstract_state=abstract_state,
+      batch_sharding=batch_sharding,
+      init=_under_mesh(mesh, jax.jit(init, out_shardings=state_sharding)),
+      train=_under_mesh(mesh, jax.jit(
+          _train_step(cfg, graphdef), in_shardings=(state_sharding, batch_sharding, replicated),
+          out_shardings=(state_sharding, None, replicated), donate_argnums=0)),
+      # Placed replicated on the mesh, as `train` returns it: a first one without the mesh would
+      # differ in type from the later ones, and the step would be traced and compiled twice.
+      no_bad_step=lambda: jax.device_put(jnp.zeros((), jnp.int32), replicated),
+      eval=_under_mesh(mesh, jax.jit(_eval_step(graphdef),
+                                     in_shardings=(state_sharding, batch_sharding))),
+  )
+
+
+def _sharded_layout(create: Callable, mesh: Mesh):
+  """(graphdef, abstract state, state sharding) of what `create` builds, laid out on `mesh` by the
+  logical-axis rules, computing nothing; the abstract state carries its shardings (the restore
+  target for a checkpoint)."""
   with jax.set_mesh(mesh), rules.axis_rules():
     graphdef, abstract_state = nnx.split(nnx.eval_shape(create))
     state_sharding = nnx.get_named_sharding(abstract_state, mesh)
   abstract_state = jax.tree.map(
       lambda a, sharding: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding),
       abstract_state, state_sharding)
-  batch_sharding = NamedSharding(mesh, rules.logical_to_spec(("batch", "length")))
-  replicated = NamedSharding(mesh, PartitionSpec())
+  return graphdef, abstract_state, state_sharding
 
-  def init():
-    return nnx.split(create())[1]
 
-  def train(state, batch_BxL1, first_bad):
+def _train_step(cfg: TrainConfig, graphdef: nnx.GraphDef) -> Callable:
+  """(state, batch_BxW, first_bad) -> (state, metrics, first_bad): one AdamW update, over
+  `cfg.microbatches` slices of the batch."""
+  schedule = learning_rate_schedule(cfg)
+
+  def train(state, batch_BxW, first_bad):
     """One update. `first_bad` (int32, 0 = none yet) records the first step whose loss or gradient
     was non-finite, on the device, so the loop checks it only when it pulls metrics anyway."""
     model, opt = nnx.merge(graphdef, state)
-    inputs_BxL, targets_BxL = batch_BxL1[:, :-1], batch_BxL1[:, 1:]
+    inputs_BxL, targets_BxL = batch_BxW[:, :-1], batch_BxW[:, 1:]
 
     def loss_fn(model):
       return model_loss(model, inputs_BxL, targets_BxL)
@@ -188,42 +217,35 @@ def build(cfg: TrainConfig, mesh: Mesh) -> Steps:
     if cfg.microbatches == 1:
       loss, grads = nnx.value_and_grad(loss_fn)(model)
     else:
-      loss, grads = accumulated_gradients(model, batch_BxL1, cfg.microbatches)
+      loss, grads = accumulated_gradients(model, batch_BxW, cfg.microbatches)
     opt.update(model, grads)
     metrics = {"loss": loss, "lr": lr, "grad_norm": optax.tree.norm(grads)}
     finite = jnp.isfinite(metrics["loss"]) & jnp.isfinite(metrics["grad_norm"])
     first_bad = jnp.where((first_bad == 0) & ~finite, opt.step[...].astype(jnp.int32), first_bad)
     return nnx.split((model, opt))[1], metrics, first_bad
 
-  def evaluate(state, batch_BxL1):
-    """Loss by position (Kaplan et al. 2020 Fig. 7, right); its mean is the eval loss."""
+  return train
+
+
+def _eval_step(graphdef: nnx.GraphDef) -> Callable:
+  """(state, batch_BxW) -> loss_L, the loss by position (Kaplan et al. 2020 Fig. 7, right); its
+  mean is the eval loss."""
+
+  def evaluate(state, batch_BxW):
     model, _ = nnx.merge(graphdef, state)
-    return token_losses(model(batch_BxL1[:, :-1]), batch_BxL1[:, 1:]).mean(axis=0)
+    return token_losses(model(batch_BxW[:, :-1]), batch_BxW[:, 1:]).mean(axis=0)
 
-  def under_mesh(fn):
-    """Runs `fn` with the mesh and logical-axis rules in scope (tracing needs both); so does its
-    `.lower`, which compiles ahead of time from abstract inputs (`scaling compile`)."""
-    def in_scope(call):
-      def wrapped(*args):
-        with jax.set_mesh(mesh), rules.axis_rules():
-          return call(*args)
-      return wrapped
-    wrapped = in_scope(fn)
-    wrapped.lower = in_scope(fn.lower)
+  return evaluate
+
+
+def _under_mesh(mesh: Mesh, fn: Callable) -> Callable:
+  """`fn` run with the mesh and logical-axis rules in scope (tracing needs both); so is its
+  `.lower`, which compiles ahead of time from abstract inputs (`scaling compile`)."""
+  def in_scope(call):
+    def wrapped(*args):
+      with jax.set_mesh(mesh), rules.axis_rules():
+        return call(*args)
     return wrapped
-
-  return Steps(
-      graphdef=graphdef,
-      state_sharding=state_sharding,
-      abstract_state=abstract_state,
-      batch_sharding=batch_sharding,
-      init=under_mesh(jax.jit(init, out_shardings=state_sharding)),
-      train=under_mesh(jax.jit(
-          train, in_shardings=(state_sharding, batch_sharding, replicated),
-          out_shardings=(state_sharding, None, replicated), donate_argnums=0)),
-      # Placed replicated on the mesh, as `train` returns it: a first one without the mesh would
-      # differ in type from the later ones, and the step would be traced and compiled twice.
-      no_bad_step=lambda: jax.device_put(jnp.zeros((), jnp.int32), replicated),
-      eval=under_mesh(jax.jit(evaluate, in_shardings=(state_sharding, batch_sharding))),
-  )
-
+  wrapped = in_scope(fn)
+  wrapped.lower = in_scope(fn.lower)
+  return wrapped

@@ -126,9 +126,9 @@ def _run_metadata(cfg, resolved, corpus, mesh) -> dict:
   }
 
 
-def _global_batch(local_BxL1: np.ndarray, sharding) -> jax.Array:
+def _global_batch(local_bxW: np.ndarray, sharding) -> jax.Array:
   """Each process hands in its rows; together they form the global batch laid out on the mesh."""
-  return jax.make_array_from_process_local_data(sharding, local_BxL1)
+  return jax.make_array_from_process_local_data(sharding, local_bxW)
 
 
 def initialize_distributed(settings) -> None:

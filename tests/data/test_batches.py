@@ -25,8 +25,8 @@ def _train(stream_T, **overrides):
 
 def _window_index(stream_T, row_W):
   """Which window of the stream `row_W` is (fails if it is not one)."""
-  windows_NxW = stream_T[:stream_T.size // WIDTH * WIDTH].reshape(-1, WIDTH)
-  (matches,) = np.nonzero((windows_NxW == row_W).all(axis=1))
+  windows_RxW = stream_T[:stream_T.size // WIDTH * WIDTH].reshape(-1, WIDTH)
+  (matches,) = np.nonzero((windows_RxW == row_W).all(axis=1))
   assert matches.size == 1
   return int(matches[0])
 
@@ -100,8 +100,8 @@ def test_eval_batches_are_windows_spread_over_the_split_in_order(stream_T, num_b
                                  num_batches=num_batches)
   assert len(dataset) == num_batches
   rows = np.concatenate(list(batches.iterate_from(dataset, 0)))
-  windows_NxW = stream_T[:20 * WIDTH].reshape(20, WIDTH)
-  np.testing.assert_array_equal(rows, windows_NxW[::every][:4 * num_batches])
+  windows_RxW = stream_T[:20 * WIDTH].reshape(20, WIDTH)
+  np.testing.assert_array_equal(rows, windows_RxW[::every][:4 * num_batches])
 
 
 def test_eval_batches_keep_only_the_full_batches_that_exist(stream_T):

@@ -10,7 +10,6 @@ import pytest
 
 from scaling.errors import InputError
 from scaling.models import ModelConfig, attention
-from scaling.models.transformer import causal_attention
 
 TOLERANCE = {jnp.float32: dict(rtol=1e-5, atol=1e-5), jnp.bfloat16: dict(rtol=2e-2, atol=2e-2)}
 
@@ -53,7 +52,7 @@ def test_blockwise_attention_equals_the_reference_values_and_gradients(dtype, bl
 
 
 def test_the_xla_kernel_equals_the_reference():
-  _assert_matches(causal_attention, *_inputs(2, 32, 2, 8, jnp.float32))
+  _assert_matches(attention.causal_attention, *_inputs(2, 32, 2, 8, jnp.float32))
 
 
 def test_blockwise_attention_never_holds_a_sequence_by_sequence_array():
@@ -67,7 +66,7 @@ def test_blockwise_attention_never_holds_a_sequence_by_sequence_array():
 
   square = re.compile(r"tensor<(?:\d+x)*256x256x")
   assert not square.search(program(lambda q, k, v: attention.blockwise_attention(q, k, v, 32)))
-  assert square.search(program(causal_attention))
+  assert square.search(program(attention.causal_attention))
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16], ids=["f32", "bf16"])

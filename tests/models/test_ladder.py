@@ -16,7 +16,7 @@ BASES = {
                                 tie_embeddings=True),
     "llama_ratio": ModelConfig(mlp_ratio=8 / 3),
 }
-RULES = ["kaplan", "chinchilla", "aspect:16", "aspect:128"]
+DEPTH_RULE_NAMES = ["kaplan", "chinchilla", "aspect:16", "aspect:128"]
 TARGETS = np.geomspace(1e4, 1e10, 49).tolist()  # 8 per decade
 
 
@@ -32,7 +32,7 @@ def non_embedding(cfg: ModelConfig) -> int:
 
 
 @pytest.mark.parametrize("base", BASES.values(), ids=BASES.keys())
-@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("rule", DEPTH_RULE_NAMES)
 def test_valid_shapes_near_every_target(rule, base):
   for target, cfg in zip(TARGETS, ladder.ladder(TARGETS, rule, base)):
     assert cfg == ModelConfig.from_dict(dataclasses.asdict(cfg))  # validates
@@ -46,7 +46,7 @@ def test_valid_shapes_near_every_target(rule, base):
 
 
 @pytest.mark.parametrize("base", [BASES["modern"], BASES["kaplan_style"]], ids=["modern", "kaplan"])
-@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("rule", DEPTH_RULE_NAMES)
 def test_monotone_in_target(rule, base):
   fine = np.geomspace(1e4, 1e10, 121).tolist()  # 20 per decade
   cfgs = ladder.ladder(fine, rule, base)
@@ -63,7 +63,7 @@ def test_monotone_in_target(rule, base):
 
 
 @pytest.mark.parametrize("base", BASES.values(), ids=BASES.keys())
-@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("rule", DEPTH_RULE_NAMES)
 def test_depth_follows_the_rule(rule, base):
   # shape_for's docstring: for L >= 2 the rule's depth at the chosen width is within
   # (1 ± 1/(2L))^1.5 of L, widened by one width step (1/16, plus the norms) for the final re-fit.

@@ -33,13 +33,14 @@ class ConvConfig(config.ModelConfig):
 
 
 class ConvLM(nnx.Module):
-  """h_t = Σ_k kernel[k] ⊙ x_{t-k}, logits = h_t · unembedding; decoding carries the last K-1 x."""
+  """h_t = Σ_k kernel[k] ⊙ x_{t-k}, logits = h_t · unembedding; decoding carries the last
+  kernel_width - 1 x."""
 
   def __init__(self, cfg: ConvConfig, *, rngs: nnx.Rngs):
-    D, V, K = cfg.d_model, cfg.vocab_size, cfg.kernel_width
+    D, V, taps = cfg.d_model, cfg.vocab_size, cfg.kernel_width
     self.cfg = cfg
     self.embedding = layers.param(rngs, (V, D), ("vocab", "embed"), cfg.init_std)
-    self.kernel = layers.param(rngs, (K, D), (None, "embed"), 1.0 / K)
+    self.kernel = layers.param(rngs, (taps, D), (None, "embed"), 1.0 / taps)
     self.unembedding = layers.param(rngs, (D, V), ("embed", "vocab"), cfg.init_std)
 
   def __call__(self, tokens_BxL):
@@ -47,16 +48,16 @@ class ConvLM(nnx.Module):
 
   def init_cache(self, batch_size, max_len):
     del max_len
-    window_BxKxD = jnp.zeros((batch_size, self.cfg.kernel_width - 1, self.cfg.d_model))
-    return {"window": window_BxKxD, "index": jnp.zeros((), jnp.int32)}
+    window = jnp.zeros((batch_size, self.cfg.kernel_width - 1, self.cfg.d_model))  # [B, taps - 1, D]
+    return {"window": window, "index": jnp.zeros((), jnp.int32)}
 
-  def decode(self, tokens_BxT, cache):
-    K, T = self.cfg.kernel_width, tokens_BxT.shape[1]
-    x_BxTxD = layers.embed_tokens(self.embedding[...], tokens_BxT)
-    full_BxWxD = jnp.concatenate([cache["window"], x_BxTxD], axis=1)  # W = K - 1 + T
-    h_BxTxD = sum(self.kernel[k] * full_BxWxD[:, K - 1 - k:K - 1 - k + T] for k in range(K))
-    logits_BxTxV = jnp.einsum("BTD,DV->BTV", h_BxTxD, self.unembedding[...])
-    return logits_BxTxV, {"window": full_BxWxD[:, T:], "index": cache["index"] + T}
+  def decode(self, tokens_BxL, cache):
+    taps, L = self.cfg.kernel_width, tokens_BxL.shape[1]
+    x_BxLxD = layers.embed_tokens(self.embedding[...], tokens_BxL)
+    full_BxMxD = jnp.concatenate([cache["window"], x_BxLxD], axis=1)  # M = taps - 1 + L read
+    h_BxLxD = sum(self.kernel[k] * full_BxMxD[:, taps - 1 - k:taps - 1 - k + L] for k in range(taps))
+    logits_BxLxV = jnp.einsum("BLD,DV->BLV", h_BxLxD, self.unembedding[...])
+    return logits_BxLxV, {"window": full_BxMxD[:, L:], "index": cache["index"] + L}
 
 
 def param_counts(cfg):

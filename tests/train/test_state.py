@@ -75,21 +75,21 @@ def test_a_batch_that_microbatches_cannot_split_over_the_devices_is_refused():
 
 
 def test_the_loss_over_vocabulary_slices_is_the_whole_logits_loss_value_and_gradients():
-  x_NxD = jax.random.normal(jax.random.key(0), (10, 6))
+  x_TxD = jax.random.normal(jax.random.key(0), (10, 6))
   w_DxV = jax.random.normal(jax.random.key(1), (6, 12))
-  targets_N = jax.random.randint(jax.random.key(2), (10,), 0, 12)
+  targets_T = jax.random.randint(jax.random.key(2), (10,), 0, 12)
 
   def whole(x, w):
-    return state_lib.token_losses(x @ w, targets_N).sum()
+    return state_lib.token_losses(x @ w, targets_T).sum()
 
   for chunks in (3, 4):
     def sliced(x, w):
-      return state_lib.chunked_token_losses(x, w, targets_N, chunks).sum()
+      return state_lib.chunked_token_losses(x, w, targets_T, chunks).sum()
 
-    np.testing.assert_allclose(state_lib.chunked_token_losses(x_NxD, w_DxV, targets_N, chunks),
-                               state_lib.token_losses(x_NxD @ w_DxV, targets_N), rtol=1e-5)
-    for got, want in zip(jax.grad(sliced, argnums=(0, 1))(x_NxD, w_DxV),
-                         jax.grad(whole, argnums=(0, 1))(x_NxD, w_DxV)):
+    np.testing.assert_allclose(state_lib.chunked_token_losses(x_TxD, w_DxV, targets_T, chunks),
+                               state_lib.token_losses(x_TxD @ w_DxV, targets_T), rtol=1e-5)
+    for got, want in zip(jax.grad(sliced, argnums=(0, 1))(x_TxD, w_DxV),
+                         jax.grad(whole, argnums=(0, 1))(x_TxD, w_DxV)):
       np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
