@@ -1,10 +1,9 @@
 """Stacked LSTM language model (Hochreiter & Schmidhuber 1997), the recurrent baseline that
 Kaplan et al. 2020 (Fig. 7) compare with Transformers.
 
-Shape letters: B batch, L sequence length, T decoded chunk, D d_model (= hidden size), G the four
-gates (i, f, g, o), V vocab, N n_layers.
+Shape letters: the legend in scaling/models/__init__.py (G: the four gates i, f, g, o).
 
-LSTM layers in the shared recurrent stack (`scaling.models.recurrent`: embedding, input norm, N
+LSTM layers in the shared recurrent stack (`scaling.models.recurrent`: embedding, input norm, Z
 layers, final norm, output; what the norms changed for this cell: README, "The model family").
 The input projection of all L steps is one matmul before a `jax.lax.scan` over time, so the scan
 body does only the recurrent matmul and the gate arithmetic. The carried state (h, c) and the gate
