@@ -36,7 +36,7 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from scaling import rundir
 from scaling.errors import InputError, first_line
-from scaling.sweep import core, resources, runner, runstate, worker
+from scaling.sweep import core, resources, runstate, worker
 from scaling.sweep.plan import Plan, Run
 
 POLL_S = 2.0  # how often the driver looks up from waiting on its runs
@@ -285,7 +285,7 @@ def _train_slice(config, workdir: str, sweep_workdir: str, spec: resources.Spec,
       try:
         outcome = ray.get(ready[0])
       except ray.exceptions.RayError as e:  # a host died: the slice was preempted
-        outcome = {"outcome": "preempted", "reason": runner.one_line(e)}
+        outcome = {"outcome": "preempted", "reason": first_line(e, with_type=True)}
       if outcome["outcome"] != "finished":
         outcome["reason"] = f"host {refs.index(ready[0])}: {outcome['reason']}"
       outcomes.append(outcome)
@@ -312,7 +312,7 @@ def _stopped_hosts(refs: list, pending: list) -> list[dict]:
     if future not in done:
       outcome = {"outcome": "preempted", "reason": f"did not stop within {STOP_TIMEOUT_S} s"}
     elif future.exception() is not None:
-      outcome = {"outcome": "preempted", "reason": runner.one_line(future.exception())}
+      outcome = {"outcome": "preempted", "reason": first_line(future.exception(), with_type=True)}
     else:
       outcome = future.result()
     if outcome["outcome"] != "finished" and outcome["reason"] != STOPPED_BY_DRIVER:  # unsaved
@@ -353,7 +353,7 @@ def _attempt(run: Run, trunk: Run | None, sweep_workdir: str, spec: resources.Sp
   except KeyboardInterrupt:  # the driver stopped (ray.cancel) before the run's process started
     outcome = {"outcome": "preempted", "reason": STOPPED_BY_DRIVER}
   except Exception as e:  # storage, the fork, a process that would not start: recorded, released
-    attempt.end("failed", runner.one_line(e))
+    attempt.end("failed", first_line(e, with_type=True))
     raise
   if attempt.lost():
     return {"outcome": "busy", "reason": "lease taken over"}
@@ -464,9 +464,9 @@ def run(plan: Plan, *, address: str | None = None) -> core.Outcome:
         try:
           outcome = ray.get(ref)
         except ray.exceptions.RayTaskError as e:  # the attempt's own code raised (storage, ...)
-          outcome = {"outcome": "failed", "reason": runner.one_line(e.cause or e)}
+          outcome = {"outcome": "failed", "reason": first_line(e.cause or e, with_type=True)}
         except ray.exceptions.RayError as e:  # its worker or node died
-          outcome = {"outcome": "preempted", "reason": runner.one_line(e)}
+          outcome = {"outcome": "preempted", "reason": first_line(e, with_type=True)}
         _release(reservations.pop(ref, None))
         finish(run, owner, outcome)
         work.write_results()

@@ -26,7 +26,7 @@ from jax.experimental.compilation_cache import compilation_cache
 from tqdm import tqdm
 
 from scaling import rundir
-from scaling.errors import InputError
+from scaling.errors import InputError, first_line
 from scaling.sweep import core, runstate
 from scaling.sweep.plan import Plan, Run
 from scaling.train import trainer
@@ -63,13 +63,6 @@ def compile_cache(path: str):
     compilation_cache.reset_cache()
 
 
-def one_line(error: BaseException) -> str:
-  message = (str(error).strip().splitlines() or [""])[0]
-  if isinstance(error, InputError):
-    return message
-  return f"{type(error).__name__}: {message}" if message else type(error).__name__
-
-
 def _train_once(run: Run, trunk: Run | None, devices, attempt: runstate.Attempt | None
                 ) -> tuple[str | None, str | None]:
   """(failure reason, the signal that stopped it) of one run, trained holding its lease through
@@ -97,7 +90,7 @@ def _train_once(run: Run, trunk: Run | None, devices, attempt: runstate.Attempt 
   except Exception as e:  # noqa: BLE001  one run's failure must not end the sweep
     if not isinstance(e, InputError):
       tqdm.write(traceback.format_exc().rstrip())
-    finished, reason, stopped_by = False, one_line(e), None
+    finished, reason, stopped_by = False, first_line(e, with_type=True), None
   else:
     finished = core.is_final(run, last)  # a run stopped at its last step finished
     # The machine is going away: the sweep stops too; the same command resumes this run.
