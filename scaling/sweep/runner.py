@@ -22,10 +22,9 @@ import uuid
 
 import jax
 from jax.experimental import multihost_utils
-from jax.experimental.compilation_cache import compilation_cache
 from tqdm import tqdm
 
-from scaling import rundir
+from scaling import jax_cache, rundir
 from scaling.errors import InputError, first_line
 from scaling.sweep import core, runstate
 from scaling.sweep.plan import Plan, Run
@@ -41,26 +40,17 @@ def compile_cache(path: str):
   """JAX's persistent compilation cache in `path` for the duration, every program cached.
 
   Compilation dominates small CPU runs; a re-run or a run with the same program (same shape and
-  hyperparameters) then loads its steps instead of compiling them. The thresholds default to
-  skipping programs that compile in under a second, which is most of them here. A cache the user
+  hyperparameters) then loads its steps instead of compiling them (jax_cache.py). A cache the user
   chose through JAX_COMPILATION_CACHE_DIR is left in place.
   """
   if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
     yield
     return
-  settings = {"jax_compilation_cache_dir": path,
-              "jax_persistent_cache_min_compile_time_secs": 0.0,
-              "jax_persistent_cache_min_entry_size_bytes": -1}
-  previous = {name: getattr(jax.config, name) for name in settings}
-  for name, value in settings.items():
-    jax.config.update(name, value)
-  compilation_cache.reset_cache()  # a cache opened earlier in this process keeps its old path
+  restore = jax_cache.cache_every_program(path)
   try:
     yield
   finally:
-    for name, value in previous.items():
-      jax.config.update(name, value)
-    compilation_cache.reset_cache()
+    restore()
 
 
 def _train_once(run: Run, trunk: Run | None, devices, attempt: runstate.Attempt | None
