@@ -12,10 +12,19 @@ class InputError(ValueError):
   """Bad user input: the message is printed as one line, exit code 2."""
 
 
-def first_line(error: BaseException) -> str:
+def first_line(error: BaseException, *, with_type: bool = False) -> str:
   """An exception's message cut to its first line (its type's name when it has none): what a
-  one-line error quotes of a library's multi-line exception."""
-  return (str(error).strip().splitlines() or [type(error).__name__])[0]
+  one-line error quotes of a library's multi-line exception.
+
+  `with_type` prefixes the type's name (`OSError: ...`), as a run's failure reason, read without
+  its traceback, needs; an InputError's message names the problem itself and is never prefixed.
+  """
+  lines = str(error).strip().splitlines()
+  if not lines:
+    return type(error).__name__
+  if with_type and not isinstance(error, InputError):
+    return f"{type(error).__name__}: {lines[0]}"
+  return lines[0]
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -201,11 +201,12 @@ def _use_compilation_cache() -> None:
   """
   import jax
 
+  from scaling import jax_cache
+
   path = os.environ.get(_CACHE_ENV, os.path.join(os.path.expanduser("~"), ".cache", "scaling", "jax"))
   if path.lower() in ("", "off") or jax.config.jax_compilation_cache_dir is not None:
     return
-  jax.config.update("jax_compilation_cache_dir", path)
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+  jax_cache.cache_every_program(path)
 
 
 def _resolve_defaults(args) -> None:

@@ -15,8 +15,6 @@ anything else is an InputError naming the file, the line and the column. Paths a
 (scaling.rundir reads them).
 """
 
-import csv
-import io
 import os
 import sys
 import warnings
@@ -27,6 +25,7 @@ import numpy as np
 from scaling import checks, rundir
 from scaling.errors import InputError
 from scaling.rundir import METRICS_FILE, RESULTS_FILE, RUN_FILE
+from scaling.sweep import results
 _RUN_KEYS = ("params", "params_non_embedding")  # run.json values, the same for every eval row
 _ROW_KEYS = {"tokens": "tokens", "flops": "flops", "flops_kaplan": "flops_kaplan", "loss": "eval_loss",
              "bpb": "eval_bpb"}
@@ -50,29 +49,14 @@ def _number(where: str, column: str, value) -> float:
 
 
 def _read_csv(path: str, columns: Sequence[str], optional: Sequence[str], curves: bool) -> dict:
-  text = rundir.read_text(path).removeprefix("\ufeff")  # tolerate a byte-order mark
-  with io.StringIO(text, newline="") as f:
-    reader = csv.DictReader(f)
-    header = reader.fieldnames
-    if not header:
-      raise InputError(f"{path}: empty file")
-    header = [name.strip() for name in header]
-    if header[0].startswith(("{", "[")):
-      raise InputError(f"{path}: not a CSV file: it reads as JSON (a metrics.jsonl belongs to a run "
-                       f"directory; pass the directory)")
-    reader.fieldnames = header
-    missing = [c for c in columns if c not in header]
-    if missing:
-      raise InputError(f"{path}: missing column{'s' if len(missing) > 1 else ''} "
-                       f"{', '.join(map(repr, missing))}")
-    wanted = list(columns) + [c for c in optional if c in header and c not in columns]
-    values = {c: [] for c in wanted}
-    names = []
-    for row in reader:
-      for c in wanted:
-        values[c].append(row[c] if c in LABELS else
-                         _number(f"{path} line {reader.line_num}", c, row[c]))
-      names.append(row.get("name"))
+  header, rows = results.rows(path, columns)
+  wanted = list(columns) + [c for c in optional if c in header and c not in columns]
+  values = {c: [] for c in wanted}
+  names = []
+  for line, row in rows:
+    for c in wanted:
+      values[c].append(row[c] if c in LABELS else _number(f"{path} line {line}", c, row[c]))
+    names.append(row.get("name"))
   if not names:
     raise InputError(f"{path}: no data rows")
   table = {c: np.array(v, dtype=object if c in LABELS else np.float64) for c, v in values.items()}

@@ -36,7 +36,7 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from scaling import rundir
 from scaling.errors import InputError, first_line
-from scaling.sweep import core, resources, runner, runstate, worker
+from scaling.sweep import core, resources, runstate, worker
 from scaling.sweep.plan import Plan, Run
 
 POLL_S = 2.0  # how often the driver looks up from waiting on its runs
@@ -285,7 +285,7 @@ def _train_slice(config, workdir: str, sweep_workdir: str, spec: resources.Spec,
       try:
         outcome = ray.get(ready[0])
       except ray.exceptions.RayError as e:  # a host died: the slice was preempted
-        outcome = {"outcome": "preempted", "reason": runner.one_line(e)}
+        outcome = {"outcome": "preempted", "reason": first_line(e, with_type=True)}
       if outcome["outcome"] != "finished":
         outcome["reason"] = f"host {refs.index(ready[0])}: {outcome['reason']}"
       outcomes.append(outcome)
@@ -312,7 +312,7 @@ def _stopped_hosts(refs: list, pending: list) -> list[dict]:
     if future not in done:
       outcome = {"outcome": "preempted", "reason": f"did not stop within {STOP_TIMEOUT_S} s"}
     elif future.exception() is not None:
-      outcome = {"outcome": "preempted", "reason": runner.one_line(future.exception())}
+      outcome = {"outcome": "preempted", "reason": first_line(future.exception(), with_type=True)}
     else:
       outcome = future.result()
     if outcome["outcome"] != "finished" and outcome["reason"] != STOPPED_BY_DRIVER:  # unsaved
@@ -353,7 +353,7 @@ def _attempt(run: Run, trunk: Run | None, sweep_workdir: str, spec: resources.Sp
   except KeyboardInterrupt:  # the driver stopped (ray.cancel) before the run's process started
     outcome = {"outcome": "preempted", "reason": STOPPED_BY_DRIVER}
   except Exception as e:  # storage, the fork, a process that would not start: recorded, released
-    attempt.end("failed", runner.one_line(e))
+    attempt.end("failed", first_line(e, with_type=True))
     raise
   if attempt.lost():
     return {"outcome": "busy", "reason": "lease taken over"}
@@ -391,8 +391,7 @@ def run(plan: Plan, *, address: str | None = None) -> core.Outcome:
   failed. SIGINT (Ctrl-C) or SIGTERM stops the runs in flight at a checkpoint, records them
   preempted and returns (Outcome.preempted names them, Outcome.signal the signal).
   """
-  sweep = plan.sweep
-  specs = {run.name: resources.for_size(sweep["resources"], run.params_non_embedding)
+  specs = {run.name: resources.for_size(plan.sweep["resources"], run.params_non_embedding)
            for run in (*plan.trunks, *plan.runs)}
   sweep_dir = rundir.SweepDir(plan.workdir)
   rundir.check_writable(plan.workdir)
@@ -401,37 +400,94 @@ def run(plan: Plan, *, address: str | None = None) -> core.Outcome:
   cluster = connect(address)
   check_feasible(specs, cluster)
   rundir.write_json(sweep_dir.plan_file, plan_json)
-  driver = uuid.uuid4().hex[:12]
-  work = core.Work(plan, every_run)
-  tries = {unit.name: _Tries() for unit in work.units}
+  driver = _Driver(plan, core.Work(plan, every_run), specs)
+  work = driver.work
   work.write_results()
-  inflight, waiting = {}, {}  # ref -> (run, owner); run name -> (run, when to look again)
-  reservations = {}  # ref -> the placement group holding its slice (TPU runs)
+  stop, stopped = _StopOnSignal(), []
+  try:
+    while (work.unfinished() or driver.inflight) and not stop.signal:
+      driver.step()
+    if stop.signal:  # every run in flight saves a checkpoint; what finished meanwhile is listed
+      stop.close()  # a second Ctrl-C stops at once
+      stopped = driver.stop_in_flight(stop.signal)
+  except KeyboardInterrupt:
+    driver.cancel_in_flight()
+    raise
+  finally:
+    stop.close()
+    driver.release_reservations()  # the runs stopped (or the driver gave up on them)
+  work.write_results()
+  preempted = None
+  if stop.signal:
+    preempted = ", ".join(run.name for run in stopped if run.name not in work.done) or "no run"
+  return work.outcome(preempted, stop.signal)
 
-  def submit(run: Run):
-    work.hold(run)
+
+class _Driver:
+  """What the driver keeps while it runs a plan: the work (`core.Work`), each run's tries, the
+  attempts in flight (with the reservations of their slices) and the runs another driver holds,
+  looked at again every HELD_ELSEWHERE_S."""
+
+  def __init__(self, plan: Plan, work: core.Work, specs: dict[str, resources.Spec]):
+    self.plan, self.work, self.specs, self.sweep = plan, work, specs, plan.sweep
+    self.id = uuid.uuid4().hex[:12]
+    self.tries = {unit.name: _Tries() for unit in work.units}
+    self.inflight, self.waiting = {}, {}  # ref -> (run, owner); run name -> (run, when to look)
+    self.reservations = {}  # ref -> the placement group holding its slice (TPU runs)
+
+  def step(self) -> None:
+    """Submits what may start, records the attempts that ended within POLL_S, looks again at the
+    runs held elsewhere whose time has come."""
+    for run in self.work.ready():
+      self.submit(run)
+    if self.inflight:
+      ready, _ = ray.wait(list(self.inflight), num_returns=1, timeout=POLL_S)
+    else:
+      ready = []
+      time.sleep(POLL_S)
+    for ref in ready:
+      run, owner = self.inflight.pop(ref)
+      outcome = _outcome(ref)
+      _release(self.reservations.pop(ref, None))
+      self.finish(run, owner, outcome)
+      self.work.write_results()
+    for name, (run, when) in list(self.waiting.items()):
+      if time.monotonic() >= when:
+        del self.waiting[name]
+        if self.work.settle(run):
+          self.work.write_results()
+        else:
+          self.work.release(run)
+
+  def submit(self, run: Run) -> None:
+    """An attempt at `run`, unless another driver's live lease holds it (then: wait and see)."""
+    self.work.hold(run)
+    tries = self.tries[run.name]
     current = runstate.holder(run.workdir)
-    if current and current.live() and current.owner not in tries[run.name].dead_owners:
-      waiting[run.name] = (run, time.monotonic() + HELD_ELSEWHERE_S)  # another driver has it
+    if current and current.live() and current.owner not in tries.dead_owners:
+      self.waiting[run.name] = (run, time.monotonic() + HELD_ELSEWHERE_S)  # another driver has it
       return
-    tries[run.name].count += 1
-    owner = f"{driver}/{run.name}/{tries[run.name].count}"
-    spec = specs[run.name]
+    tries.count += 1
+    owner = f"{self.id}/{run.name}/{tries.count}"
+    spec = self.specs[run.name]
     reservation = _reserve_slice(spec, owner) if spec.kind == "tpu" else None
     ref = _attempt.options(**_options(spec, reservation)).remote(
-        run, work.trunk_of(run), plan.workdir, spec, reservation, owner,
-        tuple(tries[run.name].dead_owners), float(sweep["lease_seconds"]))
-    inflight[ref] = (run, owner)
+        run, self.work.trunk_of(run), self.plan.workdir, spec, reservation, owner,
+        tuple(tries.dead_owners), float(self.sweep["lease_seconds"]))
+    self.inflight[ref] = (run, owner)
     if reservation is not None:
-      reservations[ref] = reservation
+      self.reservations[ref] = reservation
 
-  def finish(run: Run, owner: str, outcome: dict):
-    kind, reason, t = outcome["outcome"], outcome.get("reason", ""), tries[run.name]
+  def finish(self, run: Run, owner: str, outcome: dict) -> None:
+    """Records an attempt's outcome: finished, put off (busy), re-queued or failed, each against
+    its budget of retries."""
+    kind, reason, t = outcome["outcome"], outcome.get("reason", ""), self.tries[run.name]
+    work, sweep = self.work, self.sweep
     if kind == "finished":
       if work.finish(run) and run.name in work.rows:
         print(f"{run.name}: finished, eval loss {work.rows[run.name]['loss']:.4f}", flush=True)
     elif kind == "busy":
-      waiting[run.name] = (run, time.monotonic() + HELD_ELSEWHERE_S)
+      self.waiting[run.name] = (run, time.monotonic() + HELD_ELSEWHERE_S)
     elif kind == "preempted":
       t.preemptions += 1
       t.dead_owners.append(owner)
@@ -449,55 +505,34 @@ def run(plan: Plan, *, address: str | None = None) -> core.Outcome:
       else:
         work.release(run)
 
-  stop, stopped = _StopOnSignal(), []
-  try:
-    while (work.unfinished() or inflight) and not stop.signal:
-      for run in work.ready():
-        submit(run)
-      if inflight:
-        ready, _ = ray.wait(list(inflight), num_returns=1, timeout=POLL_S)
-      else:
-        ready = []
-        time.sleep(POLL_S)
-      for ref in ready:
-        run, owner = inflight.pop(ref)
-        try:
-          outcome = ray.get(ref)
-        except ray.exceptions.RayTaskError as e:  # the attempt's own code raised (storage, ...)
-          outcome = {"outcome": "failed", "reason": runner.one_line(e.cause or e)}
-        except ray.exceptions.RayError as e:  # its worker or node died
-          outcome = {"outcome": "preempted", "reason": runner.one_line(e)}
-        _release(reservations.pop(ref, None))
-        finish(run, owner, outcome)
-        work.write_results()
-      for name, (run, when) in list(waiting.items()):
-        if time.monotonic() >= when:
-          del waiting[name]
-          if work.settle(run):
-            work.write_results()
-          else:
-            work.release(run)
-    if stop.signal:  # every run in flight saves a checkpoint; what finished meanwhile is listed
-      stop.close()  # a second Ctrl-C stops at once
-      stopped = [run for run, _ in inflight.values()]
-      print(f"{stop.signal}: stopping {len(stopped)} runs in flight at a checkpoint", flush=True)
-      _stop_all(list(inflight), stopped)
-      for run in stopped:
-        work.settle(run)
-  except KeyboardInterrupt:
-    for ref in inflight:
+  def stop_in_flight(self, signal_name: str) -> list[Run]:
+    """Stops every run in flight at a checkpoint and records what each did; returns those runs."""
+    stopped = [run for run, _ in self.inflight.values()]
+    print(f"{signal_name}: stopping {len(stopped)} runs in flight at a checkpoint", flush=True)
+    _stop_all(list(self.inflight), stopped)
+    for run in stopped:
+      self.work.settle(run)
+    return stopped
+
+  def cancel_in_flight(self) -> None:
+    """A second Ctrl-C: cancels every attempt and waits (at most STOP_TIMEOUT_S) for them."""
+    for ref in self.inflight:
       ray.cancel(ref, recursive=True)
-    ray.wait(list(inflight), num_returns=len(inflight), timeout=STOP_TIMEOUT_S)
-    raise
-  finally:
-    stop.close()
-    for reservation in reservations.values():  # the runs stopped (or the driver gave up on them)
+    ray.wait(list(self.inflight), num_returns=len(self.inflight), timeout=STOP_TIMEOUT_S)
+
+  def release_reservations(self) -> None:
+    for reservation in self.reservations.values():
       _release(reservation)
-  work.write_results()
-  preempted = None
-  if stop.signal:
-    preempted = ", ".join(run.name for run in stopped if run.name not in work.done) or "no run"
-  return work.outcome(preempted, stop.signal)
+
+
+def _outcome(ref) -> dict:
+  """An ended attempt's outcome; failed if its own code raised, preempted if its worker died."""
+  try:
+    return ray.get(ref)
+  except ray.exceptions.RayTaskError as e:  # the attempt's own code raised (storage, ...)
+    return {"outcome": "failed", "reason": first_line(e.cause or e, with_type=True)}
+  except ray.exceptions.RayError as e:  # its worker or node died
+    return {"outcome": "preempted", "reason": first_line(e, with_type=True)}
 
 
 class _StopOnSignal:

@@ -446,21 +446,8 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
   """Validates a sweep config and returns its runs, in order; runs nothing, writes nothing."""
   _check_keys(config)
   sweep = config.sweep
-  base = config.base.copy_and_resolve_references()
-  # The sweep sets the run length and warmup itself; validate the rest of the base as it stands.
-  base.train_steps, base.train_tokens, base.warmup_steps = 1, 0, 0
-  try:
-    tokenizer = load_tokenizer(DataConfig.from_dict(base.data).tokenizer)
-    base_cfg = train_config.validate(base, vocab_size=tokenizer.vocab_size)
-  except InputError as e:
-    raise InputError(f"base.{e}") from None
-  recipe = recipe_lib.get(sweep.recipe)
-  batch_given = bool(checks.number(sweep.batch_size, "sweep.batch_size", integer=True, at_least=0))
-  if batch_given and isinstance(recipe, recipe_lib.FittedRecipe):
-    recipe = dataclasses.replace(recipe, base=dataclasses.replace(recipe.base,
-                                                                  batch_size=sweep.batch_size))
-  elif batch_given:
-    recipe = dataclasses.replace(recipe, batch_size=sweep.batch_size)
+  base, base_cfg = _validated_base(config.base)
+  recipe, batch_given = _recipe(sweep)
   try:
     ladder.depth_rule(sweep.rule)
   except InputError as e:
@@ -468,76 +455,22 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
   checks.one_of(sweep.flops_convention, "sweep.flops_convention", registry.CONVENTIONS)
   checks.one_of(sweep.kind, "sweep.kind", sweep_config.KINDS)
   _check_other_kinds_unset(sweep, sweep.kind)
-  if sweep.kind == "shapes":
-    points = _shape_points(sweep, base_cfg.model, sweep.flops_convention)
-  else:
-    try:  # the family refuses a base it cannot resize (e.g. a Transformer's fixed d_ff)
-      sizer = _Sizer(base_cfg.model, sweep.rule, sweep.flops_convention)
-    except InputError as e:
-      raise InputError(f"base.{e}") from None
-    points = (_isoflop_points(sweep, sizer) if sweep.kind == "isoflop"
-              else _horizon_points(sweep, sizer, sweep.kind))
+  points = _points(sweep, base_cfg.model)
 
   replicated = _replicated(sweep, base.seed)
-  reference = train_config.defaults().model  # what a key a run's family does not read is reset to
   branches = checks.one_of(sweep.branches, "sweep.branches", sweep_config.BRANCHES)
   grid = _hparams_grid(sweep)
+  maker = _RunMaker(sweep, base, base_cfg, recipe, batch_given, branches, workdir)
   runs, names, trunk_names = [], set(), {}
   for point, seed, (multiplier, grid_batch) in (
       (p, s, g) for p in points for s in (base.seed, *replicated(p)) for g in grid):
-    architecture = models.get(point.model.arch)
-    counts = architecture.param_counts(point.model)
-    # A fitted recipe's laws of C take C as their fit counted it (their sweep's convention)
-    law_convention = getattr(recipe, "c_convention", None) or sweep.flops_convention
-    budget = (point.budget if law_convention == sweep.flops_convention
-              else architecture.flops_per_token(point.model)[law_convention] * point.tokens)
-    setting = recipe.setting(point.model, counts, point.tokens, budget, batch_given)
-    batch_size = grid_batch or setting.batch_size
-    tokens_per_step = batch_size * base_cfg.model.seq_len
-    steps = round(point.tokens / tokens_per_step)
-    if steps < 1:
-      raise InputError(
-          f"{point.key}: {point.tokens:.3g} tokens for N={point.target_params:.3g} is less than "
-          f"half a step ({tokens_per_step} tokens = batch {batch_size} × seq_len "
-          f"{base_cfg.model.seq_len}); raise it")
-    tokens = steps * tokens_per_step
-    size = parse_shape(point.shape)[0] if point.shape else f"N{short_number(counts['non_embedding'])}"
-    setting_tag = ((f"_lr{multiplier:g}" + (f"_b{grid_batch}" if grid_batch else ""))
-                   if sweep.kind == "hparams" else "")
-    seed_tag = f"_s{seed}" if seed != base.seed else ""
-    name = (f"C{short_number(point.budget)}_{size}" if sweep.kind == "isoflop"
-            else f"{size}_D{short_number(tokens)}") + setting_tag + seed_tag
-    if name in names:
-      raise InputError(f"{point.key}: two runs round to the same name {name}; space the values out")
-    names.add(name)
-    trunk_names[name] = f"{size}{setting_tag}_trunk{seed_tag}"
-    run_config = base.copy_and_resolve_references()
-    for key in run_config.model.keys():  # a key the run's family does not read: at its default
-      if key not in point.model.key_names():
-        run_config.model[key] = reference[key]
-    for key, value in dataclasses.asdict(point.model).items():  # the shape, the resolved vocab
-      if key == "vocab_size" or value != getattr(base_cfg.model, key, None):
-        run_config.model[key] = value
-    run_config.batch_size = batch_size
-    run_config.seed = seed
-    run_config.train_steps = steps
-    run_config.train_tokens = 0
-    if branches == "cooldown":
-      run_config.schedule = "wsd"
-    run_config.wandb_name = name  # W&B: one run per name, grouped by the sweep directory's name
-    run_config.wandb_group = base.wandb_group or rundir.RunDir(rundir.absolute(workdir)).name
-    run_config.learning_rate = setting.learning_rate * multiplier
-    run_config.warmup_steps = recipe.warmup_steps(steps)
-    fitted = isinstance(recipe, recipe_lib.FittedRecipe)
-    runs.append(Run(
-        name=name, workdir=rundir.SweepDir(workdir).run(name).root, config=run_config,
-        budget=point.budget, target_params=point.target_params, params=counts["total"],
-        params_non_embedding=counts["non_embedding"], steps=steps, tokens=tokens,
-        flops=tokens * point.flops_per_token, shape=point.shape,
-        lr_source=(setting.lr_source + (f" × {multiplier:g}" if sweep.kind == "hparams" else "")
-                   if fitted else ""),
-        batch_source=("sweep.batch_sizes" if grid_batch else setting.batch_source) if fitted else "",
-        extrapolation=_extrapolation(setting, grid_batch)))
+    run, trunk_name = maker.run(point, seed, multiplier, grid_batch)
+    if run.name in names:
+      raise InputError(f"{point.key}: two runs round to the same name {run.name}; space the "
+                       "values out")
+    names.add(run.name)
+    trunk_names[run.name] = trunk_name
+    runs.append(run)
   trunks = []
   if branches == "cooldown":
     runs, trunks = _branch(runs, trunk_names, recipe, base_cfg.decay_fraction, workdir, names)
@@ -545,6 +478,117 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Plan:
   return Plan(kind=sweep.kind, recipe=recipe, rule=sweep.rule,
               flops_convention=sweep.flops_convention, workdir=workdir, sweep=sweep.to_dict(),
               runs=tuple(runs), trunks=tuple(trunks))
+
+
+def _validated_base(given: ml_collections.ConfigDict) -> tuple[ml_collections.ConfigDict,
+                                                              train_config.TrainConfig]:
+  """(the base config, resolved; the same validated). The sweep sets each run's length and warmup
+  itself; the rest of the base is validated as it stands."""
+  base = given.copy_and_resolve_references()
+  base.train_steps, base.train_tokens, base.warmup_steps = 1, 0, 0
+  try:
+    tokenizer = load_tokenizer(DataConfig.from_dict(base.data).tokenizer)
+    return base, train_config.validate(base, vocab_size=tokenizer.vocab_size)
+  except InputError as e:
+    raise InputError(f"base.{e}") from None
+
+
+def _recipe(sweep) -> tuple[recipe_lib.Recipe | recipe_lib.FittedRecipe, bool]:
+  """(sweep.recipe, with sweep.batch_size where given; whether it was given)."""
+  recipe = recipe_lib.get(sweep.recipe)
+  batch_given = bool(checks.number(sweep.batch_size, "sweep.batch_size", integer=True, at_least=0))
+  if batch_given and isinstance(recipe, recipe_lib.FittedRecipe):
+    recipe = dataclasses.replace(recipe, base=dataclasses.replace(recipe.base,
+                                                                  batch_size=sweep.batch_size))
+  elif batch_given:
+    recipe = dataclasses.replace(recipe, batch_size=sweep.batch_size)
+  return recipe, batch_given
+
+
+def _points(sweep, base_model: ModelConfig) -> list[_Point]:
+  """The (size, horizon) points of the sweep's kind."""
+  if sweep.kind == "shapes":
+    return _shape_points(sweep, base_model, sweep.flops_convention)
+  try:  # the family refuses a base it cannot resize (e.g. a Transformer's fixed d_ff)
+    sizer = _Sizer(base_model, sweep.rule, sweep.flops_convention)
+  except InputError as e:
+    raise InputError(f"base.{e}") from None
+  return (_isoflop_points(sweep, sizer) if sweep.kind == "isoflop"
+          else _horizon_points(sweep, sizer, sweep.kind))
+
+
+class _RunMaker:
+  """Turns a plan's points into runs, from what every run shares: the sweep keys, the base config
+  (as given and validated) and the recipe that sets each run's learning rate and batch."""
+
+  def __init__(self, sweep, base: ml_collections.ConfigDict, base_cfg: train_config.TrainConfig,
+               recipe, batch_given: bool, branches: str, workdir: str):
+    self.sweep, self.base, self.base_cfg, self.recipe = sweep, base, base_cfg, recipe
+    self.batch_given, self.branches, self.workdir = batch_given, branches, workdir
+    self.reference = train_config.defaults().model  # where a key a family does not read goes
+
+  def run(self, point: _Point, seed: int, multiplier: float, grid_batch: int) -> tuple[Run, str]:
+    """(the run of `point` at `seed`, its LR times `multiplier` and batch `grid_batch` (0: the
+    recipe's); the name of the trunk it would fork off)."""
+    sweep, recipe = self.sweep, self.recipe
+    architecture = models.get(point.model.arch)
+    counts = architecture.param_counts(point.model)
+    # A fitted recipe's laws of C take C as their fit counted it (their sweep's convention)
+    law_convention = getattr(recipe, "c_convention", None) or sweep.flops_convention
+    budget = (point.budget if law_convention == sweep.flops_convention
+              else architecture.flops_per_token(point.model)[law_convention] * point.tokens)
+    setting = recipe.setting(point.model, counts, point.tokens, budget, self.batch_given)
+    batch_size = grid_batch or setting.batch_size
+    tokens_per_step = batch_size * self.base_cfg.model.seq_len
+    steps = round(point.tokens / tokens_per_step)
+    if steps < 1:
+      raise InputError(
+          f"{point.key}: {point.tokens:.3g} tokens for N={point.target_params:.3g} is less than "
+          f"half a step ({tokens_per_step} tokens = batch {batch_size} × seq_len "
+          f"{self.base_cfg.model.seq_len}); raise it")
+    tokens = steps * tokens_per_step
+    size = parse_shape(point.shape)[0] if point.shape else f"N{short_number(counts['non_embedding'])}"
+    setting_tag = ((f"_lr{multiplier:g}" + (f"_b{grid_batch}" if grid_batch else ""))
+                   if sweep.kind == "hparams" else "")
+    seed_tag = f"_s{seed}" if seed != self.base.seed else ""
+    name = (f"C{short_number(point.budget)}_{size}" if sweep.kind == "isoflop"
+            else f"{size}_D{short_number(tokens)}") + setting_tag + seed_tag
+    run_config = self._config(point.model, name, batch_size, seed, steps,
+                              setting.learning_rate * multiplier)
+    fitted = isinstance(recipe, recipe_lib.FittedRecipe)
+    run = Run(
+        name=name, workdir=rundir.SweepDir(self.workdir).run(name).root, config=run_config,
+        budget=point.budget, target_params=point.target_params, params=counts["total"],
+        params_non_embedding=counts["non_embedding"], steps=steps, tokens=tokens,
+        flops=tokens * point.flops_per_token, shape=point.shape,
+        lr_source=(setting.lr_source + (f" × {multiplier:g}" if sweep.kind == "hparams" else "")
+                   if fitted else ""),
+        batch_source=("sweep.batch_sizes" if grid_batch else setting.batch_source) if fitted else "",
+        extrapolation=_extrapolation(setting, grid_batch))
+    return run, f"{size}{setting_tag}_trunk{seed_tag}"
+
+  def _config(self, model: ModelConfig, name: str, batch_size: int, seed: int, steps: int,
+              learning_rate: float) -> ml_collections.ConfigDict:
+    """The run's full train config: the base's, with the run's model, length and settings."""
+    base = self.base
+    run_config = base.copy_and_resolve_references()
+    for key in run_config.model.keys():  # a key the run's family does not read: at its default
+      if key not in model.key_names():
+        run_config.model[key] = self.reference[key]
+    for key, value in dataclasses.asdict(model).items():  # the shape, the resolved vocab
+      if key == "vocab_size" or value != getattr(self.base_cfg.model, key, None):
+        run_config.model[key] = value
+    run_config.batch_size = batch_size
+    run_config.seed = seed
+    run_config.train_steps = steps
+    run_config.train_tokens = 0
+    if self.branches == "cooldown":
+      run_config.schedule = "wsd"
+    run_config.wandb_name = name  # W&B: one run per name, grouped by the sweep directory's name
+    run_config.wandb_group = base.wandb_group or rundir.RunDir(rundir.absolute(self.workdir)).name
+    run_config.learning_rate = learning_rate
+    run_config.warmup_steps = self.recipe.warmup_steps(steps)
+    return run_config
 
 
 def _extrapolation(setting, grid_batch: int) -> dict:

@@ -22,11 +22,10 @@ import uuid
 
 import jax
 from jax.experimental import multihost_utils
-from jax.experimental.compilation_cache import compilation_cache
 from tqdm import tqdm
 
-from scaling import rundir
-from scaling.errors import InputError
+from scaling import jax_cache, rundir
+from scaling.errors import InputError, first_line
 from scaling.sweep import core, runstate
 from scaling.sweep.plan import Plan, Run
 from scaling.train import trainer
@@ -41,33 +40,17 @@ def compile_cache(path: str):
   """JAX's persistent compilation cache in `path` for the duration, every program cached.
 
   Compilation dominates small CPU runs; a re-run or a run with the same program (same shape and
-  hyperparameters) then loads its steps instead of compiling them. The thresholds default to
-  skipping programs that compile in under a second, which is most of them here. A cache the user
+  hyperparameters) then loads its steps instead of compiling them (jax_cache.py). A cache the user
   chose through JAX_COMPILATION_CACHE_DIR is left in place.
   """
   if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
     yield
     return
-  settings = {"jax_compilation_cache_dir": path,
-              "jax_persistent_cache_min_compile_time_secs": 0.0,
-              "jax_persistent_cache_min_entry_size_bytes": -1}
-  previous = {name: getattr(jax.config, name) for name in settings}
-  for name, value in settings.items():
-    jax.config.update(name, value)
-  compilation_cache.reset_cache()  # a cache opened earlier in this process keeps its old path
+  restore = jax_cache.cache_every_program(path)
   try:
     yield
   finally:
-    for name, value in previous.items():
-      jax.config.update(name, value)
-    compilation_cache.reset_cache()
-
-
-def one_line(error: BaseException) -> str:
-  message = (str(error).strip().splitlines() or [""])[0]
-  if isinstance(error, InputError):
-    return message
-  return f"{type(error).__name__}: {message}" if message else type(error).__name__
+    restore()
 
 
 def _train_once(run: Run, trunk: Run | None, devices, attempt: runstate.Attempt | None
@@ -97,7 +80,7 @@ def _train_once(run: Run, trunk: Run | None, devices, attempt: runstate.Attempt 
   except Exception as e:  # noqa: BLE001  one run's failure must not end the sweep
     if not isinstance(e, InputError):
       tqdm.write(traceback.format_exc().rstrip())
-    finished, reason, stopped_by = False, one_line(e), None
+    finished, reason, stopped_by = False, first_line(e, with_type=True), None
   else:
     finished = core.is_final(run, last)  # a run stopped at its last step finished
     # The machine is going away: the sweep stops too; the same command resumes this run.

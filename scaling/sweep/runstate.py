@@ -32,7 +32,6 @@ from scaling.errors import InputError
 
 STATUS_FILE = "status.json"
 LEASE_PREFIX = "lease."
-STATES = ("pending", "running", "finished", "failed", "preempted")
 DEFAULT_SECONDS = 60.0  # `scaling train`'s lease; a sweep's is sweep.lease_seconds (the same)
 
 

@@ -40,7 +40,7 @@ def _join(settings, timeout_s: float) -> None:
 def main(outcome_path: str) -> int:
   config, workdir, sweep_workdir, join_timeout_s = pickle.load(sys.stdin.buffer)
   from scaling import rundir
-  from scaling.errors import InputError
+  from scaling.errors import InputError, first_line
   from scaling.sweep import runner
   from scaling.train import trainer
 
@@ -55,7 +55,7 @@ def main(outcome_path: str) -> int:
   except Exception as e:  # noqa: BLE001  reported to the driver as this run's one-line reason
     if not isinstance(e, InputError):
       traceback.print_exc()
-    _write(outcome_path, "failed", runner.one_line(e))
+    _write(outcome_path, "failed", first_line(e, with_type=True))
     return 2 if isinstance(e, InputError) else 1
   if last.get("preempted"):
     _write(outcome_path, "preempted")
