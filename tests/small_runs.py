@@ -3,8 +3,6 @@
 Importable from any test module (pytest puts tests/, the home of conftest.py, on sys.path).
 """
 
-import os
-
 import jax
 import numpy as np
 from flax import nnx

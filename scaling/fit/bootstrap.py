@@ -17,7 +17,6 @@ import numpy as np
 from scaling.errors import InputError
 from scaling.fit import laws as laws_lib
 from scaling.fit import optimize
-from scaling.fit.intervals import summarize  # noqa: F401  (the summaries of `bootstrap`'s refits)
 
 
 @dataclasses.dataclass(frozen=True)

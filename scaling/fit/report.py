@@ -9,7 +9,7 @@ checked arguments, with defaults filled (`cli._resolve_defaults`).
 import numpy as np
 
 from scaling.errors import InputError
-from scaling.fit import approaches, isoflop, laws, points
+from scaling.fit import approaches, intervals, isoflop, laws, points
 
 
 def _x_column(args, name: str) -> str:
@@ -147,7 +147,7 @@ def _law_fit(args, law, columns: list[str], table: dict, mask=None) -> dict:
                                  law=law)
     samples = allocation.quantities(law, refits.theta_BxT[refits.converged_B], budgets,
                                     flops_per_token)
-    report["stderr"], report["ci95"] = bootstrap.summarize(samples)
+    report["stderr"], report["ci95"] = intervals.summarize(samples)
     report["bootstrap"] = {"resamples": refits.resamples, "converged": int(refits.converged_B.sum()),
                            "seed": args.seed, "kind": "cases: points drawn with replacement",
                            "interval": "percentile (2.5, 97.5)"}

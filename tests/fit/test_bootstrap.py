@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from scaling.errors import InputError
-from scaling.fit import allocation, bootstrap, bench, optimize
+from scaling.fit import allocation, bench, bootstrap, intervals, optimize
 
 
 def test_95_percent_intervals_contain_the_truth_at_sigma_001(points_sigma_001):
@@ -13,7 +13,7 @@ def test_95_percent_intervals_contain_the_truth_at_sigma_001(points_sigma_001):
   refits = bootstrap.bootstrap(result, (params, tokens), loss, resamples=200, seed=0)
   assert refits.resamples == 200 and refits.converged_B.all()
   samples = allocation.quantities("chinchilla", refits.theta_BxT, budgets=[1e21])
-  stderr, ci95 = bootstrap.summarize(samples)
+  stderr, ci95 = intervals.summarize(samples)
   truth = dict(bench.HOFFMANN)
   truth["a"] = truth["beta"] / (truth["alpha"] + truth["beta"])
   for name, value in truth.items():
@@ -33,7 +33,7 @@ def test_resamples_are_multinomial_case_weights():
 
 def test_summarize_is_std_and_percentiles():
   values = np.arange(1001.0)
-  stderr, ci95 = bootstrap.summarize({"x": values, "one": np.array([1.0])})
+  stderr, ci95 = intervals.summarize({"x": values, "one": np.array([1.0])})
   assert stderr["x"] == pytest.approx(np.std(values, ddof=1))
   assert ci95["x"] == pytest.approx([25.0, 975.0])
   assert "one" not in stderr
