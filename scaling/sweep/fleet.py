@@ -36,7 +36,8 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from scaling import rundir
 from scaling.errors import InputError, first_line
-from scaling.sweep import core, resources, runner, runstate, worker
+from scaling.sweep import core, resources, runner, worker
+from scaling.train import runstate
 from scaling.sweep.plan import Plan, Run
 
 POLL_S = 2.0  # how often the driver looks up from waiting on its runs

@@ -27,7 +27,8 @@ from tqdm import tqdm
 
 from scaling import rundir
 from scaling.errors import InputError
-from scaling.sweep import core, runstate
+from scaling.sweep import core
+from scaling.train import runstate
 from scaling.sweep.plan import Plan, Run
 from scaling.train import trainer
 

@@ -13,7 +13,7 @@ import time
 
 from scaling import rundir
 from scaling.errors import ArgumentParser, InputError, first_line
-from scaling.sweep import runstate
+from scaling.train import runstate
 
 COLUMNS = ("name", "state", "step", "tokens", "flops", "loss", "eval_loss", "tokens_per_sec",
            "where", "lease_age_s", "reason")

@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
 
 
 def _train_holding_the_lease(config, workdir: str) -> dict | None:
-  """Trains holding the run's lease (scaling/sweep/runstate.py), as a sweep's runs are: a second
+  """Trains holding the run's lease (scaling/train/runstate.py), as a sweep's runs are: a second
   process on the same workdir is refused (InputError, exit 2) instead of training it twice. A
   multi-process run takes none (its processes would have to agree on who holds it). None: failed
   (diverged, out of memory or disk, lease taken over), said on stderr."""
@@ -63,7 +63,7 @@ def _train_holding_the_lease(config, workdir: str) -> dict | None:
 
   from scaling import rundir
   from scaling.errors import first_line
-  from scaling.sweep import runstate
+  from scaling.train import runstate
   from scaling.train import hooks, trainer
 
   attempt = None
