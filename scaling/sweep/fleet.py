@@ -401,7 +401,7 @@ def run(plan: Plan, *, address: str | None = None) -> core.Outcome:
   every_run, plan_json = core.merge(plan, sweep_dir)
   cluster = connect(address)
   check_feasible(specs, cluster)
-  rundir.write_json(sweep_dir.plan_file, plan_json)
+  sweep_dir.write_plan(plan_json)
   driver = uuid.uuid4().hex[:12]
   work = core.Work(plan, every_run)
   tries = {unit.name: _Tries() for unit in work.units}

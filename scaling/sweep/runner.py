@@ -138,7 +138,7 @@ def run(plan: Plan, *, devices=None) -> Outcome:
   rundir.check_writable(plan.workdir)
   every_run, plan_json = core.merge(plan, sweep)
   if is_writer:
-    rundir.write_json(sweep.plan_file, plan_json)
+    sweep.write_plan(plan_json)
 
   work = core.Work(plan, every_run)
   preempted, stopped_by = None, None

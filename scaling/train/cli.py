@@ -84,7 +84,7 @@ def _train_holding_the_lease(config, workdir: str) -> dict | None:
                   first_line(e))
     raise
   if attempt:
-    total = rundir.RunDir(workdir).read_run()["train_steps"] if last else None
+    total = rundir.RunDir(workdir).record().train_steps if last else None
     stopped = bool(last.get("preempted")) and last["step"] != total  # a stop at the end finished
     attempt.end("preempted" if stopped else "finished", last.get("signal", "") if stopped else "")
   return last
