@@ -18,9 +18,10 @@ run ends; readers read metrics.jsonl and the chunks together, so they see a live
 
 The interface (paths are strings, local or gs://; this module imports no JAX):
   RunDir(root): run_file, metrics_file, metrics_chunks, checkpoints, tensorboard, name; has_run(),
-    has_metrics(), read_run(), write_run(dict), read_metrics(strict=), metrics_writer(resume_step=)
-  SweepDir(root): plan_file, results_file, runs_dir, figures, compile_cache; is_sweep(), run(name),
-    run_dirs()
+    has_metrics(), record() (run.json as a records.RunRecord), read_run() (its JSON),
+    write_run(record), read_metrics(strict=), metrics_writer(resume_step=)
+  SweepDir(root): plan_file, results_file, runs_dir, figures, compile_cache; is_sweep(), has_plan(),
+    read_plan() / write_plan(record) (plan.json as a records.PlanRecord), run(name), run_dirs()
   read_text/read_bytes/read_json, write_text/write_bytes/write_json (whole, atomic),
   create_exclusive(path, text) (exactly one of racing creators wins: FileExistsError for the
   others), remove, exists, is_dir, list_names, join, parent, absolute, is_remote,
@@ -38,6 +39,7 @@ import warnings
 from etils import epath
 
 from scaling.errors import InputError, first_line
+from scaling.records import PlanRecord, RunRecord
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.jsonl"
@@ -301,6 +303,14 @@ def read_json(path):
   return json.loads(read_text(path))
 
 
+def _read_json_file(path: str):
+  """A run's or sweep's own JSON file, parsed; unreadable is an InputError naming it."""
+  try:
+    return read_json(path)
+  except (OSError, ValueError) as e:
+    raise InputError(f"{path}: unreadable ({e})") from None
+
+
 def write_json(path, value) -> None:
   write_text(path, json.dumps(value, indent=2))
 
@@ -390,18 +400,17 @@ class RunDir:
   def has_metrics(self) -> bool:
     return exists(self.metrics_file) or bool(self.chunk_names())
 
-  def read_run(self) -> dict:
-    """run.json as a dict; unreadable or not an object is an InputError naming the file."""
-    try:
-      run = read_json(self.run_file)
-    except (OSError, ValueError) as e:
-      raise InputError(f"{self.run_file}: unreadable ({e})") from None
-    if not isinstance(run, dict):
-      raise InputError(f"{self.run_file}: expected a JSON object")
-    return run
+  def record(self) -> RunRecord:
+    """run.json, typed; unreadable, not an object or a key of the wrong type is an InputError
+    naming the file."""
+    return RunRecord.from_json(_read_json_file(self.run_file), self.run_file)
 
-  def write_run(self, run: dict) -> None:
-    write_json(self.run_file, run)
+  def read_run(self) -> dict:
+    """run.json as a dict (the record's JSON)."""
+    return self.record().to_json()
+
+  def write_run(self, run: RunRecord | dict) -> None:
+    write_json(self.run_file, run.to_json() if isinstance(run, RunRecord) else run)
 
   def chunk_names(self) -> list[str]:
     """The metrics chunk objects of a run still training (or cut off) on an object store."""
@@ -516,6 +525,17 @@ class SweepDir:
 
   def is_sweep(self) -> bool:
     return exists(self.results_file)
+
+  def has_plan(self) -> bool:
+    return exists(self.plan_file)
+
+  def read_plan(self) -> PlanRecord:
+    """plan.json, typed; unreadable, not an object, a key of the wrong type or a run entry without
+    name, workdir, config or steps is an InputError naming the file."""
+    return PlanRecord.from_json(_read_json_file(self.plan_file), self.plan_file)
+
+  def write_plan(self, plan: PlanRecord) -> None:
+    write_json(self.plan_file, plan.to_json())
 
   def run(self, name: str) -> RunDir:
     """Where `scaling sweep` puts run `name`."""

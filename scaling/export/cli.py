@@ -34,10 +34,10 @@ def build(workdir: str, step: int | None = None) -> dict[str, bytes]:
     rundir.check_readable(workdir, "--workdir")
   run = rundir.RunDir(rundir.absolute(workdir))
   try:  # refuse an unexportable model before restoring its checkpoint
-    model_keys = dict(rundir.read_json(run.run_file)["config"]["model"])
-  except (OSError, ValueError, KeyError, TypeError):
+    model_keys = (run.record().config or {}).get("model")
+  except InputError:
     model_keys = None  # no or a broken run.json: sampler.load says which
-  if model_keys is not None:
+  if isinstance(model_keys, dict):
     weights.family(ModelConfig.from_dict(model_keys))
   from scaling.sample import sampler  # deferred: JAX loads only for a run worth restoring
 

@@ -466,17 +466,14 @@ def _sweep_plan(path: str) -> tuple[str | None, str | None]:
   budgets are counted in. (None, None) where there is no plan."""
   from scaling import rundir
 
-  root = path if rundir.is_dir(path) else rundir.parent(path)
-  plan_file = rundir.SweepDir(root).plan_file
-  if not rundir.exists(plan_file):
+  sweep = rundir.SweepDir(path if rundir.is_dir(path) else rundir.parent(path))
+  if not sweep.has_plan():
     return None, None
   try:
-    plan = rundir.read_json(plan_file)
-    recipe = plan["recipe"]
-    # a fitted recipe's plan names its base
-    return recipe.get("base", recipe)["name"], plan.get("flops_convention")
-  except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    plan = sweep.read_plan()
+  except InputError:
     return None, None
+  return plan.recipe_name, plan.flops_convention
 
 
 # The FLOP convention of each C column of a sweep's results.csv (`budget`: the plan's own).

@@ -82,10 +82,8 @@ def _read_run(run_dir: str, columns: Sequence[str]) -> dict:
   """The eval rows of one run directory."""
   run_files = rundir.RunDir(run_dir)
   run_path, metrics_path = run_files.run_file, run_files.metrics_file
-  run = run_files.read_run()
-  for key in (c for c in columns if c in _RUN_KEYS):
-    if key not in run:
-      raise InputError(f"{run_path}: missing {key!r}")
+  run = run_files.record()
+  run.needs(*(c for c in columns if c in _RUN_KEYS))
   values = {c: [] for c in columns}
   for row in read_metrics(run_files):
     if "eval_loss" not in row:
@@ -93,7 +91,7 @@ def _read_run(run_dir: str, columns: Sequence[str]) -> dict:
     where = f"{metrics_path} step {row.get('step')}"
     for c in columns:
       if c in _RUN_KEYS:
-        values[c].append(_number(run_path, c, run[c]))
+        values[c].append(_number(run_path, c, run.get(c)))
       elif _ROW_KEYS.get(c) in row:
         values[c].append(_number(where, c, row[_ROW_KEYS[c]]))
       else:

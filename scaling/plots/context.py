@@ -25,13 +25,14 @@ VARIANT_LINESTYLES = ("-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1)))  # a labelled 
 def final_by_position(run_dir: str) -> dict:
   """{arch, params_non_embedding, eval_loss, eval_loss_by_position} of a run's last eval row."""
   run_files = rundir.RunDir(run_dir)
-  run = run_files.read_run()
+  run = run_files.record()
+  run.needs("config", "params_non_embedding")
   evals = [row for row in run_files.read_metrics() if "eval_loss_by_position" in row]
   if not evals:
     raise InputError(f"{run_dir}: no eval row with eval_loss_by_position "
                      "(train with --config.eval_loss_by_position=true)")
-  return {"name": run_files.name, "arch": run["config"]["model"]["arch"],
-          "params_non_embedding": float(run["params_non_embedding"]),
+  return {"name": run_files.name, "arch": run.config["model"]["arch"],
+          "params_non_embedding": float(run.params_non_embedding),
           "eval_loss": float(evals[-1]["eval_loss"]),
           "eval_loss_by_position": np.asarray(evals[-1]["eval_loss_by_position"], np.float64)}
 
@@ -45,10 +46,10 @@ def label(shape: str) -> str:
 def shape_runs(sweep_dir: str) -> dict[str, str]:
   """Run directory -> label of every run of a shapes plan in `sweep_dir` ({} for other plans)."""
   sweep = rundir.SweepDir(sweep_dir)
-  if not rundir.exists(sweep.plan_file):
+  if not sweep.has_plan():
     return {}
   return {rundir.join(sweep_dir, run["workdir"]): label(run["shape"])
-          for run in rundir.read_json(sweep.plan_file)["runs"] if run.get("shape")}
+          for run in sweep.read_plan().entries() if run.get("shape")}
 
 
 # The table's bands of context positions (1-based, inclusive), as in experiments/kaplan_lstm_vs_

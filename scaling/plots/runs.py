@@ -60,9 +60,8 @@ def run_dirs(path: str) -> list[str]:
 def read_curve(run_dir: str, *, flops_column: str = "flops", n_column: str = "params") -> Curve:
   """The train-loss curve of one run against `flops_column` FLOPs."""
   run_files = rundir.RunDir(run_dir)
-  run = run_files.read_run()
-  if n_column not in run:
-    raise InputError(f"{run_files.run_file}: no {n_column!r}")
+  run = run_files.record()
+  run.needs(n_column)
   metrics_path = run_files.metrics_file
   if not run_files.has_metrics():
     raise InputError(f"{run_dir}: run directory without {METRICS_FILE}")
@@ -73,7 +72,7 @@ def read_curve(run_dir: str, *, flops_column: str = "flops", n_column: str = "pa
   evals = [row for row in rows if isinstance(row.get("eval_loss"), (int, float))]
   if not train:
     raise InputError(f"{metrics_path}: no rows with a finite loss and positive {flops_column!r}")
-  return Curve(name=run_files.name, params=float(run[n_column]),
+  return Curve(name=run_files.name, params=float(run.get(n_column)),
                flops_T=np.array([row[flops_column] for row in train], dtype=np.float64),
                loss_T=np.array([row["loss"] for row in train], dtype=np.float64),
                final_flops=float(evals[-1][flops_column]) if evals else None,

@@ -18,11 +18,12 @@ from flax import nnx
 
 from scaling import rundir
 from scaling.data.tokenizer import Tokenizer, load_tokenizer
-from scaling.errors import InputError, first_line
+from scaling.errors import InputError
 from scaling.models.config import MAX_INT
 from scaling.parallel import memory
 from scaling.parallel import mesh as mesh_lib
 from scaling.train import config as config_lib
+from scaling.train import hooks
 from scaling.train import state as state_lib
 
 
@@ -44,10 +45,9 @@ def load(workdir: str, step: int | None = None) -> Trained:
   run = rundir.RunDir(rundir.absolute(workdir))
   if not run.has_run():
     raise InputError(f"--workdir {workdir}: no {rundir.RUN_FILE} there; it is not a training run")
-  try:
-    config = ml_collections.ConfigDict(rundir.read_json(run.run_file)["config"])
-  except (OSError, ValueError, KeyError, TypeError) as e:
-    raise InputError(f"{run.run_file} is unreadable ({e!r})") from None
+  record = run.record()
+  record.needs("config")
+  config = ml_collections.ConfigDict(record.config)
   tokenizer = load_tokenizer(config.data.tokenizer)
   cfg = config_lib.validate(config, vocab_size=tokenizer.vocab_size)
   mesh = mesh_lib.make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, jax.devices()[:1])
@@ -65,14 +65,7 @@ def load(workdir: str, step: int | None = None) -> Trained:
                        f"{', '.join(map(str, sorted(kept)))})")
     step = max(kept) if step is None else step
     _check_matches(checkpoints, step, steps.abstract_state, workdir)
-    state = checkpoints.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(steps.abstract_state))).state
-  except InputError:
-    raise
-  except Exception as e:  # a complete-looking but unreadable checkpoint
-    message = first_line(e)
-    raise InputError(f"checkpoint {step} in {run.checkpoints} cannot be restored "
-                     f"({message[:200]})") from None
+    state = hooks.restore_state(checkpoints, step, steps.abstract_state, run.checkpoints)
   finally:
     checkpoints.close()
   model, _ = nnx.merge(steps.graphdef, state)

@@ -9,7 +9,6 @@ it trains it (or sees it held elsewhere, by a lease: runstate.py) and releases i
 """
 
 import dataclasses
-import json
 import os
 import shutil
 
@@ -17,15 +16,11 @@ import ml_collections
 
 from scaling import rundir
 from scaling.errors import InputError
+from scaling.records import PlanRecord
 from scaling.sweep import results
 from scaling.sweep.plan import Plan, Run
-from scaling.train import config as train_config
-from scaling.train import trackers, trainer
+from scaling.train import resume
 
-# Keys that change how a run reports or where it runs, not its result: a finished run whose
-# recorded config differs from the plan only in these still counts as this plan's run.
-PRESENTATION_KEYS = ("progress", "log_every", "eval_every", "checkpoint_every", "keep_checkpoints",
-                     "checkpoint_steps", "distributed", *trackers.CONFIG_KEYS)
 # The file orbax writes last into a checkpoint on an object store (locally it renames a temporary
 # directory instead): a step directory without it is still being written.
 COMMIT_FILE = "commit_success.txt"
@@ -43,15 +38,15 @@ class Outcome:
 # What a re-run may change: a plan's runs against those already in the directory.
 
 def difference(where: str, recorded: dict, run: Run) -> str | None:
-  """The first config key (presentation aside) on which `recorded` is not `run`'s config; a key
-  the recorded run predates had its default then."""
-  recorded = {**trainer.flatten(train_config.defaults().to_dict()), **trainer.flatten(recorded)}
-  planned = trainer.flatten(json.loads(json.dumps(run.config.to_dict())))
-  for key, value in planned.items():
-    if key.split(".")[0] not in PRESENTATION_KEYS and recorded.get(key) != value:
-      return (f"{where} holds a run {run.name} with {key}={recorded.get(key)!r}, the plan has "
-              f"{value!r}; use a fresh --workdir or delete that run")
-  return None
+  """Why a run recorded at `where` with config `recorded` is not `run` (None if it is): it could
+  not be continued as `run` under train's resume policy (resume.py), which names the first key."""
+  decision = resume.decide(recorded, run.config.to_dict())
+  if decision.allowed:
+    return None
+  key = decision.first()
+  before, now = decision.changes[key]
+  return (f"{where} holds a run {run.name} with {key}={before!r}, the plan has {now!r}; use a "
+          "fresh --workdir or delete that run")
 
 
 def _config_mismatch(run: Run) -> str | None:
@@ -60,36 +55,39 @@ def _config_mismatch(run: Run) -> str | None:
   Run names encode only budget, size and horizon: a sweep edited and re-run in the same directory
   (another recipe, seq_len, ...) must not count the old runs as its own.
   """
-  path = rundir.RunDir(run.workdir).run_file
-  if not rundir.exists(path):
+  recorded = rundir.RunDir(run.workdir)
+  if not recorded.has_run():
     return None
   try:
-    recorded = rundir.read_json(path)["config"]
-  except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-    return f"{path} is unreadable ({e!r})"
-  return difference(run.workdir, recorded, run)
+    record = recorded.record()
+    record.needs("config")
+  except InputError as e:
+    return str(e)
+  return difference(run.workdir, record.config, run)
 
 
 def _recorded(sweep: rundir.SweepDir) -> dict[str, dict[str, tuple[dict, Run]]]:
   """{"runs": ..., "trunks": ...}, each name -> (its plan.json entry, the Run), of the plan
   already in the sweep directory."""
-  if not rundir.exists(sweep.plan_file):
+  if not sweep.has_plan():
     return {"runs": {}, "trunks": {}}
   try:
-    plan_json = rundir.read_json(sweep.plan_file)
+    plan = sweep.read_plan()
     return {group: {entry["name"]: (entry, Run(
         name=entry["name"], workdir=rundir.join(sweep.root, entry["workdir"]),
         config=ml_collections.ConfigDict(entry["config"]),
         trunk=entry.get("trunk", ""), fork_step=entry.get("fork_step", 0),
         **{key: entry[key] for key in ("budget", "target_params", "params",
                                        "params_non_embedding", "steps", "tokens", "flops")}))
-        for entry in plan_json.get(group, [])} for group in ("runs", "trunks")}
-  except (OSError, ValueError, KeyError, TypeError) as e:
+        for entry in plan.entries(group)} for group in ("runs", "trunks")}
+  except InputError as e:
+    raise InputError(f"{e}; use a fresh --workdir") from None
+  except (KeyError, TypeError) as e:  # an entry without a summary key
     raise InputError(f"{sweep.plan_file} is unreadable ({e!r}); use a fresh --workdir") from None
 
 
-def merge(plan: Plan, sweep: rundir.SweepDir) -> tuple[list[Run], dict]:
-  """(every run of the directory, the plan.json that lists them): the runs (and trunks) planned
+def merge(plan: Plan, sweep: rundir.SweepDir) -> tuple[list[Run], PlanRecord]:
+  """(every run of the directory, the plan.json record that lists them): the runs (and trunks) planned
   there before, in their order, this plan's replacing those of the same name, this plan's new ones
   after. A planned run that conflicts with a recorded one (plan.json or its run.json) is an
   InputError."""
@@ -109,16 +107,17 @@ def merge(plan: Plan, sweep: rundir.SweepDir) -> tuple[list[Run], dict]:
     if names:
       plan_json[group] = [new_entries.get(name) or recorded[group][name][0] for name in names]
     every[group] = [planned.get(name) or recorded[group][name][1] for name in names]
-  return every["runs"], plan_json
+  return every["runs"], PlanRecord.from_json(plan_json, sweep.plan_file)
 
 
 # What is done: a run whose metrics reached its last step with an eval loss.
 
 def row(run: Run, last: dict) -> dict:
   """A results.csv row from the run's metadata and its last metrics row."""
-  recorded = rundir.RunDir(run.workdir).read_run()
-  return {"name": run.name, "params": recorded["params"],
-          "params_non_embedding": recorded["params_non_embedding"], "tokens": last["tokens"],
+  recorded = rundir.RunDir(run.workdir).record()
+  recorded.needs("params", "params_non_embedding")
+  return {"name": run.name, "params": recorded.params,
+          "params_non_embedding": recorded.params_non_embedding, "tokens": last["tokens"],
           "flops": last["flops"], "flops_kaplan": last["flops_kaplan"], "loss": last["eval_loss"],
           "budget": run.budget, "seed": run.config.seed, "bpb": last.get("eval_bpb"),
           "trunk": run.trunk, "learning_rate": run.config.learning_rate,

@@ -36,7 +36,8 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from scaling import rundir
 from scaling.errors import InputError, first_line
-from scaling.sweep import core, resources, runstate, worker
+from scaling.sweep import core, resources, worker
+from scaling.train import runstate
 from scaling.sweep.plan import Plan, Run
 
 POLL_S = 2.0  # how often the driver looks up from waiting on its runs
@@ -399,7 +400,7 @@ def run(plan: Plan, *, address: str | None = None) -> core.Outcome:
   every_run, plan_json = core.merge(plan, sweep_dir)
   cluster = connect(address)
   check_feasible(specs, cluster)
-  rundir.write_json(sweep_dir.plan_file, plan_json)
+  sweep_dir.write_plan(plan_json)
   driver = _Driver(plan, core.Work(plan, every_run), specs)
   work = driver.work
   work.write_results()

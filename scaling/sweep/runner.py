@@ -26,9 +26,9 @@ from tqdm import tqdm
 
 from scaling import jax_cache, rundir
 from scaling.errors import InputError, first_line
-from scaling.sweep import core, runstate
+from scaling.sweep import core
 from scaling.sweep.plan import Plan, Run
-from scaling.train import trainer
+from scaling.train import runstate, trainer
 
 POLL_S = 2.0  # how often a run another process holds is looked at again
 
@@ -120,7 +120,7 @@ def run(plan: Plan, *, devices=None) -> Outcome:
   rundir.check_writable(plan.workdir)
   every_run, plan_json = core.merge(plan, sweep)
   if is_writer:
-    rundir.write_json(sweep.plan_file, plan_json)
+    sweep.write_plan(plan_json)
 
   work = core.Work(plan, every_run)
   preempted, stopped_by = None, None

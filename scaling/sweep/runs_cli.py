@@ -12,44 +12,41 @@ import sys
 import time
 
 from scaling import rundir
-from scaling.errors import ArgumentParser, InputError, first_line
-from scaling.sweep import runstate
+from scaling.errors import ArgumentParser, InputError
+from scaling.train import runstate
 
 COLUMNS = ("name", "state", "step", "tokens", "flops", "loss", "eval_loss", "tokens_per_sec",
            "where", "lease_age_s", "reason")
 
 
-def _read_json(path: str) -> dict | None:
+def _train_steps(run: rundir.RunDir) -> int | None:
+  """The run's length from its run.json; None while it has none (or a broken one)."""
   try:
-    value = rundir.read_json(path)
-  except (FileNotFoundError, ValueError):
+    return run.record().train_steps
+  except InputError:
     return None
-  return value if isinstance(value, dict) else None
 
 
 def _runs(directory: str) -> list[tuple[str, str, int | None]]:
   """(name, workdir, total steps) of every run DIR holds: a sweep's plan, or DIR as one run."""
   if not rundir.is_dir(directory):
     raise InputError(f"scaling runs: {directory} is a file; give a sweep's or a run's directory")
-  plan_file = rundir.SweepDir(directory).plan_file
-  if rundir.exists(plan_file):
+  sweep = rundir.SweepDir(directory)
+  if sweep.has_plan():
     try:
-      return [(run["name"], rundir.join(directory, run["workdir"]), run["steps"])
-              for run in rundir.read_json(plan_file)["runs"]]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-      raise InputError(f"scaling runs: {plan_file} is corrupt ({_reason(e)}); the runs' own "
+      plan = sweep.read_plan()
+      plan.needs("runs")
+    except InputError as e:
+      raise InputError(f"scaling runs: {sweep.plan_file} is corrupt ({e}); the runs' own "
                        "directories are under runs/ (scaling runs DIR/runs/NAME)") from None
+    return [(run["name"], rundir.join(directory, run["workdir"]), run["steps"])
+            for run in plan.entries()]
   run = rundir.RunDir(directory)
   if run.has_run() or run.has_metrics() or rundir.exists(rundir.join(directory,
                                                                      runstate.STATUS_FILE)):
-    recorded = _read_json(run.run_file) or {}
-    return [(run.name, directory, recorded.get("train_steps"))]
+    return [(run.name, directory, _train_steps(run))]
   raise InputError(f"scaling runs: {directory} holds neither a sweep ({rundir.PLAN_FILE}) nor a "
                    f"run ({rundir.RUN_FILE})")
-
-
-def _reason(error: Exception) -> str:
-  return f"{type(error).__name__}: {first_line(error)}"
 
 
 def describe(name: str, workdir: str, total: int | None, now: float) -> dict:
@@ -61,7 +58,7 @@ def describe(name: str, workdir: str, total: int | None, now: float) -> dict:
   status = runstate.read_status(workdir)
   lease = runstate.holder(workdir)
   if total is None:
-    total = (_read_json(run.run_file) or {}).get("train_steps")
+    total = _train_steps(run)
   if last and last.get("step") == total and evals and evals[-1] is last:
     state = "finished"
   elif lease is not None and lease.live(now):

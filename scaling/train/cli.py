@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
 
 
 def _train_holding_the_lease(config, workdir: str) -> dict | None:
-  """Trains holding the run's lease (scaling/sweep/runstate.py), as a sweep's runs are: a second
+  """Trains holding the run's lease (scaling/train/runstate.py), as a sweep's runs are: a second
   process on the same workdir is refused (InputError, exit 2) instead of training it twice. A
   multi-process run takes none (its processes would have to agree on who holds it). None: failed
   (diverged, out of memory or disk, lease taken over), said on stderr."""
@@ -63,7 +63,7 @@ def _train_holding_the_lease(config, workdir: str) -> dict | None:
 
   from scaling import rundir
   from scaling.errors import first_line
-  from scaling.sweep import runstate
+  from scaling.train import runstate
   from scaling.train import hooks, trainer
 
   attempt = None
@@ -84,7 +84,7 @@ def _train_holding_the_lease(config, workdir: str) -> dict | None:
                   first_line(e))
     raise
   if attempt:
-    total = rundir.RunDir(workdir).read_run()["train_steps"] if last else None
+    total = rundir.RunDir(workdir).record().train_steps if last else None
     stopped = bool(last.get("preempted")) and last["step"] != total  # a stop at the end finished
     attempt.end("preempted" if stopped else "finished", last.get("signal", "") if stopped else "")
   return last

@@ -31,6 +31,7 @@ import orbax.checkpoint as ocp
 from scaling import rundir
 from scaling.errors import InputError, first_line
 from scaling.parallel import pacing
+from scaling.records import RunRecord
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,6 +129,19 @@ def _mount_point(path: str) -> str:
   return path
 
 
+def restore_state(manager: ocp.CheckpointManager, step: int, abstract_state, directory: str,
+                  **items):
+  """The train state of checkpoint `step` (and the other `items` restored with it, such as the
+  input iterator's position), laid out as `abstract_state`. A complete-looking but unreadable
+  checkpoint is one InputError line that says so; nothing is changed."""
+  try:
+    return manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract_state), **items)).state
+  except Exception as e:  # noqa: BLE001  orbax's and tensorstore's errors have no common type
+    raise InputError(f"checkpoint {step} in {directory} cannot be restored "
+                     f"({first_line(e)[:200]}); move it away to use an earlier one") from None
+
+
 class Checkpointer(Hook):
   """The train state and the input iterator's position (grain's, one file per process), saved with
   orbax at checkpoint moments and restored on the next run in the same workdir. The latest `keep`
@@ -152,14 +166,8 @@ class Checkpointer(Hook):
     start = self.manager.latest_step()
     if start is None:
       return 0, steps.init()
-    try:
-      return start, self.manager.restore(start, args=ocp.args.Composite(
-          state=ocp.args.StandardRestore(steps.abstract_state),
-          data=grain.checkpoint.CheckpointRestore(self._batches))).state
-    except Exception as e:  # a complete-looking but unreadable checkpoint: say so, change nothing
-      raise InputError(f"checkpoint {start} in {self.directory} cannot be restored "
-                       f"({first_line(e)[:200]}); move it away to resume from an earlier one"
-                       ) from None
+    return start, restore_state(self.manager, start, steps.abstract_state, self.directory,
+                                data=grain.checkpoint.CheckpointRestore(self._batches))
 
   def describe_latest(self) -> str:
     kept = self.manager.latest_step()
@@ -243,17 +251,17 @@ class ProgressBar(Hook):
     self._bar.close()
 
 
-class RunRecord(Hook):
-  """run.json once the run has started: the metadata, the step it resumed from and the history of
-  result keys changed on resume."""
+class RecordWriter(Hook):
+  """run.json once the run has started: the run's record, the step it resumed from and the history
+  of result keys changed on resume."""
 
-  def __init__(self, run: rundir.RunDir, metadata: dict, history: list, changes: dict):
-    self._run, self._metadata, self._history, self._changes = run, metadata, history, changes
+  def __init__(self, run: rundir.RunDir, record: RunRecord, history: list, changes: dict):
+    self._run, self._record, self._history, self._changes = run, record, history, changes
 
   def on_start(self, start: int) -> None:
     history = self._history
     if self._changes:
       changed = {key: list(change) for key, change in self._changes.items()}
       history = [*history, {"step": start, "changed": changed}]
-    self._run.write_run({**self._metadata, "resumed_from_step": start, "history": history})
-
+    self._run.write_run(dataclasses.replace(self._record, resumed_from_step=start,
+                                            history=tuple(history)))

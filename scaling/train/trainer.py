@@ -25,22 +25,13 @@ from scaling.errors import InputError, first_line
 from scaling.parallel import memory
 from scaling.parallel import mesh as mesh_lib
 from scaling.parallel import pacing
+from scaling.records import RunRecord
 from scaling.train import config as config_lib
 from scaling.train import hooks as hooks_lib
+from scaling.train import resume
 from scaling.train import state as state_lib
 from scaling.train import trackers
 
-# Keys that must match between a workdir's recorded run and a resuming one: the checkpoint's shapes
-# and the meaning of `step` (the data position) depend on them.
-FIXED_KEYS = ("model", "batch_size", "seed", "data")
-# Keys that change how a run reports, saves or where it runs, not what it computes: free on resume.
-# train_tokens and warmup_fraction act through the resolved train_steps and warmup_steps, compared
-# instead. Every other key (optimizer, schedule, length, eval) changes the result: refused on
-# resume unless resume_changes=allow, and then recorded in run.json's history.
-FREE_KEYS = ("log_every", "eval_every", "eval_loss_by_position", "checkpoint_every",
-             "keep_checkpoints", "checkpoint_steps", "progress", "mesh", "microbatches",
-             "distributed", "resume_changes", "train_tokens", "warmup_fraction",
-             *trackers.CONFIG_KEYS)
 # What a tracker's run config gets from run.json besides the config: the run's size and cost.
 TRACKED_METADATA = ("params", "params_non_embedding", "flops_per_token", "tokens_per_step")
 
@@ -55,75 +46,59 @@ def _git_commit() -> str | None:
     return None
 
 
-def flatten(values: dict, prefix: str = "") -> dict:
-  """{"model": {"d_model": 64}} -> {"model.d_model": 64}."""
-  flat = {}
-  for key, value in values.items():
-    if isinstance(value, dict):
-      flat.update(flatten(value, f"{prefix}{key}."))
-    else:
-      flat[f"{prefix}{key}"] = value
-  return flat
-
-
 def _describe(changes: dict) -> str:
   return ", ".join(f"{key} {old!r} → {new!r}" for key, (old, new) in changes.items())
 
 
 def _prepare_workdir(workdir: str, resolved: dict, corpus_sha256: str) -> tuple[list, dict]:
-  """Checks the workdir is usable and, if it holds a run, that this run may continue it; writes
-  nothing. Returns (the run's recorded history, the result-changing keys this resume changes)."""
+  """Checks the workdir is usable and, if it holds a run, that this run may continue it
+  (resume.py's policy); writes nothing. Returns (the run's recorded history, the result-changing
+  keys this resume changes)."""
   rundir.check_writable(workdir)
   run = rundir.RunDir(workdir)
-  run_path = run.run_file
   if not run.has_run():
     return [], {}
   try:
-    previous_run = rundir.read_json(run_path)
-    previous, previous_sha256 = previous_run["config"], previous_run["corpus"]["sha256"]
-    history = list(previous_run.get("history", []))
-  except (OSError, ValueError, KeyError, TypeError) as e:
-    raise InputError(f"{run_path} is unreadable ({e!r}); use a fresh --workdir") from None
+    previous = run.record()
+    previous.needs("config")
+    previous_sha256 = previous.corpus_sha256
+  except InputError as e:
+    raise InputError(f"{e}; use a fresh --workdir") from None
   if previous_sha256 != corpus_sha256:
     raise InputError(f"--workdir {workdir} was trained on a different corpus (sha256 "
                      f"{previous_sha256[:12]}… vs {corpus_sha256[:12]}…); use a fresh --workdir")
-  # A key the recorded run predates had its default then.
-  recorded = {**flatten(config_lib.defaults().to_dict()), **flatten(previous)}
-  current = flatten(resolved)
-  differing = {key: (recorded.get(key), value) for key, value in current.items()
-               if recorded.get(key) != value and key.split(".")[0] not in FREE_KEYS}
-  for group in FIXED_KEYS:
-    fixed = {key: change for key, change in differing.items() if key.split(".")[0] == group}
-    if fixed:
-      raise InputError(f"--workdir {workdir} holds a run with a different {group} "
-                       f"({_describe(fixed)}); use a fresh --workdir")
-  if differing and resolved["resume_changes"] != "allow":
-    raise InputError(f"--workdir {workdir} holds a run with {_describe(differing)}: resuming would "
-                     "change its result part-way; use a fresh --workdir, or add "
+  decision = resume.decide(previous.config, resolved)
+  if decision.fixed:
+    raise InputError(f"--workdir {workdir} holds a run with a different {decision.fixed} "
+                     f"({_describe(decision.group(decision.fixed))}); use a fresh --workdir")
+  if not decision.allowed:
+    raise InputError(f"--workdir {workdir} holds a run with {_describe(decision.changes)}: "
+                     "resuming would change its result part-way; use a fresh --workdir, or add "
                      "--config.resume_changes=allow to continue (run.json records the change)")
-  return history, differing
+  return list(previous.history or ()), decision.changes
 
 
-def _run_metadata(cfg, resolved, corpus, mesh) -> dict:
+def _run_record(cfg, resolved, corpus, mesh) -> RunRecord:
+  """run.json's record of this run, but how it started (hooks.RecordWriter adds that)."""
   architecture = models.get(cfg.model.arch)
   counts = architecture.param_counts(cfg.model)
   import flax
 
-  return {
-      "config": resolved,
-      "params": counts["total"],
-      "params_non_embedding": counts["non_embedding"],
-      "flops_per_token": architecture.flops_per_token(cfg.model),
-      "tokens_per_step": cfg.tokens_per_step,
-      "train_steps": cfg.train_steps,
-      "corpus": corpus.fingerprint,
-      "mesh": dict(zip(mesh.axis_names, mesh.devices.shape)),
-      "versions": {"scaling": scaling.__version__, "jax": jax.__version__, "flax": flax.__version__},
-      "device_kind": mesh.devices.flat[0].device_kind,
-      "device_count": mesh.devices.size,
-      "process_count": jax.process_count(),
-      "git_commit": _git_commit(),
-  }
+  return RunRecord(
+      config=resolved,
+      params=counts["total"],
+      params_non_embedding=counts["non_embedding"],
+      flops_per_token=architecture.flops_per_token(cfg.model),
+      tokens_per_step=cfg.tokens_per_step,
+      train_steps=cfg.train_steps,
+      corpus=corpus.fingerprint,
+      mesh=dict(zip(mesh.axis_names, mesh.devices.shape)),
+      versions={"scaling": scaling.__version__, "jax": jax.__version__, "flax": flax.__version__},
+      device_kind=mesh.devices.flat[0].device_kind,
+      device_count=mesh.devices.size,
+      process_count=jax.process_count(),
+      git_commit=_git_commit(),
+  )
 
 
 def _global_batch(local_bxW: np.ndarray, sharding) -> jax.Array:
@@ -387,7 +362,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None,
   cfg, steps = prepared.cfg, prepared.steps
   run = rundir.RunDir(rundir.absolute(workdir))
   is_writer = jax.process_index() == 0
-  metadata = _run_metadata(cfg, prepared.resolved, prepared.corpus, prepared.mesh)
+  record = _run_record(cfg, prepared.resolved, prepared.corpus, prepared.mesh)
 
   batches = data.iterate_from(prepared.train_data, 0)  # reads the next batch while a step runs
   checkpointer = hooks_lib.Checkpointer(run.checkpoints, cfg.keep_checkpoints, batches,
@@ -397,10 +372,10 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None,
                   for b in data.iterate_from(prepared.eval_data, 0)]
   writers = []
   if is_writer:  # one process writes run.json and the metrics
-    tracked = {**prepared.resolved, **{key: metadata[key] for key in TRACKED_METADATA}}
-    writers = [hooks_lib.RunRecord(run, metadata, prepared.history, prepared.changes),
+    tracked = {**prepared.resolved, **{key: record.get(key) for key in TRACKED_METADATA}}
+    writers = [hooks_lib.RecordWriter(run, record, prepared.history, prepared.changes),
                *trackers.build(cfg.trackers, run, cfg.wandb, tracked)]
-  loop = Loop(cfg, steps, metadata["flops_per_token"], checkpointer, [
+  loop = Loop(cfg, steps, record.flops_per_token, checkpointer, [
       *([claim] if claim else []),
       hooks_lib.ProgressBar(cfg.train_steps, start, cfg.progress and is_writer),
       hooks_lib.Evaluator(steps, eval_batches, cfg.eval_loss_by_position,
@@ -423,6 +398,6 @@ def throughput(workdir: str) -> dict | None:
   rows = run.read_metrics()[1:]
   if not rows:
     return None
-  flops_per_token = run.read_run()["flops_per_token"]["chinchilla"]
+  flops_per_token = run.record().flops_per_token["chinchilla"]
   tokens_per_sec = float(np.median([row["tokens_per_sec"] for row in rows]))
   return {"tokens_per_sec": tokens_per_sec, "flops_per_sec": tokens_per_sec * flops_per_token}

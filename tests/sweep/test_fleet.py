@@ -22,7 +22,8 @@ from test_runner import TINY_SWEEP, tiny_sweep
 
 from scaling.errors import InputError
 from scaling.rundir import read_metrics
-from scaling.sweep import cli, fleet, resources, results, runner, runs_cli, runstate
+from scaling.sweep import cli, fleet, resources, results, runner, runs_cli
+from scaling.train import runstate
 from scaling.sweep import plan as plan_lib
 from scaling.train import trainer
 

@@ -12,7 +12,8 @@ import pytest
 
 from scaling import rundir
 from scaling.errors import InputError
-from scaling.sweep import cli, core, results, runner, runstate
+from scaling.sweep import cli, core, results, runner
+from scaling.train import runstate
 from scaling.sweep import plan as plan_lib
 from scaling.train import trainer
 from scaling.rundir import read_metrics
@@ -320,7 +321,7 @@ def test_a_run_another_process_holds_is_put_off_then_listed_once_it_finished_the
   is trained by neither this sweep nor put in its results until that process finished it."""
   import threading
 
-  from scaling.sweep import runstate
+  from scaling.train import runstate
 
   plan = plan_lib.build(tiny_sweep(text_corpus), str(tmp_path / "sweep"))
   held, free = plan.runs
@@ -356,7 +357,7 @@ def test_two_sweeps_started_a_second_apart_train_each_run_once(text_corpus, tmp_
   import subprocess
   import sys
 
-  from scaling.sweep import runstate
+  from scaling.train import runstate
 
   workdir = tmp_path / "sweep"
   argv = [sys.executable, "-m", "scaling.cli", "sweep", "--config", str(TINY_SWEEP),

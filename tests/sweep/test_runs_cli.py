@@ -9,7 +9,7 @@ from test_runner import tiny_sweep
 from scaling import rundir
 from scaling.cli import main
 from scaling.sweep import plan as plan_lib
-from scaling.sweep import runstate
+from scaling.train import runstate
 
 
 def write_rows(workdir, steps, total):

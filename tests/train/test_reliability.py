@@ -139,7 +139,7 @@ def test_a_workdir_another_process_trains_is_refused_in_one_line(text_corpus, tm
   """`scaling train` takes the run's lease, as a sweep's runs do: a second one on the same workdir
   names who trains it and exits 2, writing nothing."""
   from scaling import cli
-  from scaling.sweep import runstate
+  from scaling.train import runstate
 
   other = runstate.acquire(str(tmp_path), "train/other", 60.0)
   before = sorted(os.listdir(tmp_path))

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from scaling import rundir
-from scaling.sweep import runstate
+from scaling.train import runstate
 
 
 @pytest.fixture(params=["local", "gs"])
