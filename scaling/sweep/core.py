@@ -113,14 +113,16 @@ def merge(plan: Plan, sweep: rundir.SweepDir) -> tuple[list[Run], PlanRecord]:
 # What is done: a run whose metrics reached its last step with an eval loss.
 
 def row(run: Run, last: dict) -> dict:
-  """A results.csv row from the run's metadata and its last metrics row."""
+  """A results.csv row from the run's metadata and its last metrics row. The learning rate is the
+  one the run recorded, which a plan with resume_changes=allow may differ from."""
   recorded = rundir.RunDir(run.workdir).record()
-  recorded.needs("params", "params_non_embedding")
+  recorded.needs("params", "params_non_embedding", "config")
   return {"name": run.name, "params": recorded.params,
           "params_non_embedding": recorded.params_non_embedding, "tokens": last["tokens"],
           "flops": last["flops"], "flops_kaplan": last["flops_kaplan"], "loss": last["eval_loss"],
           "budget": run.budget, "seed": run.config.seed, "bpb": last.get("eval_bpb"),
-          "trunk": run.trunk, "learning_rate": run.config.learning_rate,
+          "trunk": run.trunk,
+          "learning_rate": recorded.config.get("learning_rate", run.config.learning_rate),
           "batch_size": run.config.batch_size}
 
 

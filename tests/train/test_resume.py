@@ -69,6 +69,20 @@ def test_the_sweep_names_the_key_that_refuses_it(tmp_path):
   assert "with model.n_layers=2, the plan has 3" in core._config_mismatch(run)
 
 
+def test_a_results_row_reports_the_learning_rate_the_run_trained_with(tmp_path):
+  """A plan with resume_changes=allow and another learning rate accepts a finished run (the table
+  says so) but cannot retrain it: results.csv keeps the rate the run recorded, not the plan's."""
+  workdir = str(tmp_path / "run")
+  rundir.RunDir(workdir).write_run(RunRecord(config=_config().to_dict(), corpus={"sha256": SHA256},
+                                             params=10, params_non_embedding=5))
+  planned = _config(**{"learning_rate": 0.01, "resume_changes": "allow"})
+  assert _sweep_check(workdir, planned)
+  run = Run(name="run", workdir=workdir, config=planned, budget=1.0, target_params=1.0, params=10,
+            params_non_embedding=5, steps=10, tokens=1, flops=1.0)
+  last = {"tokens": 1, "flops": 1.0, "flops_kaplan": 1.0, "eval_loss": 2.0}
+  assert core.row(run, last)["learning_rate"] == _config().learning_rate != 0.01
+
+
 @pytest.mark.slow  # two short trainings: about 40 s on a loaded 2-vCPU machine
 def test_a_run_resumed_on_another_mesh_ends_where_it_would_have(text_corpus, tmp_path):
   """Half a run on one device, the rest on a 2-way FSDP mesh: the state is resharded on restore
