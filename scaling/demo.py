@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from scaling import rundir
+from scaling import storage
 from scaling.errors import ArgumentParser, InputError
 
 # Chinchilla-convention FLOPs over 1.5 decades (README, "The demo"). The smallest budget is one
@@ -87,7 +87,7 @@ def _fit(argv: list[str], out: str) -> dict:
   from scaling.fit import cli as fit_cli
 
   fit_cli.main([*argv, "--out", out])
-  return rundir.read_json(out)
+  return storage.read_json(out)
 
 
 def _parametric_optimum(params: dict, rows: list[dict], budget: float) -> tuple[float, float]:
@@ -235,8 +235,8 @@ def run(config, workdir: str, bootstrap: int, isoflop_bootstrap: int = ISOFLOP_R
   trained = time.perf_counter() - started
   rows = results.read(workdir)
   fits = _fit_approaches(workdir, rows, bootstrap, isoflop_bootstrap)
-  plots_cli.main([workdir, "--fit", rundir.join(workdir, "fit_isoflop.json"),
-                  "--fit", rundir.join(workdir, "fit_parametric.json")])
+  plots_cli.main([workdir, "--fit", storage.join(workdir, "fit_isoflop.json"),
+                  "--fit", storage.join(workdir, "fit_parametric.json")])
   _print_summary(rows, fits, trained, isoflop_bootstrap)
   print(f"total {(time.perf_counter() - started) / 60:.1f} min; outputs in {workdir}")
   return 0
@@ -270,17 +270,17 @@ def _fit_approaches(workdir: str, rows: list[dict], bootstrap: int,
   print("\n== Approach 2: isoFLOP profiles (Hoffmann et al. 2022, sec. 3.2) ==")
   noise_bootstrap = ["--bootstrap", str(isoflop_bootstrap)]  # the default kind: noise
   isoflop = _fit(["--data", workdir, "--approach", "isoflop", *noise_bootstrap],
-                 rundir.join(workdir, "fit_isoflop.json"))
+                 storage.join(workdir, "fit_isoflop.json"))
   pooled = isoflop["bootstrap"]["seed_sd"], isoflop["bootstrap"]["seed_dof"]
   print("\nEach budget's profile against the run noise measured by replicate seeds:")
   print("\n".join(noise_lines(profile_noise(rows, isoflop), pooled)))
   with contextlib.redirect_stdout(io.StringIO()):
     non_embedding = _fit(["--data", workdir, "--approach", "isoflop", "--n-column",
                           "params_non_embedding", *noise_bootstrap],
-                         rundir.join(workdir, "fit_isoflop_non_embedding.json"))
+                         storage.join(workdir, "fit_isoflop_non_embedding.json"))
   print("\n== Approach 3: parametric L(N, D) = E + A/N^α + B/D^β (sec. 3.3) ==")
   parametric = _fit(["--data", workdir, "--approach", "parametric", "--law", "chinchilla",
-                     "--bootstrap", str(bootstrap)], rundir.join(workdir, "fit_parametric.json"))
+                     "--bootstrap", str(bootstrap)], storage.join(workdir, "fit_parametric.json"))
   return {"isoflop": isoflop, "non_embedding": non_embedding, "parametric": parametric}
 
 

@@ -1,5 +1,5 @@
 """Test session set-up: 8 simulated CPU devices, so sharded meshes run on one machine; a local GCS
-API (fixtures `gcs`, `gcs_dir`; tests/storage.py) started by the first test that asks for it; with
+API (fixtures `gcs`, `gcs_dir`; tests/emulated_gcs.py) started by the first test that asks for it; with
 SCALING_TEST_FAILURES=FILE, each failure's report appended to FILE the moment it happens (.ci/run
 prints it, so a session that dies before its summary still says what failed).
 
@@ -74,20 +74,29 @@ def child_compile_cache(compile_cache_dir) -> dict:
 
 @pytest.fixture(scope="session")
 def gcs():
-  """gs://test on a gcp-storage-emulator this session started (see tests/storage.py)."""
-  import storage
+  """gs://test on a gcp-storage-emulator this session started (see tests/emulated_gcs.py)."""
+  import emulated_gcs
 
-  running = storage.emulator()
-  yield f"gs://{storage.BUCKET}"
+  running = emulated_gcs.emulator()
+  yield f"gs://{emulated_gcs.BUCKET}"
   running.stop()
 
 
 @pytest.fixture
 def gcs_dir(gcs) -> str:
   """A gs:// directory of its own for one test."""
-  import storage
+  import emulated_gcs
 
-  return storage.fresh_prefix()
+  return emulated_gcs.fresh_prefix()
+
+
+@pytest.fixture(params=["local", "gs"])
+def root(request, tmp_path) -> str:
+  """A fresh directory, once local and once a gs:// prefix on the emulator: storage and layout
+  tests run on both."""
+  if request.param == "local":
+    return str(tmp_path / "d")
+  return request.getfixturevalue("gcs_dir")
 
 
 def pytest_runtest_logreport(report):

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from scaling import demo, rundir
+from scaling import demo, storage
 from scaling.sweep import plan as plan_lib
 from scaling.sweep import results
 
@@ -74,7 +74,7 @@ def test_a_reduced_demo_trains_replicates_fits_and_sets_profiles_against_seed_no
   assert sum(row["name"].endswith("_s1") for row in rows) == 3
   # The noise table: one line per budget, the replicated one with its seed SD and degrees of
   # freedom, and the pooled spread, the fit's own, named in the interval's explanation too.
-  bootstrap = rundir.read_json(os.path.join(workdir, "fit_isoflop.json"))["bootstrap"]
+  bootstrap = storage.read_json(os.path.join(workdir, "fit_isoflop.json"))["bootstrap"]
   assert bootstrap["kind"].startswith("noise:") and bootstrap["seed_dof"] == 3
   pooled = f"{bootstrap['seed_sd']:.4f} (3 df"
   assert f"pooled over all budgets {pooled})" in out and f"replicate runs, {pooled}," in out

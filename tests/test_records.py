@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from scaling import rundir
+from scaling import rundir, storage
 from scaling.errors import InputError
 from scaling.records import PlanRecord, RunRecord
 
@@ -12,11 +12,11 @@ from scaling.records import PlanRecord, RunRecord
 def test_a_run_record_round_trips_old_new_and_unknown_keys(tmp_path):
   old = {"params": 10, "flops_per_token": {"chinchilla": 60.0}, "added_later": [1, 2]}
   run = rundir.RunDir(tmp_path / "old")
-  rundir.write_json(run.run_file, old)
+  storage.write_json(run.run_file, old)
   record = run.record()
   assert record.params == 10 and record.train_steps is None and record.get("added_later") == [1, 2]
   run.write_run(record)
-  assert rundir.read_json(run.run_file) == old
+  assert storage.read_json(run.run_file) == old
 
   made = RunRecord(config={"seed": 0}, params=3, git_commit=None, history=({"step": 2},))
   assert made.to_json() == {"config": {"seed": 0}, "params": 3, "git_commit": None,
@@ -32,7 +32,7 @@ def test_a_run_record_round_trips_old_new_and_unknown_keys(tmp_path):
 ])
 def test_a_malformed_run_json_is_one_line_naming_the_file(tmp_path, text, named):
   run = rundir.RunDir(tmp_path)
-  rundir.write_text(run.run_file, text)
+  storage.write_text(run.run_file, text)
   with pytest.raises(InputError) as error:
     run.record()
   assert str(error.value).startswith(f"{run.run_file}: ") and named in str(error.value)
@@ -49,7 +49,7 @@ def test_a_plan_record_checks_its_run_entries(tmp_path):
   plan = {"kind": "ladder", "recipe": {"base": {"name": "chinchilla"}}, "runs": [entry],
           "flops_ratio": 1.0}
   sweep = rundir.SweepDir(tmp_path)
-  rundir.write_json(sweep.plan_file, plan)
+  storage.write_json(sweep.plan_file, plan)
   record = sweep.read_plan()
   assert record.entries() == (entry,) and record.entries("trunks") == ()
   assert record.recipe_name == "chinchilla" and record.to_json() == plan

@@ -1,61 +1,21 @@
-"""The run-directory layer, on a local disk and on GCS (the emulator of tests/storage.py) alike."""
+"""The run-directory layer, on a local disk and on GCS (the emulator of tests/emulated_gcs.py) alike."""
 
-import concurrent.futures
 import json
-import os
 import subprocess
 import sys
 import threading
 
 import pytest
 
-from scaling import rundir
+from scaling import rundir, storage
 from scaling.errors import InputError
-
-
-@pytest.fixture(params=["local", "gs"])
-def root(request, tmp_path) -> str:
-  """A fresh directory: local, or a gs:// prefix on the emulator."""
-  if request.param == "local":
-    return str(tmp_path / "d")
-  return request.getfixturevalue("gcs_dir")
-
-
-def test_whole_writes_read_back_and_create_parents(root):
-  path = rundir.join(root, "a", "b.json")
-  rundir.write_json(path, {"x": 1})
-  rundir.write_json(path, {"x": 2})
-  assert rundir.read_json(path) == {"x": 2}
-  assert rundir.list_names(rundir.join(root, "a")) == ["b.json"]  # no temporary left behind
-  assert rundir.list_names(rundir.join(root, "nothing")) == []
-  rundir.remove(path)
-  rundir.remove(path)
-  assert not rundir.exists(path)
-
-
-def test_writers_never_share_a_temporary_and_a_failed_write_leaves_nothing(tmp_path):
-  path = str(tmp_path / "shared.json")
-
-  def write(i):
-    for _ in range(20):
-      rundir.write_json(path, {"writer": i})
-
-  with concurrent.futures.ThreadPoolExecutor(8) as pool:
-    list(pool.map(write, range(8)))  # each rename finds its own temporary: none fails
-  assert rundir.read_json(path)["writer"] in range(8)
-  assert os.listdir(tmp_path) == ["shared.json"]
-  (tmp_path / "folder").mkdir()
-  with pytest.raises(IsADirectoryError):
-    rundir.write_text(str(tmp_path / "folder"), "report")
-  assert sorted(os.listdir(tmp_path)) == ["folder", "shared.json"]
-  assert oct(os.stat(path).st_mode & 0o777) == oct(0o644)
 
 
 def test_a_cut_off_line_is_one_warning_line_naming_the_file_and_line(tmp_path):
   """Wherever a reader skips a line and nobody catches the warning (scaling runs, a sweep's
   results): one `warning:` line, not Python's warning format with this module's source path."""
   run = rundir.RunDir(tmp_path)
-  rundir.write_text(run.metrics_file, '{"step": 1}\n{"st')
+  storage.write_text(run.metrics_file, '{"step": 1}\n{"st')
   script = ("import sys; from scaling import rundir; "
             f"sys.exit(len(rundir.read_metrics({str(tmp_path)!r})) != 1)")
   result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
@@ -67,7 +27,7 @@ def test_a_cut_off_line_is_one_warning_line_naming_the_file_and_line(tmp_path):
 def test_scaling_runs_reports_a_cut_off_line_as_one_clean_warning(tmp_path):
   run = rundir.RunDir(tmp_path / "run")
   run.write_run({"train_steps": 4})
-  rundir.write_text(run.metrics_file, '{"step": 1, "loss": 3.0}\n{"step": 2, "lo')
+  storage.write_text(run.metrics_file, '{"step": 1, "loss": 3.0}\n{"step": 2, "lo')
   result = subprocess.run([sys.executable, "-m", "scaling.cli", "runs", run.root],
                           capture_output=True, text=True)
   assert result.returncode == 0, result.stderr
@@ -77,8 +37,8 @@ def test_scaling_runs_reports_a_cut_off_line_as_one_clean_warning(tmp_path):
 
 def test_files_of_a_run_or_sweep_have_an_owner(tmp_path):
   sweep, run = tmp_path / "sweep", tmp_path / "sweep" / "runs" / "r"
-  rundir.write_text(str(sweep / "plan.json"), "{}")
-  rundir.write_text(str(run / "run.json"), "{}")
+  storage.write_text(str(sweep / "plan.json"), "{}")
+  storage.write_text(str(run / "run.json"), "{}")
   for owned, owner in (("plan.json", sweep), ("results.csv", sweep), ("runs/x.json", sweep),
                        ("runs/r/metrics.jsonl", run), ("runs/r/lease.3", run),
                        ("runs/r/checkpoints/5/state", run), ("runs/r/wandb/run_id", run)):
@@ -87,27 +47,6 @@ def test_files_of_a_run_or_sweep_have_an_owner(tmp_path):
     assert rundir.owner(str(sweep / free)) is None, free
   assert rundir.owner(str(tmp_path / "results.csv")) is None  # not in a sweep
   assert rundir.owner(str(run / "fit.json")) == str(sweep)  # below the sweep's runs/
-
-
-def test_exclusive_create_has_exactly_one_winner(root):
-  path = rundir.join(root, "lease")
-  rundir.create_exclusive(path, "first")
-  with pytest.raises(FileExistsError):
-    rundir.create_exclusive(path, "second")
-  assert rundir.read_text(path) == "first"
-
-  contested = rundir.join(root, "contested")
-
-  def claim(i):
-    try:
-      rundir.create_exclusive(contested, f"claimant {i}")
-      return i
-    except FileExistsError:
-      return None
-
-  with concurrent.futures.ThreadPoolExecutor(8) as pool:
-    winners = [i for i in pool.map(claim, range(8)) if i is not None]
-  assert len(winners) == 1 and rundir.read_text(contested) == f"claimant {winners[0]}"
 
 
 def rows(*steps, loss=1.0):
@@ -124,8 +63,8 @@ def test_metrics_of_a_live_run_a_finished_run_and_a_resumed_run(root):
   writer.write(rows(4)[0])
   writer.close()
   assert run.read_metrics() == rows(1, 2, 3, 4)
-  assert rundir.list_names(run.metrics_chunks) == []  # folded into metrics.jsonl
-  assert rundir.read_text(run.metrics_file) == rundir.rows_text(rows(1, 2, 3, 4))
+  assert storage.list_names(run.metrics_chunks) == []  # folded into metrics.jsonl
+  assert storage.read_text(run.metrics_file) == rundir.rows_text(rows(1, 2, 3, 4))
 
   # Killed after step 4's rows (a chunk still there on GCS), resumed from the checkpoint of step 2:
   # rows 3 and 4 are recomputed, so the old ones go, and nothing is listed twice.
@@ -146,13 +85,13 @@ def test_metrics_read_while_the_writer_deletes_its_last_chunk_on_gcs(gcs_dir):
   metrics.jsonl and deleted them; listing the chunk directory as its last object went raised
   FileNotFoundError and failed the run (tests/launch: the bucket test, once in three runs)."""
   run = rundir.RunDir(gcs_dir)
-  chunk = rundir.join(run.metrics_chunks, "0000000001-0000000001.jsonl")
+  chunk = storage.join(run.metrics_chunks, "0000000001-0000000001.jsonl")
   stop = threading.Event()
 
   def churn():  # the writer's flush() and close(), over and over
     while not stop.is_set():
-      rundir.write_text(chunk, rundir.rows_text(rows(1)))
-      rundir.remove(chunk)
+      storage.write_text(chunk, rundir.rows_text(rows(1)))
+      storage.remove(chunk)
 
   writer = threading.Thread(target=churn)
   writer.start()
@@ -166,21 +105,21 @@ def test_metrics_read_while_the_writer_deletes_its_last_chunk_on_gcs(gcs_dir):
 
 def test_a_resumed_local_run_appends_after_a_cut_off_line_is_dropped(tmp_path):
   run = rundir.RunDir(tmp_path)
-  rundir.write_text(run.metrics_file, '{"step": 1, "loss": 2.0}\n{"step": 2, "lo')
+  storage.write_text(run.metrics_file, '{"step": 1, "loss": 2.0}\n{"step": 2, "lo')
   with pytest.warns(UserWarning, match="cut-off"):
     writer = run.metrics_writer(resume_step=1)
   writer.write(rows(2)[0])
   writer.close()
   expected = '{"step": 1, "loss": 2.0}\n' + json.dumps(rows(2)[0]) + "\n"
-  assert rundir.read_text(run.metrics_file) == expected
+  assert storage.read_text(run.metrics_file) == expected
 
 
 def test_readers_skip_a_cut_off_last_line_and_strict_ones_refuse_garbage(tmp_path):
   run = rundir.RunDir(tmp_path)
-  rundir.write_text(run.metrics_file, '{"step": 1}\n{"step": 2}\n{"st')
+  storage.write_text(run.metrics_file, '{"step": 1}\n{"step": 2}\n{"st')
   with pytest.warns(UserWarning, match="line 3: skipping a cut-off last line"):
     assert [r["step"] for r in run.read_metrics(strict=True)] == [1, 2]
-  rundir.write_text(run.metrics_file, '{"step": 1}\n{garbage\n{"step": 3}\n')
+  storage.write_text(run.metrics_file, '{"step": 1}\n{garbage\n{"step": 3}\n')
   with pytest.raises(InputError, match="metrics.jsonl line 2: not valid JSON"):
     run.read_metrics(strict=True)
 
@@ -189,32 +128,8 @@ def test_a_sweep_finds_its_run_directories(root):
   sweep = rundir.SweepDir(root)
   for name in ("b", "a"):
     sweep.run(name).write_run({"name": name})
-  rundir.write_text(rundir.join(root, "runs", "not_a_run", "notes.txt"), "")
+  storage.write_text(storage.join(root, "runs", "not_a_run", "notes.txt"), "")
   assert [run.name for run in sweep.run_dirs()] == ["a", "b"]
   assert sweep.run("a").read_run() == {"name": "a"}
 
 
-def test_local_checks(tmp_path):
-  rundir.check_writable(str(tmp_path / "new" / "deeper"))
-  (tmp_path / "file").write_text("")
-  with pytest.raises(InputError, match="exists and is not a directory"):
-    rundir.check_writable(str(tmp_path / "file" / "run"))
-  assert os.listdir(tmp_path) == ["file"]
-
-
-def test_bucket_problems_are_one_line(gcs, monkeypatch):
-  with pytest.raises(InputError, match="bucket gs://no-such-bucket does not exist"):
-    rundir.check_writable("gs://no-such-bucket/run")
-  rundir.check_writable(f"{gcs}/run")  # the emulator's bucket: fine
-  with pytest.raises(InputError, match="no bucket name"):
-    rundir.check_writable("gs:///run")
-  with monkeypatch.context() as patch:  # nobody listens there
-    patch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9")
-    with pytest.raises(InputError, match="cannot reach the storage API at http://127.0.0.1:9"):
-      rundir.check_writable(f"{gcs}/run")
-  with monkeypatch.context() as patch:  # no token, and the credentials file named does not exist
-    patch.delenv("GOOGLE_AUTH_TOKEN_FOR_TESTING")
-    patch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/key.json")
-    with pytest.raises(InputError, match="no Google credentials") as error:
-      rundir.check_writable(f"{gcs}/run")
-    assert "\n" not in str(error.value)

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-from scaling import rundir
+from scaling import storage
 from scaling.errors import ArgumentParser, InputError
 
 PROG = "scaling compile"
@@ -103,7 +103,7 @@ def _check_hlo(path: str | None) -> None:
   local file, not a directory, in a directory that exists. Nothing is written here."""
   if path is None:
     return
-  if rundir.is_remote(path):
+  if storage.is_remote(path):
     raise InputError(f"--hlo {path}: a local file is needed (the HLO is written with open())")
   if not path.strip():
     raise InputError("--hlo is empty; name a file for the optimized HLO")

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 from etils import epath
 
-from scaling import rundir
+from scaling import storage
 from scaling.data import sources
 from scaling.errors import InputError, first_line
 
@@ -43,7 +43,7 @@ def parse(spec: str) -> tuple[str, str]:
 
 def list_files(pattern: str) -> list[SourceFile]:
   """The files matching `pattern` (local or gs://, `**` recursive), sorted by relative name."""
-  if not rundir.is_remote(pattern):
+  if not storage.is_remote(pattern):
     root, names = sources.glob_files(pattern)
     return [SourceFile(n, os.path.join(root, n), os.path.getsize(os.path.join(root, n)))
             for n in names]

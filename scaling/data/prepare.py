@@ -24,7 +24,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from scaling import rundir
+from scaling import storage
 from scaling.data import documents as documents_lib
 from scaling.data.tokenizer import Tokenizer
 from scaling.errors import InputError
@@ -112,9 +112,9 @@ def prepare(request: Request, tokenizer: Tokenizer, out: str, *,
   kind, pattern = documents_lib.parse(request.source)
   files = documents_lib.list_files(pattern)
   identity = _identity(request, tokenizer, files)
-  manifest_path, progress_path = rundir.join(out, MANIFEST), rundir.join(out, PROGRESS)
-  if rundir.exists(manifest_path):
-    recorded = rundir.read_json(manifest_path)
+  manifest_path, progress_path = storage.join(out, MANIFEST), storage.join(out, PROGRESS)
+  if storage.exists(manifest_path):
+    recorded = storage.read_json(manifest_path)
     reason = _difference(recorded, identity)
     if reason:
       raise InputError(f"--out {out} holds a prepared corpus of other inputs: {reason}; "
@@ -122,8 +122,8 @@ def prepare(request: Request, tokenizer: Tokenizer, out: str, *,
     return recorded, 0
   state = {**identity, "splits": {s: {"shards": [], "documents": 0, "skipped": 0} for s in SPLITS},
            "split": "train", "position": [0, 0]}
-  if rundir.exists(progress_path):
-    recorded = rundir.read_json(progress_path)
+  if storage.exists(progress_path):
+    recorded = storage.read_json(progress_path)
     reason = _difference(recorded, identity)
     if reason:
       raise InputError(f"--out {out} holds an unfinished prepare of other inputs: {reason}; "
@@ -162,8 +162,8 @@ def prepare(request: Request, tokenizer: Tokenizer, out: str, *,
               "documents": sum(state["splits"][s]["documents"] for s in SPLITS),
               "seconds": round(time.perf_counter() - started, 3)}
   manifest["sha256"] = corpus_sha256(manifest)
-  rundir.write_text(manifest_path, json.dumps(manifest, indent=1) + "\n")
-  rundir.remove(progress_path)
+  storage.write_text(manifest_path, json.dumps(manifest, indent=1) + "\n")
+  storage.remove(progress_path)
   return manifest, writer.tokenized
 
 
@@ -203,11 +203,11 @@ class _ShardWriter:
         self._dtype.newbyteorder("<"))
     data = tokens_T.tobytes()
     name = f"{self.split}-{len(record['shards']):05d}.bin"
-    rundir.write_bytes(rundir.join(self._out, name), data)
+    storage.write_bytes(storage.join(self._out, name), data)
     record["shards"].append({"file": name, "tokens": int(tokens_T.size),
                              "documents": self.documents, "sha256": hashlib.sha256(data).hexdigest()})
     record["documents"] += self.documents
     record["skipped"] += self.skipped
     self._state.update(split=self.split, position=list(next_position))
-    rundir.write_text(self._progress_path, json.dumps(self._state, indent=1) + "\n")
+    storage.write_text(self._progress_path, json.dumps(self._state, indent=1) + "\n")
     self.pending, self.pending_tokens, self.documents, self.skipped = [], 0, 0, 0

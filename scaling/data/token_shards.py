@@ -16,7 +16,7 @@ import grain
 import numpy as np
 from etils import epath
 
-from scaling import rundir
+from scaling import storage
 from scaling.data import prepare
 from scaling.errors import InputError, first_line
 
@@ -36,11 +36,11 @@ def directory(source: str) -> str:
 
 def read_manifest(root: str) -> dict:
   """The manifest of a finished prepare, or an InputError saying what is there instead."""
-  path = rundir.join(root, prepare.MANIFEST)
+  path = storage.join(root, prepare.MANIFEST)
   try:
-    manifest = rundir.read_json(path)
+    manifest = storage.read_json(path)
   except FileNotFoundError:
-    unfinished = rundir.exists(rundir.join(root, prepare.PROGRESS))
+    unfinished = storage.exists(storage.join(root, prepare.PROGRESS))
     raise InputError(f"data.source=tokens:{root}: no {prepare.MANIFEST}" + (
         " (its prepare is unfinished: run it again to resume)" if unfinished else
         " (write one with `scaling data prepare`)")) from None
@@ -74,8 +74,8 @@ class TokenStream:
     return np.concatenate(parts).astype(self.dtype) if len(parts) > 1 else parts[0].astype(self.dtype)
 
   def _read_shard(self, shard: int, start: int, stop: int) -> np.ndarray:
-    path = rundir.join(self._root, self._files[shard])
-    if not rundir.is_remote(path):
+    path = storage.join(self._root, self._files[shard])
+    if not storage.is_remote(path):
       with self._lock:
         if shard not in self._maps:
           self._maps[shard] = np.memmap(path, dtype=self._dtype, mode="r")

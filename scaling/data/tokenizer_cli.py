@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from etils import epath
 
-from scaling import rundir
+from scaling import storage
 from scaling.data import corpus, sources, tfds_source, tokenizer
 from scaling.errors import ArgumentParser, InputError
 
@@ -79,13 +79,13 @@ def _check_source_options(args) -> None:
 def _check_out(out: str) -> None:
   """Where the model goes, checked before any training: a file in a directory that exists (or a
   usable bucket), not a directory itself."""
-  if rundir.is_remote(out):
-    rundir.check_writable(out, "--out")  # an object store has no directories to check
+  if storage.is_remote(out):
+    storage.check_writable(out, "--out")  # an object store has no directories to check
   elif not epath.Path(out).parent.is_dir():
     raise InputError(f"--out {out}: directory {os.fspath(epath.Path(out).parent)} does not exist")
-  if rundir.is_dir(out):
+  if storage.is_dir(out):
     raise InputError(f"--out {out} is a directory; name the model file, such as "
-                     f"{rundir.join(out, 'tok.model')}")
+                     f"{storage.join(out, 'tok.model')}")
 
 
 def main(argv: list[str]) -> int:
@@ -115,7 +115,7 @@ def main(argv: list[str]) -> int:
   model = tokenizer.train_sentencepiece(
       counted(itertools.islice(documents, args.max_documents)), vocab_size=args.vocab_size,
       model_type=args.model_type)
-  rundir.write_bytes(args.out, model)
+  storage.write_bytes(args.out, model)
   trained = tokenizer.SentencePieceTokenizer(model, args.out)
   print(f"{args.out}: {args.model_type} model, vocab {trained.vocab_size}, eos (document separator) "
         f"id {trained.eos_id}; trained on {read['documents']:,} documents ({read['bytes']:,} bytes) "

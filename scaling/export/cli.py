@@ -9,7 +9,7 @@ exit 2, and nothing is written. HF_DIR (local or gs://) must not already hold fi
 
 import json
 
-from scaling import rundir
+from scaling import rundir, storage
 from scaling.errors import ArgumentParser, InputError
 
 
@@ -30,9 +30,9 @@ def build(workdir: str, step: int | None = None) -> dict[str, bytes]:
   from scaling.export import tokenizer_files, weights
   from scaling.models.config import ModelConfig
 
-  if rundir.is_remote(workdir):
-    rundir.check_readable(workdir, "--workdir")
-  run = rundir.RunDir(rundir.absolute(workdir))
+  if storage.is_remote(workdir):
+    storage.check_readable(workdir, "--workdir")
+  run = rundir.RunDir(storage.absolute(workdir))
   try:  # refuse an unexportable model before restoring its checkpoint
     model_keys = (run.record().config or {}).get("model")
   except InputError:
@@ -64,11 +64,11 @@ def main(argv: list[str]) -> int:
   args = _parser().parse_args(argv)
   if args.step is not None and args.step <= 0:
     raise InputError(f"--step must be positive, got {args.step}")
-  if rundir.is_dir(args.out) and any(True for _ in _listing(args.out)):
+  if storage.is_dir(args.out) and any(True for _ in _listing(args.out)):
     raise InputError(f"--out {args.out} already holds files; export to a new directory")
   files = build(args.workdir, args.step)
   for name, content in files.items():
-    rundir.write_bytes(rundir.join(args.out, name), content)
+    storage.write_bytes(storage.join(args.out, name), content)
   print(f"exported {args.workdir} to {args.out}: {', '.join(files)}", flush=True)
   return 0
 

@@ -21,7 +21,7 @@ import sys
 
 import numpy as np
 
-from scaling import checks, rundir
+from scaling import checks, rundir, storage
 from scaling.cli import run
 from scaling.errors import ArgumentParser, InputError
 from scaling.fit import isoflop, laws, points
@@ -139,8 +139,8 @@ def _check_out(args) -> None:
     return
   if not out.strip():
     raise InputError("--out is empty; name a file for the JSON report, such as fit.json")
-  same = rundir.absolute(out) == rundir.absolute(args.data)
-  if not same and not rundir.is_remote(out) and os.path.exists(out) and os.path.exists(args.data):
+  same = storage.absolute(out) == storage.absolute(args.data)
+  if not same and not storage.is_remote(out) and os.path.exists(out) and os.path.exists(args.data):
     same = os.path.samefile(out, args.data)
   if same:
     raise InputError(f"--out {out} is the --data file: the report would replace the points; "
@@ -149,13 +149,13 @@ def _check_out(args) -> None:
   if owner is not None:
     raise InputError(f"--out {out} is a file of the run or sweep in {owner}; write the report "
                      "elsewhere (e.g. a fits/ folder beside it)")
-  if rundir.is_remote(out):
-    rundir.check_writable(out, "--out")  # the bucket answers and is ours
-  if rundir.is_dir(out):
+  if storage.is_remote(out):
+    storage.check_writable(out, "--out")  # the bucket answers and is ours
+  if storage.is_dir(out):
     raise InputError(f"--out {out} is a directory; name a file such as "
-                     f"{rundir.join(out, 'fit.json')}")
-  if not rundir.is_remote(out):
-    rundir.check_writable(rundir.parent(out), "--out")
+                     f"{storage.join(out, 'fit.json')}")
+  if not storage.is_remote(out):
+    storage.check_writable(storage.parent(out), "--out")
 
 
 def _check_options(args) -> None:
@@ -347,7 +347,7 @@ def main(argv: list[str]) -> int:
     _print_report(report, args.data)
   if args.out:
     try:
-      rundir.write_text(args.out, report_json(report))
+      storage.write_text(args.out, report_json(report))
     except OSError as e:
       raise InputError(f"--out {args.out}: {e.strerror or e}") from None
   return 0

@@ -464,9 +464,9 @@ def _sweep_plan(path: str) -> tuple[str | None, str | None]:
   """(the named recipe, the FLOP convention) of the sweep at `path` (a sweep directory, or a
   results.csv in one), from its plan.json: what a `fitted:` recipe takes warmup from, and what its
   budgets are counted in. (None, None) where there is no plan."""
-  from scaling import rundir
+  from scaling import rundir, storage
 
-  sweep = rundir.SweepDir(path if rundir.is_dir(path) else rundir.parent(path))
+  sweep = rundir.SweepDir(path if storage.is_dir(path) else storage.parent(path))
   if not sweep.has_plan():
     return None, None
   try:

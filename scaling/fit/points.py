@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from scaling import checks, rundir
+from scaling import checks, rundir, storage
 from scaling.errors import InputError
 from scaling.rundir import METRICS_FILE, RESULTS_FILE, RUN_FILE
 from scaling.sweep import results
@@ -123,9 +123,9 @@ def read(path: str, columns: Sequence[str], *, optional: Sequence[str] = ("budge
   directory. `optional` columns are returned when present. `curves=True` wants training curves
   and adds a `run` column: every run's eval rows for a sweep; for a CSV, rows grouped by `name`,
   else by the first column asked for."""
-  if rundir.is_remote(path):
-    rundir.check_readable(path, "--data")
-  if rundir.is_dir(path):
+  if storage.is_remote(path):
+    storage.check_readable(path, "--data")
+  if storage.is_dir(path):
     sweep, run = rundir.SweepDir(path), rundir.RunDir(path)
     if sweep.is_sweep():
       if curves:
@@ -140,7 +140,7 @@ def read(path: str, columns: Sequence[str], *, optional: Sequence[str] = ("budge
       return table
     raise InputError(f"{path}: neither a sweep directory ({RESULTS_FILE}) nor a run directory "
                      f"({RUN_FILE}, {METRICS_FILE})")
-  if not rundir.exists(path):
+  if not storage.exists(path):
     raise InputError(f"{path}: no such file or directory")
   suffix = os.path.splitext(path)[1].lower()
   if suffix not in CSV_SUFFIXES:

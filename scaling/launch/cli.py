@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 
-from scaling import rundir
+from scaling import storage
 from scaling.errors import ArgumentParser, InputError
 from scaling.launch import command as command_lib
 
@@ -110,7 +110,7 @@ def tpu(argv: list[str]) -> int:
 
 def _warn_local_workdir(command: list[str]) -> None:
   workdir = command_lib.workdir(command)
-  if workdir is not None and not rundir.is_remote(workdir):
+  if workdir is not None and not storage.is_remote(workdir):
     relative = "" if os.path.isabs(workdir) else (
         ", inside this commit's release directory (a later commit's launch will not resume it)")
     print(f"warning: --workdir {workdir} is on each worker's own disk{relative}; a multi-host slice "

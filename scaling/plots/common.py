@@ -14,7 +14,7 @@ from matplotlib.colors import ListedColormap, LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import Formatter, FuncFormatter, LogLocator, NullFormatter
 
-from scaling import rundir
+from scaling import storage
 from scaling.errors import InputError
 
 FORMATS = ("png", "pdf")
@@ -35,7 +35,7 @@ def new_figure(width: float, height: float) -> Figure:
 
 def save(figure: Figure, out_dir: str, name: str) -> list[str]:
   """Writes OUT_DIR/NAME.png and NAME.pdf (local or gs://); returns their paths."""
-  png, pdf = (rundir.join(out_dir, f"{name}.{extension}") for extension in FORMATS)
+  png, pdf = (storage.join(out_dir, f"{name}.{extension}") for extension in FORMATS)
   # A line plot has few colours: 256 of them (a palette PNG) look the same and take a third of the
   # bytes of full RGB, which matters for the PNGs committed beside experiment READMEs.
   rendered, png_bytes, pdf_bytes = io.BytesIO(), io.BytesIO(), io.BytesIO()
@@ -45,8 +45,8 @@ def save(figure: Figure, out_dir: str, name: str) -> list[str]:
       png_bytes, format="png", optimize=True)
   figure.savefig(pdf_bytes, format="pdf", metadata={"CreationDate": None})  # no date: same file
   try:
-    rundir.write_bytes(png, png_bytes.getvalue())
-    rundir.write_bytes(pdf, pdf_bytes.getvalue())
+    storage.write_bytes(png, png_bytes.getvalue())
+    storage.write_bytes(pdf, pdf_bytes.getvalue())
   except OSError as e:
     raise InputError(f"{out_dir}: cannot write the figures there ({e.strerror or e})") from None
   return [png, pdf]
@@ -73,7 +73,7 @@ def load_report(report) -> dict | None:
   if report is None or isinstance(report, dict):
     return report
   try:
-    loaded = rundir.read_json(report)
+    loaded = storage.read_json(report)
   except (OSError, json.JSONDecodeError) as e:
     raise InputError(f"{report}: not a readable fit report ({e})") from None
   # an hparams report holds its fitted values in `laws`, every other one in `params`

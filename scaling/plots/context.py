@@ -13,7 +13,7 @@ import io
 
 import numpy as np
 
-from scaling import rundir
+from scaling import rundir, storage
 from scaling.errors import InputError
 from scaling.plots import common
 
@@ -48,7 +48,7 @@ def shape_runs(sweep_dir: str) -> dict[str, str]:
   sweep = rundir.SweepDir(sweep_dir)
   if not sweep.has_plan():
     return {}
-  return {rundir.join(sweep_dir, run["workdir"]): label(run["shape"])
+  return {storage.join(sweep_dir, run["workdir"]): label(run["shape"])
           for run in sweep.read_plan().entries() if run.get("shape")}
 
 
@@ -76,8 +76,8 @@ def sweep_architectures(sweep_dir: str, out_dir: str, *, bins: int = 24) -> list
       writer.writerow([final["name"], family, int(final["params_non_embedding"]),
                        *(f"{v:.4f}" if isinstance(v, float) else v
                          for v in [final["eval_loss"], *bands])])
-    table = rundir.join(out_dir, "architectures.csv")
-    rundir.write_text(table, f.getvalue())
+    table = storage.join(out_dir, "architectures.csv")
+    storage.write_text(table, f.getvalue())
   return [*paths, table]
 
 

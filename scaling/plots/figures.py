@@ -11,7 +11,7 @@ skipped); a run directory gets its training curve.
 
 import numpy as np
 
-from scaling import rundir
+from scaling import rundir, storage
 from scaling.errors import InputError
 from scaling.fit import laws
 from scaling.plots import common, context, curves, hparams, isoflop, model_size, parametric, runs
@@ -49,7 +49,7 @@ def supported(path: str, *, flops_column: str = "flops", n_column: str = "params
     why = "a run directory holds one training curve; this figure needs a sweep (results.csv)"
     return {"training_curves": None, "isoflop": why, "parametric_contours": why,
             "model_size": why, "architectures": why, "hparams": why}
-  reasons = {"training_curves": None if rundir.is_dir(path) and runs.run_dirs(path)
+  reasons = {"training_curves": None if storage.is_dir(path) and runs.run_dirs(path)
              else "no run directories (run.json, metrics.jsonl) to draw curves from"}
   table = runs.final_points(path, [n_column, "tokens", "loss"],
                             optional=(size_column, flops_column))
@@ -89,8 +89,8 @@ def draw(path: str, out_dir: str | None = None, fit_reports=(), *, flops_column:
   n_column = n_column or "params"
   reasons = supported(path, flops_column=flops_column, n_column=n_column, size_column=size_column)
   if out_dir is None:
-    base = path if rundir.is_dir(path) else rundir.parent(path)
-    out_dir = rundir.join(base, rundir.FIGURES_DIR)
+    base = path if storage.is_dir(path) else storage.parent(path)
+    out_dir = storage.join(base, rundir.FIGURES_DIR)
   for figure in reports:
     if reasons[figure]:
       raise InputError(f"a fit report for the {figure} figure, but {path} does not support it: "

@@ -13,7 +13,7 @@ import dataclasses
 
 import numpy as np
 
-from scaling import rundir
+from scaling import rundir, storage
 from scaling.errors import InputError
 from scaling.fit import points
 from scaling.rundir import METRICS_FILE, RESULTS_FILE, RUN_FILE
@@ -41,11 +41,11 @@ def is_sweep_dir(path: str) -> bool:
 
 def check_path(path: str) -> None:
   """A path the figures can read: a sweep directory, a run directory or a CSV of points."""
-  if rundir.is_remote(path):
-    rundir.check_readable(path, "scaling plot")
-  if not rundir.exists(path):
+  if storage.is_remote(path):
+    storage.check_readable(path, "scaling plot")
+  if not storage.exists(path):
     raise InputError(f"{path}: no such file or directory")
-  if rundir.is_dir(path) and not (is_sweep_dir(path) or is_run_dir(path)):
+  if storage.is_dir(path) and not (is_sweep_dir(path) or is_run_dir(path)):
     raise InputError(f"{path}: neither a sweep directory ({RESULTS_FILE}) nor a run directory "
                      f"({RUN_FILE}, {METRICS_FILE})")
 
@@ -93,7 +93,7 @@ def read_curves(path: str, *, flops_column: str = "flops", n_column: str = "para
 def final_points(path: str, columns: list[str], optional=()) -> dict[str, np.ndarray]:
   """results.csv of a sweep (or a CSV of points) as float64 columns; `budget` and the `optional`
   columns when present."""
-  if rundir.is_dir(path) and not is_sweep_dir(path):
+  if storage.is_dir(path) and not is_sweep_dir(path):
     raise InputError(f"{path}: no {RESULTS_FILE}")
   return points.read(path, columns, optional=("budget", *optional))
 

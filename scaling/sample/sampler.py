@@ -16,7 +16,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
 
-from scaling import rundir
+from scaling import rundir, storage
 from scaling.data.tokenizer import Tokenizer, load_tokenizer
 from scaling.errors import InputError
 from scaling.models.config import MAX_INT
@@ -40,9 +40,9 @@ class Trained:
 def load(workdir: str, step: int | None = None) -> Trained:
   """The model of checkpoint `step` (default the latest) in `workdir`, on one device; bad workdirs
   and missing steps are InputErrors."""
-  if rundir.is_remote(workdir):
-    rundir.check_readable(workdir, "--workdir")
-  run = rundir.RunDir(rundir.absolute(workdir))
+  if storage.is_remote(workdir):
+    storage.check_readable(workdir, "--workdir")
+  run = rundir.RunDir(storage.absolute(workdir))
   if not run.has_run():
     raise InputError(f"--workdir {workdir}: no {rundir.RUN_FILE} there; it is not a training run")
   record = run.record()
@@ -56,7 +56,7 @@ def load(workdir: str, step: int | None = None) -> Trained:
                                       item_handlers={"state": ocp.StandardCheckpointHandler()},
                                       options=ocp.CheckpointManagerOptions(create=False))
   try:
-    kept = checkpoints.all_steps() if rundir.is_dir(run.checkpoints) else []
+    kept = checkpoints.all_steps() if storage.is_dir(run.checkpoints) else []
     if not kept:
       raise InputError(f"--workdir {workdir}: no checkpoint yet in {rundir.CHECKPOINTS_DIR}/; "
                        "train first")
@@ -92,7 +92,7 @@ def _check_matches(checkpoints, step: int, abstract_state, workdir: str) -> None
   differ += [f"{name} is in the checkpoint only" for name in saved if name not in expected]
   if differ:
     more = f" (and {len(differ) - 2} more)" if len(differ) > 2 else ""
-    where = rundir.join(workdir, rundir.CHECKPOINTS_DIR)
+    where = storage.join(workdir, rundir.CHECKPOINTS_DIR)
     raise InputError(f"checkpoint {step} in {where} does not match run.json's "
                      f"model: {'; '.join(differ[:2])}{more}")
 

@@ -14,7 +14,7 @@ import shutil
 
 import ml_collections
 
-from scaling import rundir
+from scaling import rundir, storage
 from scaling.errors import InputError
 from scaling.records import PlanRecord
 from scaling.sweep import results
@@ -74,7 +74,7 @@ def _recorded(sweep: rundir.SweepDir) -> dict[str, dict[str, tuple[dict, Run]]]:
   try:
     plan = sweep.read_plan()
     return {group: {entry["name"]: (entry, Run(
-        name=entry["name"], workdir=rundir.join(sweep.root, entry["workdir"]),
+        name=entry["name"], workdir=storage.join(sweep.root, entry["workdir"]),
         config=ml_collections.ConfigDict(entry["config"]),
         trunk=entry.get("trunk", ""), fork_step=entry.get("fork_step", 0),
         **{key: entry[key] for key in ("budget", "target_params", "params",
@@ -144,20 +144,20 @@ def finished_row(run: Run) -> dict | None:
 
 def _complete(step_dir: str) -> bool:
   """Whether orbax finished writing this checkpoint (see COMMIT_FILE)."""
-  if rundir.is_remote(step_dir):
-    return rundir.exists(rundir.join(step_dir, COMMIT_FILE))
-  return rundir.is_dir(step_dir)
+  if storage.is_remote(step_dir):
+    return storage.exists(storage.join(step_dir, COMMIT_FILE))
+  return storage.is_dir(step_dir)
 
 
 def fork_checkpoint(run: Run, trunk: Run) -> str:
-  return rundir.join(rundir.RunDir(trunk.workdir).checkpoints, str(run.fork_step))
+  return storage.join(rundir.RunDir(trunk.workdir).checkpoints, str(run.fork_step))
 
 
 def started(run: Run) -> bool:
   """Whether the run has a complete checkpoint of its own (a branch: it has forked)."""
   checkpoints = rundir.RunDir(run.workdir).checkpoints
-  return any(name.isdigit() and _complete(rundir.join(checkpoints, name))
-             for name in rundir.list_names(checkpoints))
+  return any(name.isdigit() and _complete(storage.join(checkpoints, name))
+             for name in storage.list_names(checkpoints))
 
 
 def fork(run: Run, trunk: Run) -> None:
@@ -169,12 +169,12 @@ def fork(run: Run, trunk: Run) -> None:
     return
   source, branch = fork_checkpoint(run, trunk), rundir.RunDir(run.workdir)
   rows = [r for r in rundir.RunDir(trunk.workdir).read_metrics() if r["step"] <= run.fork_step]
-  rundir.write_text(branch.metrics_file, rundir.rows_text(rows))
-  target = rundir.join(branch.checkpoints, str(run.fork_step))
-  if rundir.is_remote(target):  # written in place; the commit file, copied last, completes it
+  storage.write_text(branch.metrics_file, rundir.rows_text(rows))
+  target = storage.join(branch.checkpoints, str(run.fork_step))
+  if storage.is_remote(target):  # written in place; the commit file, copied last, completes it
     files = sorted(_files(source), key=lambda path: path == COMMIT_FILE)
     for path in files:
-      rundir.write_bytes(rundir.join(target, path), rundir.read_bytes(rundir.join(source, path)))
+      storage.write_bytes(storage.join(target, path), storage.read_bytes(storage.join(source, path)))
     return
   staging = os.path.join(run.workdir, "fork.tmp")
   shutil.rmtree(staging, ignore_errors=True)

@@ -34,7 +34,7 @@ import ray
 from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from scaling import rundir
+from scaling import rundir, storage
 from scaling.errors import InputError, first_line
 from scaling.sweep import core, resources, worker
 from scaling.train import runstate
@@ -395,7 +395,7 @@ def run(plan: Plan, *, address: str | None = None) -> core.Outcome:
   specs = {run.name: resources.for_size(plan.sweep["resources"], run.params_non_embedding)
            for run in (*plan.trunks, *plan.runs)}
   sweep_dir = rundir.SweepDir(plan.workdir)
-  rundir.check_writable(plan.workdir)
+  storage.check_writable(plan.workdir)
   # As the local executor: a conflicting plan is refused, earlier plans' runs keep their rows.
   every_run, plan_json = core.merge(plan, sweep_dir)
   cluster = connect(address)

@@ -24,7 +24,7 @@ import os
 
 import ml_collections
 
-from scaling import checks, models, rundir
+from scaling import checks, models, rundir, storage
 from scaling.data.corpus import DataConfig
 from scaling.data.tokenizer import load_tokenizer
 from scaling.errors import InputError
@@ -585,7 +585,7 @@ class _RunMaker:
     if self.branches == "cooldown":
       run_config.schedule = "wsd"
     run_config.wandb_name = name  # W&B: one run per name, grouped by the sweep directory's name
-    run_config.wandb_group = base.wandb_group or rundir.RunDir(rundir.absolute(self.workdir)).name
+    run_config.wandb_group = base.wandb_group or rundir.RunDir(storage.absolute(self.workdir)).name
     run_config.learning_rate = learning_rate
     run_config.warmup_steps = self.recipe.warmup_steps(steps)
     return run_config

@@ -10,7 +10,7 @@ sweep fitted (`scaling fit --approach hparams`; docs/sweeps.md "Tuning a recipe"
 import dataclasses
 import math
 
-from scaling import checks, rundir
+from scaling import checks, storage
 from scaling.errors import InputError
 from scaling.models import registry
 from scaling.models.config import ModelConfig
@@ -173,7 +173,7 @@ def load_fitted(spec: str) -> FittedRecipe:
     raise InputError(f"{where}: name the JSON report of `scaling fit --approach hparams` after "
                      "'fitted:'")
   try:
-    report = rundir.read_json(path)
+    report = storage.read_json(path)
   except FileNotFoundError:
     raise InputError(f"{where}: {path} does not exist") from None
   except (OSError, ValueError) as e:

@@ -10,7 +10,7 @@ none); anywhere else it is an InputError naming the file and line, never a numbe
 import csv
 import io
 
-from scaling import rundir
+from scaling import rundir, storage
 from scaling.errors import InputError
 
 COLUMNS = ("name", "params", "params_non_embedding", "tokens", "flops", "flops_kaplan", "loss",
@@ -38,12 +38,12 @@ def write(path: str, rows: list[dict]) -> None:
       if missing:
         raise ValueError(f"results row {row.get('name')!r} has no {', '.join(missing)}")
       writer.writerow({key: row.get(key) for key in COLUMNS})  # None: blank
-    rundir.write_text(path, f.getvalue())
+    storage.write_text(path, f.getvalue())
 
 
 def read(path: str) -> list[dict]:
   """The rows of a results.csv (or of DIR/results.csv for a sweep directory), typed."""
-  if rundir.is_dir(path):
+  if storage.is_dir(path):
     path = rundir.SweepDir(path).results_file
   header, lines = rows(path, [key for key in COLUMNS if key not in _ABSENT])
   absent = {key: _ABSENT[key] for key in COLUMNS if key not in header}
@@ -56,7 +56,7 @@ def rows(path: str, required=()) -> tuple[list[str], list[tuple[int, dict]]]:
   points `scaling fit` reads. A byte-order mark is skipped and column names are stripped; a row
   short of cells has None in the rest. An empty file, a JSON one or one without the `required`
   columns is an InputError."""
-  with io.StringIO(rundir.read_text(path).removeprefix("\ufeff"), newline="") as f:
+  with io.StringIO(storage.read_text(path).removeprefix("\ufeff"), newline="") as f:
     reader = csv.DictReader(f)
     if not reader.fieldnames:
       raise InputError(f"{path}: empty file")

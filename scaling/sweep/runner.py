@@ -24,7 +24,7 @@ import jax
 from jax.experimental import multihost_utils
 from tqdm import tqdm
 
-from scaling import jax_cache, rundir
+from scaling import jax_cache, rundir, storage
 from scaling.errors import InputError, first_line
 from scaling.sweep import core
 from scaling.sweep.plan import Plan, Run
@@ -117,7 +117,7 @@ def run(plan: Plan, *, devices=None) -> Outcome:
   trainer.initialize_distributed(settings)  # before the first run: process 0 writes plan.json
   is_writer = jax.process_index() == 0
   sweep = rundir.SweepDir(plan.workdir)
-  rundir.check_writable(plan.workdir)
+  storage.check_writable(plan.workdir)
   every_run, plan_json = core.merge(plan, sweep)
   if is_writer:
     sweep.write_plan(plan_json)

@@ -11,7 +11,7 @@ import json
 import sys
 import time
 
-from scaling import rundir
+from scaling import rundir, storage
 from scaling.errors import ArgumentParser, InputError
 from scaling.train import runstate
 
@@ -29,7 +29,7 @@ def _train_steps(run: rundir.RunDir) -> int | None:
 
 def _runs(directory: str) -> list[tuple[str, str, int | None]]:
   """(name, workdir, total steps) of every run DIR holds: a sweep's plan, or DIR as one run."""
-  if not rundir.is_dir(directory):
+  if not storage.is_dir(directory):
     raise InputError(f"scaling runs: {directory} is a file; give a sweep's or a run's directory")
   sweep = rundir.SweepDir(directory)
   if sweep.has_plan():
@@ -39,10 +39,10 @@ def _runs(directory: str) -> list[tuple[str, str, int | None]]:
     except InputError as e:
       raise InputError(f"scaling runs: {sweep.plan_file} is corrupt ({e}); the runs' own "
                        "directories are under runs/ (scaling runs DIR/runs/NAME)") from None
-    return [(run["name"], rundir.join(directory, run["workdir"]), run["steps"])
+    return [(run["name"], storage.join(directory, run["workdir"]), run["steps"])
             for run in plan.entries()]
   run = rundir.RunDir(directory)
-  if run.has_run() or run.has_metrics() or rundir.exists(rundir.join(directory,
+  if run.has_run() or run.has_metrics() or storage.exists(storage.join(directory,
                                                                      runstate.STATUS_FILE)):
     return [(run.name, directory, _train_steps(run))]
   raise InputError(f"scaling runs: {directory} holds neither a sweep ({rundir.PLAN_FILE}) nor a "
@@ -110,7 +110,7 @@ def main(argv: list[str]) -> int:
   parser.add_argument("dir", help="a sweep workdir (with plan.json) or one run's workdir")
   parser.add_argument("--json", action="store_true", help="a JSON list, one object per run")
   args = parser.parse_args(argv)
-  rundir.check_readable(args.dir, "scaling runs")
+  storage.check_readable(args.dir, "scaling runs")
   now = time.time()
   lines = [describe(name, workdir, total, now) for name, workdir, total in _runs(args.dir)]
   if args.json:

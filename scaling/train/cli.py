@@ -61,7 +61,7 @@ def _train_holding_the_lease(config, workdir: str) -> dict | None:
   (diverged, out of memory or disk, lease taken over), said on stderr."""
   import uuid
 
-  from scaling import rundir
+  from scaling import rundir, storage
   from scaling.errors import first_line
   from scaling.train import runstate
   from scaling.train import hooks, trainer
@@ -69,7 +69,7 @@ def _train_holding_the_lease(config, workdir: str) -> dict | None:
   attempt = None
   if not config.get("distributed", {}).get("initialize", False):
     attempt = runstate.Attempt(workdir, f"train/{uuid.uuid4().hex[:12]}")
-    rundir.check_writable(workdir)  # the trainer's check (a bucket it cannot reach: one line)
+    storage.check_writable(workdir)  # the trainer's check (a bucket it cannot reach: one line)
     attempt.refuse_if_held()  # reads only: a busy workdir is refused before anything compiles
   try:
     last = trainer.train(config, workdir, claim=attempt and trainer.Claim(attempt))

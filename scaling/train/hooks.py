@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
-from scaling import rundir
+from scaling import rundir, storage
 from scaling.errors import InputError, first_line
 from scaling.parallel import pacing
 from scaling.records import RunRecord
@@ -209,7 +209,7 @@ class Checkpointer(Hook):
   def _remove_partial(self) -> list[int]:
     """Deletes the checkpoints orbax left half-written (local `N.orbax-checkpoint-tmp`; on an
     object store orbax never lists an uncommitted one); returns their steps."""
-    if rundir.is_remote(self.directory) or not os.path.isdir(self.directory):
+    if storage.is_remote(self.directory) or not os.path.isdir(self.directory):
       return []
     steps = []
     for name in os.listdir(self.directory):
@@ -219,7 +219,7 @@ class Checkpointer(Hook):
     return steps
 
   def _raise_if_out_of_space(self, error: BaseException) -> None:
-    if not _out_of_space(error) or rundir.is_remote(self.directory):
+    if not _out_of_space(error) or storage.is_remote(self.directory):
       return
     partial = self._remove_partial()
     writing = min(partial) if partial else self._writing

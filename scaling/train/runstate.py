@@ -27,17 +27,16 @@ import time
 
 from etils import epath
 
-from scaling import rundir
+from scaling import storage
 from scaling.errors import InputError
+from scaling.rundir import LEASE_PREFIX, STATUS_FILE
 
-STATUS_FILE = "status.json"
-LEASE_PREFIX = "lease."
 DEFAULT_SECONDS = 60.0  # `scaling train`'s lease; a sweep's is sweep.lease_seconds (the same)
 
 
 def _read_json(path: str) -> dict | None:
   try:
-    value = json.loads(rundir.read_text(path))
+    value = json.loads(storage.read_text(path))
   except (FileNotFoundError, ValueError):  # absent, or created a moment ago and still empty
     return None
   return value if isinstance(value, dict) else None
@@ -45,14 +44,14 @@ def _read_json(path: str) -> dict | None:
 
 def read_status(workdir) -> dict:
   """The run's status.json, or {"state": "pending"} when nobody has started it."""
-  return _read_json(rundir.join(workdir, STATUS_FILE)) or {"state": "pending", "attempts": []}
+  return _read_json(storage.join(workdir, STATUS_FILE)) or {"state": "pending", "attempts": []}
 
 
 def write_status(workdir, state: str, **fields) -> dict:
   """Sets the run's state (and fields such as `reason`, `where`); only a lease holder calls this."""
   status = read_status(workdir)
   status.update(fields, state=state, updated=time.time())
-  rundir.write_json(rundir.join(workdir, STATUS_FILE), status)
+  storage.write_json(storage.join(workdir, STATUS_FILE), status)
   return status
 
 
@@ -112,13 +111,13 @@ class LeaseLost(RuntimeError):
 
 
 def _lease_path(workdir, generation: int) -> str:
-  return rundir.join(workdir, f"{LEASE_PREFIX}{generation}")
+  return storage.join(workdir, f"{LEASE_PREFIX}{generation}")
 
 
 def _latest_generation(workdir) -> int:
   """The highest N with a lease.N (−1 if none), probing upwards: generations are never deleted."""
   generation = -1
-  while rundir.exists(_lease_path(workdir, generation + 1)):
+  while storage.exists(_lease_path(workdir, generation + 1)):
     generation += 1
   return generation
 
@@ -155,17 +154,17 @@ class Lease:
             "released": released}
 
   def lost(self) -> bool:
-    return rundir.exists(_lease_path(self.workdir, self.generation + 1))
+    return storage.exists(_lease_path(self.workdir, self.generation + 1))
 
   def renew(self) -> bool:
     if self.lost():
       return False
-    rundir.write_json(self.path, self._content(released=False))
+    storage.write_json(self.path, self._content(released=False))
     return True
 
   def release(self) -> None:
     if not self.lost():
-      rundir.write_json(self.path, self._content(released=True))
+      storage.write_json(self.path, self._content(released=True))
 
 
 def acquire(workdir, owner: str, seconds: float, *, dead_owners=()) -> Lease | Holder:
@@ -181,7 +180,7 @@ def acquire(workdir, owner: str, seconds: float, *, dead_owners=()) -> Lease | H
       return current
   lease = Lease(workdir, generation + 1, owner, seconds)
   try:
-    rundir.create_exclusive(lease.path, json.dumps(lease._content(released=False), indent=2))
+    storage.create_exclusive(lease.path, json.dumps(lease._content(released=False), indent=2))
   except FileExistsError:
     # Another taker won this generation; what it holds now is the answer.
     return _holder_at(workdir, generation + 1, seconds)

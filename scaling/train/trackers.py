@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import time
 
-from scaling import rundir
+from scaling import rundir, storage
 from scaling.errors import InputError, first_line
 from scaling.train.hooks import Hook, StepInfo
 
@@ -70,7 +70,7 @@ class TensorBoard(Hook):
   def on_start(self, start: int) -> None:
     from tensorboardX import SummaryWriter  # deferred: only the writing process needs it
 
-    if rundir.is_remote(self._directory):
+    if storage.is_remote(self._directory):
       self._staging = tempfile.mkdtemp(prefix="tensorboard-")
     self._uploaded = time.monotonic()
     self._writer = SummaryWriter(self._staging or self._directory)
@@ -85,7 +85,7 @@ class TensorBoard(Hook):
 
   def _upload(self) -> None:
     self._writer.flush()
-    rundir.upload_tree(self._staging, self._directory)
+    storage.upload_tree(self._staging, self._directory)
     self._uploaded = time.monotonic()
 
   def on_end(self, error: BaseException | None) -> None:
@@ -102,15 +102,15 @@ class Wandb(Hook):
 
   def __init__(self, run: rundir.RunDir, settings: dict):
     self._run, self._settings, self._wandb_run = run, settings, None
-    self._directory = rundir.join(run.root, WANDB_DIR)
+    self._directory = storage.join(run.root, WANDB_DIR)
     self._staging = None
 
   def on_start(self, start: int) -> None:
     import wandb  # deferred: an optional extra, and slow to import
 
-    id_file = rundir.join(self._directory, WANDB_ID_FILE)
-    run_id = rundir.read_text(id_file).strip() if rundir.exists(id_file) else secrets.token_hex(6)
-    if rundir.is_remote(self._run.root):  # wandb writes a local directory; copied over at the end
+    id_file = storage.join(self._directory, WANDB_ID_FILE)
+    run_id = storage.read_text(id_file).strip() if storage.exists(id_file) else secrets.token_hex(6)
+    if storage.is_remote(self._run.root):  # wandb writes a local directory; copied over at the end
       self._staging = tempfile.mkdtemp(prefix="wandb-")
     local_root = self._staging or self._run.root  # wandb.init(dir=D) writes D/wandb/
     os.makedirs(os.path.join(local_root, WANDB_DIR), exist_ok=True)
@@ -122,7 +122,7 @@ class Wandb(Hook):
     except wandb.errors.Error as e:  # not logged in, unknown entity, no network: say how to go on
       raise InputError(f"trackers has wandb, but W&B refused the run ({first_line(e)}); run "
                        "`wandb login`, or set WANDB_MODE=offline") from None
-    rundir.write_text(id_file, run_id)
+    storage.write_text(id_file, run_id)
 
   def on_row(self, row: dict) -> None:
     self._wandb_run.log(_scalars(row), step=row["step"])
@@ -132,7 +132,7 @@ class Wandb(Hook):
       return
     self._wandb_run.finish(exit_code=0 if error is None else 1)
     if self._staging:
-      rundir.upload_tree(os.path.join(self._staging, WANDB_DIR), self._directory)
+      storage.upload_tree(os.path.join(self._staging, WANDB_DIR), self._directory)
       shutil.rmtree(self._staging, ignore_errors=True)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 import scaling
-from scaling import data, models, rundir
+from scaling import data, models, rundir, storage
 from scaling.errors import InputError, first_line
 from scaling.parallel import memory
 from scaling.parallel import mesh as mesh_lib
@@ -54,7 +54,7 @@ def _prepare_workdir(workdir: str, resolved: dict, corpus_sha256: str) -> tuple[
   """Checks the workdir is usable and, if it holds a run, that this run may continue it
   (resume.py's policy); writes nothing. Returns (the run's recorded history, the result-changing
   keys this resume changes)."""
-  rundir.check_writable(workdir)
+  storage.check_writable(workdir)
   run = rundir.RunDir(workdir)
   if not run.has_run():
     return [], {}
@@ -360,7 +360,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None,
   """
   prepared = prepare(config, workdir, devices)
   cfg, steps = prepared.cfg, prepared.steps
-  run = rundir.RunDir(rundir.absolute(workdir))
+  run = rundir.RunDir(storage.absolute(workdir))
   is_writer = jax.process_index() == 0
   record = _run_record(cfg, prepared.resolved, prepared.corpus, prepared.mesh)
 
@@ -387,7 +387,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None,
     batches.close()
   if last.get("preempted") and is_writer:
     stopped = last["step"]
-    print(f"preempted: saved step {stopped} to {rundir.join(run.checkpoints, str(stopped))} "
+    print(f"preempted: saved step {stopped} to {storage.join(run.checkpoints, str(stopped))} "
           f"({last['signal']}); run the same command again to resume", file=sys.stderr, flush=True)
   return last
 

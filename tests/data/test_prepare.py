@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from scaling import cli, rundir
+from scaling import cli, rundir, storage
 from scaling.data import DataConfig, eval_batches, load_corpus, train_batches
 from scaling.rundir import read_metrics
 from scaling.train import trainer
@@ -122,7 +122,7 @@ def test_a_killed_prepare_resumes_to_the_same_manifest(sources, monkeypatch):
   args = ["--source", f"jsonl:{sources}/*.jsonl.gz", "--tokenizer", "bytes",
           "--shard-tokens", "2000", "--validation-percent", "20"]
   assert prepare(*args, "--out", str(sources / "clean")) == 0
-  write_bytes, writes = rundir.write_bytes, []
+  write_bytes, writes = storage.write_bytes, []
 
   def killed_after_four_shards(path, data):
     if len(writes) == 4:
@@ -147,7 +147,7 @@ def test_a_killed_prepare_resumes_to_the_same_manifest(sources, monkeypatch):
 def test_resuming_with_another_tokenizer_is_refused(sources, spm_model, monkeypatch, capsys):
   args = ["--source", f"jsonl:{sources}/*.jsonl.gz", "--shard-tokens", "2000", "--out",
           str(sources / "out")]
-  monkeypatch.setattr(rundir, "write_text", _interrupted(rundir.write_text))
+  monkeypatch.setattr(rundir, "write_text", _interrupted(storage.write_text))
   assert prepare(*args, "--tokenizer", "bytes") == 130
   monkeypatch.undo()
   capsys.readouterr()
@@ -217,7 +217,7 @@ def test_tokens_source_with_another_tokenizer_or_no_manifest_is_refused(sources,
 
 
 def test_prepare_from_and_into_a_bucket_and_read_it_from_there(sources, gcs_dir):
-  rundir.write_bytes(f"{gcs_dir}/in/d.parquet", (sources / "d.parquet").read_bytes())
+  storage.write_bytes(f"{gcs_dir}/in/d.parquet", (sources / "d.parquet").read_bytes())
   local, remote = str(sources / "local"), f"{gcs_dir}/tokens"
   for source, out in ((f"{sources}/*.parquet", local), (f"{gcs_dir}/in/*.parquet", remote)):
     assert prepare("--source", f"parquet:{source}", "--tokenizer", "bytes", "--out", out,

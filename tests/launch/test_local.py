@@ -137,7 +137,7 @@ def test_two_processes_checkpoint_into_a_bucket_and_resume_there(text_corpus, gc
   a relaunch after losing the last checkpoint resumes from step 5 and recomputes the same rows."""
   from etils import epath
 
-  from scaling import rundir
+  from scaling import storage
 
   flags = [f"--config.{key}={value}" for key, value in {**TINY_TRAIN_KEYS,
                                                          "data.glob": text_corpus}.items()]
@@ -146,14 +146,14 @@ def test_two_processes_checkpoint_into_a_bucket_and_resume_there(text_corpus, gc
   assert cli.main(launch) == 0
   first = read_metrics(gcs_dir)
   assert [row["step"] for row in first] == list(range(1, 11))
-  checkpoint = rundir.join(gcs_dir, "checkpoints", "5")
-  assert {"process_0-of-2.json", "process_1-of-2.json"} <= set(rundir.list_names(
-      rundir.join(checkpoint, "data")))
-  assert {"ocdbt.process_0", "ocdbt.process_1"} <= set(rundir.list_names(rundir.join(checkpoint,
+  checkpoint = storage.join(gcs_dir, "checkpoints", "5")
+  assert {"process_0-of-2.json", "process_1-of-2.json"} <= set(storage.list_names(
+      storage.join(checkpoint, "data")))
+  assert {"ocdbt.process_0", "ocdbt.process_1"} <= set(storage.list_names(storage.join(checkpoint,
                                                                                       "state")))
-  epath.Path(rundir.join(gcs_dir, "checkpoints", "10")).rmtree()
+  epath.Path(storage.join(gcs_dir, "checkpoints", "10")).rmtree()
   assert cli.main(launch) == 0
   again = read_metrics(gcs_dir)
-  assert rundir.read_json(rundir.join(gcs_dir, "run.json"))["resumed_from_step"] == 5
+  assert storage.read_json(storage.join(gcs_dir, "run.json"))["resumed_from_step"] == 5
   drop_time = lambda rows: [{k: v for k, v in r.items() if k != "tokens_per_sec"} for r in rows]
   assert drop_time(again) == drop_time(first)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from scaling import rundir
+from scaling import rundir, storage
 from scaling.errors import InputError
 from scaling.models import ModelConfig, config, layers, registry
 from scaling.sample import sampler
@@ -100,7 +100,7 @@ def trained(text_corpus, tmp_path_factory):
 
 
 def test_the_toy_family_trains_and_records_its_own_counts(trained):
-  run = rundir.read_json(rundir.RunDir(trained).run_file)
+  run = storage.read_json(rundir.RunDir(trained).run_file)
   cfg = ConvConfig(d_model=32, n_layers=2, seq_len=32, kernel_width=5)
   assert run["config"]["model"]["kernel_width"] == 5
   assert run["params"] == param_counts(cfg)["total"] == 2 * 256 * 32 + 5 * 32

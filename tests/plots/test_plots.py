@@ -142,22 +142,22 @@ def test_bad_input_is_an_input_error(sweep, tmp_path, argv, match):
 
 def test_a_sweep_in_a_bucket_is_drawn_there_and_fitted(sweep, gcs_dir, capsys):
   """`scaling plot gs://...` and `scaling fit --data gs://...` read what they read locally."""
-  import storage
+  import emulated_gcs
 
-  from scaling import rundir
+  from scaling import storage
   from scaling.fit import cli as fit_cli
 
   local, names = sweep
-  storage.upload(local, gcs_dir, only=("runs", "results.csv"))
+  emulated_gcs.upload(local, gcs_dir, only=("runs", "results.csv"))
   assert cli.main([gcs_dir]) == 0
   out, err = capsys.readouterr()
-  assert rundir.join(gcs_dir, "figures", "isoflop.png") in out.splitlines()
-  assert len(rundir.read_bytes(rundir.join(gcs_dir, "figures", "training_curves.png"))) > 10_000
+  assert storage.join(gcs_dir, "figures", "isoflop.png") in out.splitlines()
+  assert len(storage.read_bytes(storage.join(gcs_dir, "figures", "training_curves.png"))) > 10_000
   assert err.count("warning: ") == 1 and names[5] in err  # the same cut-off line, in the bucket
 
-  report = rundir.join(gcs_dir, "fit.json")
+  report = storage.join(gcs_dir, "fit.json")
   assert fit_cli.main(["--data", gcs_dir, "--approach", "isoflop", "--out", report]) == 0
-  fitted = rundir.read_json(report)
+  fitted = storage.read_json(report)
   assert fitted["a"] == pytest.approx(BETA / (ALPHA + BETA), abs=0.02)
 
 

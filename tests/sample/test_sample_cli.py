@@ -38,9 +38,9 @@ def test_prints_the_prompt_and_a_seeded_continuation(workdir, capsys):
 
 
 def test_a_workdir_in_a_bucket_generates_the_same_text(workdir, gcs_dir, capsys):
-  import storage
+  import emulated_gcs
 
-  storage.upload(workdir, gcs_dir)
+  emulated_gcs.upload(workdir, gcs_dir)
   args = ["--prompt", "import ", "--max-tokens", "12", "--seed", "3"]
   local, remote = generate(capsys, "--workdir", workdir, *args), generate(capsys, "--workdir",
                                                                           gcs_dir, *args)

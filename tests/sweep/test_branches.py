@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from scaling import rundir
+from scaling import rundir, storage
 from scaling.errors import InputError
 from scaling.rundir import read_metrics
 from scaling.sweep import plan as plan_lib
@@ -84,7 +84,7 @@ def test_branches_fork_off_their_trunk_bitwise_and_equal_runs_trained_alone(text
   assert [row["trunk"] for row in rows] == [trunk.name] * 3
   assert [row["tokens"] for row in rows] == [run.tokens for run in plan.runs]  # trunk part included
   # Every fork checkpoint outlived keep_checkpoints=1.
-  assert rundir.list_names(rundir.RunDir(trunk.workdir).checkpoints) == ["16", "32", "8"]
+  assert storage.list_names(rundir.RunDir(trunk.workdir).checkpoints) == ["16", "32", "8"]
 
   trunk_rows = comparable(read_metrics(trunk.workdir))
   for run in plan.runs:
@@ -151,14 +151,14 @@ def test_a_trunk_killed_mid_way_resumes_and_every_row_equals_the_uninterrupted_s
   killed_at = len(read_metrics(second_trunk.workdir))
   assert killed_at < second_trunk.steps
   first_size = [run for run in plan.runs if run.trunk == first_trunk.name]
-  before = {run.name: rundir.read_text(rundir.RunDir(run.workdir).metrics_file)
+  before = {run.name: storage.read_text(rundir.RunDir(run.workdir).metrics_file)
             for run in first_size}
 
   done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
   assert done.returncode == 0, done.stderr[-2000:]
   assert results.read(str(workdir)) == reference  # every row, bitwise
   # No run trained twice: the finished size was left alone, the killed trunk resumed.
-  assert {name: rundir.read_text(rundir.RunDir(run.workdir).metrics_file)
+  assert {name: storage.read_text(rundir.RunDir(run.workdir).metrics_file)
           for name, run in zip(before, first_size)} == before
   assert 0 < rundir.RunDir(second_trunk.workdir).read_run()["resumed_from_step"] <= killed_at
   for run in plan.runs:

@@ -34,10 +34,10 @@ WORKER_DEVICES = 4
 @pytest.fixture(scope="module")
 def cluster(gcs):
   """The module's Ray cluster; its workers see the GCS emulator (`gcs`) through the environment."""
-  import storage
+  import emulated_gcs
   from ray.cluster_utils import Cluster
 
-  emulator = {key: os.environ[key] for key in storage.environment(0)}  # set by the `gcs` fixture
+  emulator = {key: os.environ[key] for key in emulated_gcs.environment(0)}  # set by the `gcs` fixture
   # A test run started in the background (`cmd &`, some CI runners) ignores SIGINT, and the
   # cluster's processes would inherit that: ray.cancel, which interrupts a task with SIGINT, would
   # then stop nothing. Started from a process with the default handler, they get the default.

@@ -347,7 +347,7 @@ def test_a_recurrent_sweep_is_sized_by_its_own_counts(arch, text_corpus, tmp_pat
   """The plan counts a recurrent family as the trainer does (run.json), not as a Transformer."""
   import jax
 
-  from scaling import rundir
+  from scaling import rundir, storage
   from scaling.train import trainer
 
   config = sweep_config.defaults()
@@ -370,7 +370,7 @@ def test_a_recurrent_sweep_is_sized_by_its_own_counts(arch, text_corpus, tmp_pat
     assert run.params_non_embedding != models.get("transformer").param_counts(
         models.ModelConfig(d_model=run.model.d_model, n_layers=1, n_heads=1))["non_embedding"]
     trainer.train(run.config, run.workdir, devices=jax.devices()[:1])
-    recorded = rundir.read_json(rundir.RunDir(run.workdir).run_file)
+    recorded = storage.read_json(rundir.RunDir(run.workdir).run_file)
     assert (summary["params"], summary["params_non_embedding"]) == (
         run.params, run.params_non_embedding) == (
         recorded["params"], recorded["params_non_embedding"])

@@ -10,7 +10,7 @@ import time
 import jax
 import pytest
 
-from scaling import rundir
+from scaling import rundir, storage
 from scaling.errors import InputError
 from scaling.sweep import cli, core, results, runner
 from scaling.train import runstate
@@ -53,7 +53,7 @@ def stand_in_train(config, workdir, devices=None):
          "loss": 3.0, "eval_loss": 3.5}
   run = rundir.RunDir(workdir)
   run.write_run({"config": config.to_dict(), "params": 1, "params_non_embedding": 1})
-  rundir.write_text(run.metrics_file, json.dumps(row) + "\n")
+  storage.write_text(run.metrics_file, json.dumps(row) + "\n")
   return row
 
 
@@ -112,14 +112,14 @@ def test_a_failing_run_does_not_stop_the_sweep_and_finished_runs_are_skipped(
 
   # 3. The same names under another config are not this plan's runs: the plan is refused before
   # anything is trained or written, and plan.json and results.csv stay as they were.
-  before = {name: rundir.read_text(rundir.join(workdir, name)) for name in ("plan.json",
+  before = {name: storage.read_text(storage.join(workdir, name)) for name in ("plan.json",
                                                                           "results.csv")}
   with monkeypatch.context() as patch:
     calls = watch_train(patch)
     with pytest.raises(InputError, match="holds a run N[^ ]* with seed=0, the plan has 1"):
       cli.main([*argv, "--config.base.seed=1"])
   assert calls == []
-  assert {name: rundir.read_text(rundir.join(workdir, name)) for name in before} == before
+  assert {name: storage.read_text(storage.join(workdir, name)) for name in before} == before
 
 
 def test_an_interrupted_sweep_keeps_what_finished_and_resumes(text_corpus, tmp_path, monkeypatch):
@@ -254,16 +254,16 @@ def test_a_subset_rerun_keeps_every_finished_row_and_a_conflict_rewrites_nothing
   subset = plan_lib.build(config, workdir)
   assert runner.run(subset).finished == (subset.runs[0].name,) and calls == names
   assert [row["name"] for row in results.read(workdir)] == names
-  planned = rundir.read_json(rundir.join(workdir, "plan.json"))["runs"]
+  planned = storage.read_json(storage.join(workdir, "plan.json"))["runs"]
   assert [run["name"] for run in planned] == names
 
   config.sweep.sizes = (5.2e3, 8e3)
   config.base.seed = 1  # conflicts with the recorded run of size 5.2e3
-  before = {name: rundir.read_text(rundir.join(workdir, name)) for name in ("plan.json",
+  before = {name: storage.read_text(storage.join(workdir, name)) for name in ("plan.json",
                                                                           "results.csv")}
   with pytest.raises(InputError, match="seed=0, the plan has 1"):
     runner.run(plan_lib.build(config, workdir))
-  assert {name: rundir.read_text(rundir.join(workdir, name)) for name in before} == before
+  assert {name: storage.read_text(storage.join(workdir, name)) for name in before} == before
   assert calls == names
 
 
@@ -282,11 +282,11 @@ def test_a_tiny_sweep_trains_into_a_bucket_and_fit_and_plot_read_it(text_corpus,
   assert [row["name"] for row in rows] == list(outcome.finished)
   for run, row in zip(plan.runs, rows):
     assert row["loss"] == read_metrics(run.workdir)[-1]["eval_loss"]
-    assert rundir.list_names(rundir.join(run.workdir, "checkpoints")) == [str(run.steps)]
+    assert storage.list_names(storage.join(run.workdir, "checkpoints")) == [str(run.steps)]
   capsys.readouterr()
   assert fit_cli.main(["--data", gcs_dir, "--approach", "parametric", "--law", "power"]) == 0
   assert plots_cli.main([gcs_dir]) == 0
-  assert rundir.join(gcs_dir, "figures", "training_curves.png") in capsys.readouterr().out
+  assert storage.join(gcs_dir, "figures", "training_curves.png") in capsys.readouterr().out
 
 
 def test_a_shapes_sweep_trains_each_architecture_as_planned_and_plots_it(text_corpus, tmp_path):

@@ -6,7 +6,7 @@ import time
 import pytest
 from test_runner import tiny_sweep
 
-from scaling import rundir
+from scaling import rundir, storage
 from scaling.cli import main
 from scaling.sweep import plan as plan_lib
 from scaling.train import runstate
@@ -17,14 +17,14 @@ def write_rows(workdir, steps, total):
            "tokens_per_sec": 1000.0 + s} for s in steps]
   if steps[-1] == total:
     rows[-1]["eval_loss"] = 4.0
-  rundir.write_text(rundir.join(workdir, rundir.METRICS_FILE), rundir.rows_text(rows))
+  storage.write_text(storage.join(workdir, rundir.METRICS_FILE), rundir.rows_text(rows))
 
 
 def test_every_state_of_a_sweep_in_flight(text_corpus, tmp_path, capsys):
   config = tiny_sweep(text_corpus)
   config.sweep.sizes = (4e3, 5.2e3, 6.4e3, 9.5e3, 1.26e4)
   plan = plan_lib.build(config, str(tmp_path / "sweep"))
-  rundir.write_json(rundir.SweepDir(plan.workdir).plan_file, plan.to_json())
+  storage.write_json(rundir.SweepDir(plan.workdir).plan_file, plan.to_json())
   pending, running, stalled, failed, finished = plan.runs
 
   lease = runstate.acquire(running.workdir, "driver/run/1", 60.0)

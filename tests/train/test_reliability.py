@@ -14,7 +14,7 @@ import time
 import jax
 import pytest
 
-from scaling import rundir
+from scaling import storage
 from scaling.train import trainer
 from scaling.rundir import read_metrics
 from small_runs import small_config
@@ -89,7 +89,7 @@ def wait_for_rows(workdir, n, process, timeout=120):
   while time.time() < deadline and process.poll() is None:
     if len(read_metrics(workdir)) >= n:
       return
-    time.sleep(0.25 if rundir.is_remote(workdir) else 0.02)
+    time.sleep(0.25 if storage.is_remote(workdir) else 0.02)
   raise AssertionError(f"run ended or stalled before {n} rows: {process.communicate()[0][-2000:]}")
 
 
@@ -204,10 +204,10 @@ def test_sigkill_on_gcs_resumes_to_the_rows_of_a_local_run(text_corpus, referenc
   process.kill()
   process.communicate(timeout=60)
   assert process.returncode == -signal.SIGKILL
-  assert rundir.list_names(rundir.join(gcs_dir, "metrics"))  # the chunks of a run cut off
+  assert storage.list_names(storage.join(gcs_dir, "metrics"))  # the chunks of a run cut off
   run_to_end(text_corpus, gcs_dir)
   assert comparable(gcs_dir) == reference
-  assert rundir.list_names(rundir.join(gcs_dir, "metrics")) == []
+  assert storage.list_names(storage.join(gcs_dir, "metrics")) == []
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(text_corpus, tmp_path):

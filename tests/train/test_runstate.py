@@ -1,4 +1,4 @@
-"""Run status and the exclusive lease, on a local disk and on GCS (the emulator of tests/storage.py):
+"""Run status and the exclusive lease, on a local disk and on GCS (the emulator of tests/emulated_gcs.py):
 one winner, renewal, takeover, release."""
 
 import multiprocessing
@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from scaling import rundir
+from scaling import storage
 from scaling.train import runstate
 
 
@@ -72,7 +72,7 @@ def test_status_starts_pending_and_keeps_its_fields(workdir):
   status = runstate.read_status(workdir)
   assert status["state"] == "failed" and status["reason"] == "ValueError: bad"
   assert status["where"] == "host:1" and status["attempts"] == [{"owner": "a"}]
-  assert rundir.list_names(workdir) == [runstate.STATUS_FILE]  # no temporary file left
+  assert storage.list_names(workdir) == [runstate.STATUS_FILE]  # no temporary file left
 
 
 def _hold_and_die(workdir, queue):

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from scaling import rundir
+from scaling import rundir, storage
 from scaling.train import trainer
 from scaling.rundir import read_metrics
 from small_runs import losses, small_config
@@ -165,19 +165,19 @@ def test_a_gs_workdir_trains_and_resumes_as_a_local_one(baseline, text_corpus, g
   local, remote = read_metrics(baseline), read_metrics(gcs_dir)
   drop_time = lambda rows: [{k: v for k, v in r.items() if k != "tokens_per_sec"} for r in rows]
   assert drop_time(remote) == drop_time(local)
-  assert rundir.list_names(rundir.join(gcs_dir, "checkpoints")) == ["10", "5"]
-  assert rundir.list_names(rundir.join(gcs_dir, "tensorboard"))
-  assert rundir.list_names(rundir.join(gcs_dir, "metrics")) == []  # folded into metrics.jsonl
+  assert storage.list_names(storage.join(gcs_dir, "checkpoints")) == ["10", "5"]
+  assert storage.list_names(storage.join(gcs_dir, "tensorboard"))
+  assert storage.list_names(storage.join(gcs_dir, "metrics")) == []  # folded into metrics.jsonl
 
   # A run that died after writing rows 6..8 but before checkpoint 10 existed.
   rundir.RunDir(gcs_dir).metrics_writer(resume_step=5)  # rows 6.. dropped, as a resume does
   for step in (6, 7, 8):
-    rundir.write_text(rundir.join(gcs_dir, "metrics", f"{step:010d}-{step:010d}.jsonl"),
+    storage.write_text(storage.join(gcs_dir, "metrics", f"{step:010d}-{step:010d}.jsonl"),
                       json.dumps({"step": step, "loss": -1.0}) + "\n")
-  _gcs_rmtree(rundir.join(gcs_dir, "checkpoints", "10"))
+  _gcs_rmtree(storage.join(gcs_dir, "checkpoints", "10"))
   trainer.train(config, gcs_dir, devices=jax.devices()[:1])
   assert drop_time(read_metrics(gcs_dir)) == drop_time(local)
-  assert rundir.read_json(rundir.join(gcs_dir, "run.json"))["resumed_from_step"] == 5
+  assert storage.read_json(storage.join(gcs_dir, "run.json"))["resumed_from_step"] == 5
 
 
 def _gcs_rmtree(path):

@@ -6,7 +6,7 @@ the emulator lacks and tensorstore's checkpoints need.
 `emulator()` starts it and points everything that talks to GCS at it through the environment:
 gcsfs (and so etils.epath) and google-cloud-storage read STORAGE_EMULATOR_HOST, tensorstore (orbax's
 checkpoints) TENSORSTORE_GCS_HTTP_URL, and GOOGLE_AUTH_TOKEN_FOR_TESTING stands in for credentials
-(tensorstore and scaling.rundir accept it). GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false stops gcsfs
+(tensorstore and scaling.storage accept it). GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false stops gcsfs
 probing for zonal buckets, which stalls 60 s per bucket against the emulator. The variables go into
 os.environ, so subprocesses started by a test inherit them.
 
@@ -89,12 +89,12 @@ def fresh_prefix(name: str = "t") -> str:
 def upload(local_dir, url: str, only=None) -> str:
   """Copies a local directory tree (`only`: just these top-level names) to gs:// `url`, one object
   per file; returns `url`."""
-  from scaling import rundir
+  from scaling import storage
 
   for parent, _, names in os.walk(local_dir):
     for name in names:
       relative = os.path.relpath(os.path.join(parent, name), local_dir).split(os.sep)
       if only is None or relative[0] in only:
         with open(os.path.join(parent, name), "rb") as f:
-          rundir.write_bytes(rundir.join(url, *relative), f.read())
+          storage.write_bytes(storage.join(url, *relative), f.read())
   return url
