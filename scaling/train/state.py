@@ -158,18 +158,19 @@ def build(cfg: TrainConfig, mesh: Mesh) -> Steps:
   model_cfg = for_platform(cfg.model, mesh.devices.flat[0].platform)
   tx = optimizer(cfg)
   schedule = learning_rate_schedule(cfg)
+  rules_table = rules.table(cfg.sharding_rules)
 
   def create():
     model = architecture.module(model_cfg, rngs=nnx.Rngs(cfg.seed))
     return model, nnx.Optimizer(model, tx, wrt=nnx.Param)
 
-  with jax.set_mesh(mesh), rules.axis_rules():
+  with jax.set_mesh(mesh), rules.axis_rules(rules_table):
     graphdef, abstract_state = nnx.split(nnx.eval_shape(create))
     state_sharding = nnx.get_named_sharding(abstract_state, mesh)
   abstract_state = jax.tree.map(
       lambda a, sharding: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding),
       abstract_state, state_sharding)
-  batch_sharding = NamedSharding(mesh, rules.logical_to_spec(("batch", "length")))
+  batch_sharding = NamedSharding(mesh, rules.logical_to_spec(("batch", "length"), rules_table))
   replicated = NamedSharding(mesh, PartitionSpec())
 
   def init():
@@ -205,7 +206,7 @@ def build(cfg: TrainConfig, mesh: Mesh) -> Steps:
     `.lower`, which compiles ahead of time from abstract inputs (`scaling compile`)."""
     def in_scope(call):
       def wrapped(*args):
-        with jax.set_mesh(mesh), rules.axis_rules():
+        with jax.set_mesh(mesh), rules.axis_rules(rules_table):
           return call(*args)
       return wrapped
     wrapped = in_scope(fn)
