@@ -203,12 +203,7 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
   train_steps, warmup_steps = _run_length(config, batch_size, model.seq_len)
   checks.one_of(config.resume_changes, "resume_changes", RESUME_CHANGES)
   decay_fraction = _schedule(config, train_steps, warmup_steps)
-  checkpoint_steps = config.checkpoint_steps
-  if not isinstance(checkpoint_steps, (tuple, list)):
-    raise InputError(f"checkpoint_steps must be a tuple of steps, got {checkpoint_steps!r}")
-  for i, step in enumerate(checkpoint_steps):
-    checks.number(step, f"checkpoint_steps[{i}]", integer=True, above=0, at_most=train_steps)
-
+  checkpoint_steps = _checkpoint_steps(config.checkpoint_steps, train_steps)
   mesh = {key: config.mesh[key] for key in ("data", "fsdp", "tensor")}
   sharding_rules = _sharding_rules(config.mesh.get("rules", reference.mesh.rules))
   distributed = _distributed(config)
@@ -242,7 +237,7 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
       eval_batches=_number(config, "eval_batches", integer=True, above=0),
       checkpoint_every=_number(config, "checkpoint_every", integer=True, above=0),
       keep_checkpoints=_number(config, "keep_checkpoints", integer=True, above=0),
-      checkpoint_steps=tuple(sorted({int(step) for step in checkpoint_steps})),
+      checkpoint_steps=checkpoint_steps,
       progress=config.progress,
       trackers=tracker_names,
       eval_loss_by_position=config.eval_loss_by_position,
@@ -313,6 +308,15 @@ def _schedule(config, train_steps: int, warmup_steps: int) -> float:
                      f"{schedule.decay_start(train_steps, decay_fraction)} of {train_steps}: "
                      f"decay_fraction={decay_fraction}); shorten the warmup or the cooldown")
   return decay_fraction
+
+
+def _checkpoint_steps(steps, train_steps: int) -> tuple[int, ...]:
+  """The steps also checkpointed and kept, sorted, each within the run."""
+  if not isinstance(steps, (tuple, list)):
+    raise InputError(f"checkpoint_steps must be a tuple of steps, got {steps!r}")
+  for i, step in enumerate(steps):
+    checks.number(step, f"checkpoint_steps[{i}]", integer=True, above=0, at_most=train_steps)
+  return tuple(sorted({int(step) for step in steps}))
 
 
 def _sharding_rules(text) -> tuple:
