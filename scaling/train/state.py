@@ -45,9 +45,9 @@ def token_losses(logits_BxLxV: jax.Array, targets_BxL: jax.Array) -> jax.Array:
   logit, picked by comparing against the vocabulary index rather than gathered, so the gradient
   (softmax minus one-hot) is one elementwise pass with no scatter, and no log-softmax is stored."""
   logits_BxLxV = logits_BxLxV.astype(jnp.float32)
-  vocab_V = jnp.arange(logits_BxLxV.shape[-1])
+  vocab_1x1xV = jnp.arange(logits_BxLxV.shape[-1]).reshape((1,) * targets_BxL.ndim + (-1,))
   target_logit_BxL = jnp.sum(
-      jnp.where(vocab_V == targets_BxL[..., None], logits_BxLxV, 0.0), axis=-1)
+      jnp.where(vocab_1x1xV == targets_BxL[..., None], logits_BxLxV, 0.0), axis=-1)
   return jax.nn.logsumexp(logits_BxLxV, axis=-1) - target_logit_BxL
 
 
@@ -74,7 +74,7 @@ def chunked_token_losses(x_NxD: jax.Array, unembedding_DxV: jax.Array, targets_N
     logits_NxW = transformer.dense(x_NxD, w_DxW, jnp.float32, grad_dtype)
     new_max_N = jnp.maximum(max_N, logits_NxW.max(-1))
     sum_N = sum_N * jnp.exp(max_N - new_max_N) + jnp.exp(logits_NxW - new_max_N[:, None]).sum(-1)
-    picked_NxW = (jnp.arange(logits_NxW.shape[1]) == index_N[:, None]) & (slice_N == j)[:, None]
+    picked_NxW = (jnp.arange(logits_NxW.shape[1])[None, :] == index_N[:, None]) & (slice_N == j)[:, None]
     target_N = target_N + jnp.sum(jnp.where(picked_NxW, logits_NxW, 0.0), axis=-1)
     return (new_max_N, sum_N, target_N), None
 

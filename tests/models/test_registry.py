@@ -54,7 +54,7 @@ class ConvLM(nnx.Module):
     K, T = self.cfg.kernel_width, tokens_BxT.shape[1]
     x_BxTxD = layers.embed_tokens(self.embedding[...], tokens_BxT)
     full_BxWxD = jnp.concatenate([cache["window"], x_BxTxD], axis=1)  # W = K - 1 + T
-    h_BxTxD = sum(self.kernel[k] * full_BxWxD[:, K - 1 - k:K - 1 - k + T] for k in range(K))
+    h_BxTxD = sum(self.kernel[k][None, None, :] * full_BxWxD[:, K - 1 - k:K - 1 - k + T] for k in range(K))
     logits_BxTxV = jnp.einsum("BTD,DV->BTV", h_BxTxD, self.unembedding[...])
     return logits_BxTxV, {"window": full_BxWxD[:, T:], "index": cache["index"] + T}
 
