@@ -1,9 +1,12 @@
-"""Test session set-up: 8 simulated CPU devices, so sharded meshes run on one machine; a local GCS
-API (fixtures `gcs`, `gcs_dir`; tests/emulated_gcs.py) started by the first test that asks for it; with
-SCALING_TEST_FAILURES=FILE, each failure's report appended to FILE the moment it happens (.ci/run
-prints it, so a session that dies before its summary still says what failed).
+"""Test session set-up: 8 simulated CPU devices, so sharded meshes run on one machine; NumPy-style
+rank promotion an error (`jnp.ones((3, 4)) + jnp.ones(4)` raises, as in nanodo), so every broadcast
+in the product is written out; a local GCS API (fixtures `gcs`, `gcs_dir`; tests/emulated_gcs.py) started
+by the first test that asks for it; with SCALING_TEST_FAILURES=FILE, each failure's report appended
+to FILE the moment it happens (.ci/run prints it, so a session that dies before its summary still
+says what failed). docs/testing.md has the figures behind the compilation caches below.
 
-The flag must be set before JAX initializes its backend, i.e. before any test module imports jax.
+Both are set in the environment before JAX initializes, i.e. before any test module imports jax,
+so that the child processes tests start (they pass `os.environ` on) get them too.
 """
 
 import os
@@ -11,6 +14,7 @@ import os
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ["JAX_NUMPY_RANK_PROMOTION"] = "raise"
 
 import pathlib  # noqa: E402
 
@@ -48,9 +52,9 @@ def compile_once(request):
   every program cached, as a sweep caches its runs' (scaling/sweep/runner.py; a sweep a test runs
   still uses its own).
 
-  Each `trainer.train` builds its steps afresh, so a second run of a program compiles it again:
-  7.2 s of CPU for a 10-step tiny run, 0.8 s when loaded. Other stages compile for real: tests
-  there read what XLA prints while compiling (parallel/test_rules.py) or compile for TPU topologies.
+  Each `trainer.train` builds its steps afresh, so a second run of a program would compile it
+  again. Other stages compile for real: tests there read what XLA prints while compiling
+  (parallel/test_rules.py) or compile for TPU topologies.
   """
   if request.path.relative_to(REPO / "tests").parts[0] not in CACHED_COMPILES:
     yield
@@ -65,8 +69,7 @@ def compile_once(request):
 def child_compile_cache(compile_cache_dir) -> dict:
   """Environment for child JAX processes: the session's persistent compilation cache, every
   program cached. Children that compile the same program (a reference run and its interrupted and
-  resumed twins) load it instead of compiling it again: about half a tiny `scaling train`
-  process's CPU time."""
+  resumed twins) load it instead of compiling it again."""
   return {"JAX_COMPILATION_CACHE_DIR": compile_cache_dir,
           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
           "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1"}

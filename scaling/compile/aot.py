@@ -185,9 +185,8 @@ def advice(report: dict) -> str:
   hbm, total = memory["hbm"], memory["total"]
   over = f"{total / 2**30:.2f} GiB per device > {hbm / 2**30:.2f} GiB HBM ({total / hbm:.2f}×)"
   mesh, cfg, devices = report["mesh"], report["config"], report["devices"]
-  helps = []
-  if mesh["fsdp"] * mesh["tensor"] < devices:
-    helps.append(f"more fsdp (--config.mesh.fsdp={devices // mesh['tensor']} --config.mesh.data=1)")
+  more_sharding = _more_parameter_sharding(mesh, cfg["mesh"].get("rules", ""), devices)
+  helps = [more_sharding] if more_sharding else []
   if state >= hbm:
     helps.append(f"a bigger slice (parameters and Adam moments alone take {state / 2**30:.2f} GiB "
                  "per device)")
@@ -197,6 +196,20 @@ def advice(report: dict) -> str:
       helps.append("--config.model.remat=full")
     helps.append(f"a smaller batch than batch_size={cfg['batch_size']}")
   return f"{report['topology']}: does not fit: {over}; try " + ", or ".join(helps)
+
+
+def _more_parameter_sharding(mesh: dict, rules_text: str, devices: int) -> str | None:
+  """Advice to move the data-parallel replicas onto the mesh axis the run's rules shard the
+  parameters over (`embed`'s: fsdp by default), or to shard them at all; None if nothing to move."""
+  from scaling.parallel import rules
+
+  split = rules.mesh_axes("embed", rules.table(rules.parse(rules_text)))
+  if not split:
+    return "sharded parameters (--config.mesh.rules=embed=fsdp)"
+  if "data" in split or mesh["data"] == 1:
+    return None
+  others = math.prod(size for axis, size in mesh.items() if axis not in (split[0], "data"))
+  return f"more {split[0]} (--config.mesh.{split[0]}={devices // others} --config.mesh.data=1)"
 
 
 def compile_step(cfg: TrainConfig, config_dict: dict, topo: topology_lib.Topology,

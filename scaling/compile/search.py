@@ -10,7 +10,6 @@ listed with its error under --json and not ranked.
 """
 
 import dataclasses
-import math
 
 from scaling.errors import InputError
 
@@ -51,7 +50,7 @@ def search(cfg, resolved: dict, topo, remats=REMATS, microbatches=MICROBATCHES, 
   if "remat" not in models_keys(cfg):
     raise InputError(f"scaling compile --search: model.arch={cfg.model.arch} has no remat policies")
   shape = dict(zip(rules.MESH_AXES, mesh_lib.mesh_shape(cfg.mesh, topo.chips)))
-  batch_ways = math.prod(shape[axis] for axis in rules.mesh_axes("batch"))
+  batch_ways = rules.split_size("batch", shape, rules.table(cfg.sharding_rules))
   counts = [m for m in microbatches if cfg.batch_size % (m * batch_ways) == 0]
   if not counts:
     raise InputError(f"scaling compile --search: batch_size={cfg.batch_size} splits over the "

@@ -146,10 +146,10 @@ def _derivatives(law, theta_T, data: Data, weights_P, delta):
 
   curvature_of_law_TxT, jacobian_PxT = jax.jacfwd(law_gradient, has_aux=True)(theta_T)
   gradient_T = -jacobian_PxT.T @ influence_P
-  hessian_TxT = (jacobian_PxT.T * inside_P) @ jacobian_PxT - curvature_of_law_TxT
+  hessian_TxT = (jacobian_PxT.T * inside_P[None, :]) @ jacobian_PxT - curvature_of_law_TxT
   # ψ(r)/r: 1 inside ±δ, δ/|r| outside (a majoriser of the Huber loss, Holland & Welsch 1977).
   irls_weights_P = weights_P * jnp.where(jnp.abs(r_P) <= delta, 1.0, delta / jnp.abs(r_P))
-  irls_TxT = (jacobian_PxT.T * irls_weights_P) @ jacobian_PxT
+  irls_TxT = (jacobian_PxT.T * irls_weights_P[None, :]) @ jacobian_PxT
   return gradient_T, hessian_TxT, irls_TxT
 
 
@@ -193,10 +193,10 @@ def _step(law, data: Data, delta, lane: _Lanes, weights_P) -> _Lanes:
   # Marquardt's scaling: damp each parameter by its own curvature, floored for unused terms.
   scale_T = jnp.diag(irls_TxT) + 1e-12 * jnp.max(jnp.diag(irls_TxT))
   curvature_2xTxT = jnp.stack([hessian_TxT, irls_TxT])
-  system_2xTxT = curvature_2xTxT + lane.damping[:, None, None] * jnp.diag(scale_T)
+  system_2xTxT = curvature_2xTxT + lane.damping[:, None, None] * jnp.diag(scale_T)[None]
   step_2xT = _solve_positive_definite(system_2xTxT,
                                       -jnp.broadcast_to(gradient_T, (2, gradient_T.size)))
-  trial_2xT = lane.theta + step_2xT
+  trial_2xT = lane.theta[None, :] + step_2xT
   trial_value_2 = jax.vmap(lambda t: _objective_or_inf(law, t, data, weights_P, delta))(trial_2xT)
   trial_value_2 = jnp.where(jnp.isnan(trial_value_2), jnp.inf, trial_value_2)
   quadratic_2 = jnp.sum(step_2xT * (curvature_2xTxT @ step_2xT[..., None])[..., 0], axis=-1)

@@ -48,7 +48,7 @@ class LstmLayer(nnx.Module):
     # All L input projections in one matmul; the scan below only adds the recurrent term.
     xg_BxLxGxD = jnp.einsum("BLI,IGD->BLGD", x_BxLxD, self.w_x[...].astype(dtype),
                             preferred_element_type=jnp.float32)
-    xg_BxLxGxD = xg_BxLxGxD + self.b[...].reshape(4, D)
+    xg_BxLxGxD = xg_BxLxGxD + self.b[...].reshape(1, 1, 4, D)
 
     def step(carry, xg_BxGxD):
       h_BxD, c_BxD = carry

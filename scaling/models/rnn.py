@@ -42,7 +42,7 @@ class RnnLayer(nnx.Module):
     w_h = self.w_h[...].astype(dtype)
     # All L input projections in one matmul; the scan below only adds the recurrent term.
     xw_BxLxD = jnp.einsum("BLI,ID->BLD", x_BxLxD, self.w_x[...].astype(dtype),
-                          preferred_element_type=jnp.float32) + self.b[...]
+                          preferred_element_type=jnp.float32) + self.b[...][None, None, :]
 
     def step(h_BxD, xw_BxD):
       h_BxD = jnp.tanh(xw_BxD + jnp.einsum("BI,ID->BD", h_BxD.astype(dtype), w_h,

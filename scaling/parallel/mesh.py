@@ -23,7 +23,7 @@ def mesh_shape(sizes: dict, n_devices: int) -> tuple[int, int, int]:
   fixed = math.prod(sizes[axis] for axis in MESH_AXES if sizes[axis] != -1)
   if n_devices % fixed:
     raise InputError(
-        f"mesh {dict(sizes)} does not divide the {n_devices} devices "
+        f"mesh {({axis: sizes[axis] for axis in MESH_AXES})} does not divide the {n_devices} devices "
         f"(the product of mesh.data, mesh.fsdp, mesh.tensor must be {n_devices})")
   shape = tuple(n_devices // fixed if sizes[axis] == -1 else sizes[axis] for axis in MESH_AXES)
   if math.prod(shape) != n_devices:

@@ -98,6 +98,10 @@ def defaults() -> ml_collections.ConfigDict:
   config.mesh.data = -1  # data-parallel replicas; -1 = the devices left over
   config.mesh.fsdp = 1  # parameter (FSDP) sharding; the batch is split over data × fsdp
   config.mesh.tensor = 1  # tensor parallelism over heads, MLP hidden units and vocabulary
+  # Overrides of the logical-axis rules (which mesh axes split each named array dimension; defaults
+  # in scaling/parallel/rules.py RULES): "LOGICAL=MESH[+MESH],...", e.g. "embed=tensor,mlp=fsdp";
+  # "none" replicates ("heads=none"); "" = the defaults. Checked with the mesh, recorded in run.json
+  config.mesh.rules = ""
 
   config.data = ml_collections.ConfigDict()
   config.data.source = "stdlib"  # stdlib (embedded corpus) | text (files by glob) | tfds:NAME[/CONFIG][:VERSION]
@@ -152,6 +156,7 @@ class TrainConfig:
   wandb: dict
   microbatches: int = 1
   grad_dtype: str = "float32"
+  sharding_rules: tuple = ()  # mesh.rules: ((logical axis, mesh axes), ...) in place of RULES' own
 
   @property
   def tokens_per_step(self) -> int:
@@ -190,68 +195,18 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
   if missing:
     raise InputError(f"config is missing {', '.join(missing)} (start from scaling.train.config.defaults())")
 
-  if not isinstance(config.model, (ml_collections.ConfigDict, dict)):
-    raise InputError(f"model must be a group of keys, got {config.model!r}")
-  model_values = {**reference.model.to_dict(), **config.model.to_dict()}
-  if model_values["vocab_size"] == 0:
-    model_values["vocab_size"] = vocab_size
-  elif isinstance(model_values["vocab_size"], int) and model_values["vocab_size"] < vocab_size:
-    raise InputError(
-        f"model.vocab_size={model_values['vocab_size']} is smaller than the tokenizer's {vocab_size}")
-  checks.one_of(config.grad_dtype, "grad_dtype", DTYPES)
-  if "grad_dtype" in config.model:
-    raise InputError("model.grad_dtype is set by the top-level grad_dtype (use --config.grad_dtype)")
-  if "grad_dtype" in registry.get(model_values["arch"]).config.key_names():
-    model_values["grad_dtype"] = config.grad_dtype  # the model's matmuls compute the gradient
-  elif config.grad_dtype != reference.grad_dtype:
-    raise InputError(f"grad_dtype={config.grad_dtype} is set, but model.arch={model_values['arch']} "
-                     "does not read it")
-  model = ModelConfig.from_dict(model_values)  # the family's own config: its keys, its checks
-
+  model = _model(config, reference, vocab_size)
   batch_size = _number(config, "batch_size", integer=True, above=0)
   microbatches = _number(config, "microbatches", integer=True, above=0)
   if batch_size % microbatches:
     raise InputError(f"batch_size={batch_size} is not divisible by microbatches={microbatches}")
-  train_steps = _number(config, "train_steps", integer=True, at_least=0)
-  train_tokens = _number(config, "train_tokens", integer=True, at_least=0)
-  if train_tokens:
-    train_steps = math.ceil(train_tokens / (batch_size * model.seq_len))
-    if train_steps > MAX_INT:
-      raise InputError(f"train_tokens={train_tokens} is {train_steps} steps of {batch_size} × "
-                       f"{model.seq_len} tokens, more than the {MAX_INT} a run can take")
-  if train_steps == 0:
-    raise InputError("train_steps must be positive (or set train_tokens)")
-  warmup_steps = _number(config, "warmup_steps", integer=True, at_least=-1)
-  warmup_fraction = _number(config, "warmup_fraction", at_least=0, below=1)
-  if warmup_steps == -1:
-    warmup_steps = int(warmup_fraction * train_steps)  # < train_steps, so any length works
-  elif warmup_steps >= train_steps:
-    raise InputError(f"warmup_steps={warmup_steps} must be smaller than the run's {train_steps} "
-                     "steps (or -1: warmup_fraction of the run)")
+  train_steps, warmup_steps = _run_length(config, batch_size, model.seq_len)
   checks.one_of(config.resume_changes, "resume_changes", RESUME_CHANGES)
-  from scaling.train import schedule  # here: it imports optax, and config stays light
-
-  checks.one_of(config.schedule, "schedule", schedule.SCHEDULES)
-  checks.one_of(config.decay_shape, "decay_shape", schedule.DECAY_SHAPES)
-  decay_fraction = _number(config, "decay_fraction", at_least=0, below=1)
-  if config.schedule == "wsd" and warmup_steps > schedule.decay_start(train_steps, decay_fraction):
-    raise InputError(f"warmup_steps={warmup_steps} ends after the cooldown starts (step "
-                     f"{schedule.decay_start(train_steps, decay_fraction)} of {train_steps}: "
-                     f"decay_fraction={decay_fraction}); shorten the warmup or the cooldown")
-  checkpoint_steps = config.checkpoint_steps
-  if not isinstance(checkpoint_steps, (tuple, list)):
-    raise InputError(f"checkpoint_steps must be a tuple of steps, got {checkpoint_steps!r}")
-  for i, step in enumerate(checkpoint_steps):
-    checks.number(step, f"checkpoint_steps[{i}]", integer=True, above=0, at_most=train_steps)
-
+  decay_fraction = _schedule(config, train_steps, warmup_steps)
+  checkpoint_steps = _checkpoint_steps(config.checkpoint_steps, train_steps)
   mesh = {key: config.mesh[key] for key in ("data", "fsdp", "tensor")}
-  distributed = dict(config.distributed.to_dict())
-  checks.boolean(distributed["initialize"], "distributed.initialize")
-  if not isinstance(distributed["coordinator_address"], str):
-    raise InputError("distributed.coordinator_address must be a string (host:port), "
-                     f"got {distributed['coordinator_address']!r}")
-  _number(config, "distributed.num_processes", integer=True, at_least=0)
-  _number(config, "distributed.process_id", integer=True, at_least=-1)
+  sharding_rules = _sharding_rules(config.mesh.get("rules", reference.mesh.rules))
+  distributed = _distributed(config)
   from scaling.train import trackers  # here, like the registry: config stays light
 
   tracker_names = trackers.parse(config)
@@ -282,7 +237,7 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
       eval_batches=_number(config, "eval_batches", integer=True, above=0),
       checkpoint_every=_number(config, "checkpoint_every", integer=True, above=0),
       keep_checkpoints=_number(config, "keep_checkpoints", integer=True, above=0),
-      checkpoint_steps=tuple(sorted({int(step) for step in checkpoint_steps})),
+      checkpoint_steps=checkpoint_steps,
       progress=config.progress,
       trackers=tracker_names,
       eval_loss_by_position=config.eval_loss_by_position,
@@ -293,14 +248,104 @@ def validate(config: ml_collections.ConfigDict, *, vocab_size: int) -> TrainConf
       wandb={key: config[f"wandb_{key}"] for key in trackers.WANDB_KEYS},
       microbatches=microbatches,
       grad_dtype=config.grad_dtype,
+      sharding_rules=sharding_rules,
   )
 
 
-def check_fits_mesh(cfg: TrainConfig, mesh_shape: tuple[int, ...], process_count: int) -> None:
-  """Sizes that the mesh splits must divide evenly; say which key to change.
+def _model(config, reference, vocab_size: int) -> ModelConfig:
+  """The family's own config from `model.*` (its keys, its checks), with the tokenizer's vocabulary
+  where model.vocab_size is 0 and the top-level grad_dtype where the family reads it."""
+  if not isinstance(config.model, (ml_collections.ConfigDict, dict)):
+    raise InputError(f"model must be a group of keys, got {config.model!r}")
+  model_values = {**reference.model.to_dict(), **config.model.to_dict()}
+  if model_values["vocab_size"] == 0:
+    model_values["vocab_size"] = vocab_size
+  elif isinstance(model_values["vocab_size"], int) and model_values["vocab_size"] < vocab_size:
+    raise InputError(
+        f"model.vocab_size={model_values['vocab_size']} is smaller than the tokenizer's {vocab_size}")
+  checks.one_of(config.grad_dtype, "grad_dtype", DTYPES)
+  if "grad_dtype" in config.model:
+    raise InputError("model.grad_dtype is set by the top-level grad_dtype (use --config.grad_dtype)")
+  if "grad_dtype" in registry.get(model_values["arch"]).config.key_names():
+    model_values["grad_dtype"] = config.grad_dtype  # the model's matmuls compute the gradient
+  elif config.grad_dtype != reference.grad_dtype:
+    raise InputError(f"grad_dtype={config.grad_dtype} is set, but model.arch={model_values['arch']} "
+                     "does not read it")
+  return ModelConfig.from_dict(model_values)
 
-  The split sizes are read off the parameters the model builds and the logical-axis rules
-  (`scaling.parallel.rules`); the family's `axis_keys` names the key that sets each.
+
+def _run_length(config, batch_size: int, seq_len: int) -> tuple[int, int]:
+  """(train_steps, warmup_steps): train_tokens rounded up to whole steps when set, the warmup as
+  warmup_fraction of the run when warmup_steps is -1."""
+  train_steps = _number(config, "train_steps", integer=True, at_least=0)
+  train_tokens = _number(config, "train_tokens", integer=True, at_least=0)
+  if train_tokens:
+    train_steps = math.ceil(train_tokens / (batch_size * seq_len))
+    if train_steps > MAX_INT:
+      raise InputError(f"train_tokens={train_tokens} is {train_steps} steps of {batch_size} × "
+                       f"{seq_len} tokens, more than the {MAX_INT} a run can take")
+  if train_steps == 0:
+    raise InputError("train_steps must be positive (or set train_tokens)")
+  warmup_steps = _number(config, "warmup_steps", integer=True, at_least=-1)
+  warmup_fraction = _number(config, "warmup_fraction", at_least=0, below=1)
+  if warmup_steps == -1:
+    warmup_steps = int(warmup_fraction * train_steps)  # < train_steps, so any length works
+  elif warmup_steps >= train_steps:
+    raise InputError(f"warmup_steps={warmup_steps} must be smaller than the run's {train_steps} "
+                     "steps (or -1: warmup_fraction of the run)")
+  return train_steps, warmup_steps
+
+
+def _schedule(config, train_steps: int, warmup_steps: int) -> float:
+  """Checks the schedule's keys; returns decay_fraction. A wsd warmup must end before the cooldown."""
+  from scaling.train import schedule  # here: it imports optax, and config stays light
+
+  checks.one_of(config.schedule, "schedule", schedule.SCHEDULES)
+  checks.one_of(config.decay_shape, "decay_shape", schedule.DECAY_SHAPES)
+  decay_fraction = _number(config, "decay_fraction", at_least=0, below=1)
+  if config.schedule == "wsd" and warmup_steps > schedule.decay_start(train_steps, decay_fraction):
+    raise InputError(f"warmup_steps={warmup_steps} ends after the cooldown starts (step "
+                     f"{schedule.decay_start(train_steps, decay_fraction)} of {train_steps}: "
+                     f"decay_fraction={decay_fraction}); shorten the warmup or the cooldown")
+  return decay_fraction
+
+
+def _checkpoint_steps(steps, train_steps: int) -> tuple[int, ...]:
+  """The steps also checkpointed and kept, sorted, each within the run."""
+  if not isinstance(steps, (tuple, list)):
+    raise InputError(f"checkpoint_steps must be a tuple of steps, got {steps!r}")
+  for i, step in enumerate(steps):
+    checks.number(step, f"checkpoint_steps[{i}]", integer=True, above=0, at_most=train_steps)
+  return tuple(sorted({int(step) for step in steps}))
+
+
+def _sharding_rules(text) -> tuple:
+  """mesh.rules parsed into overrides of `rules.RULES`, checked against the activations' layouts
+  (the parameters' are checked with the model, in `check_fits_mesh`)."""
+  from scaling.parallel import rules  # here: it imports jax and flax, and config stays light
+
+  overrides = rules.parse(text)
+  rules.check_layouts(rules.ACTIVATION_LAYOUTS, rules.table(overrides))
+  return overrides
+
+
+def _distributed(config) -> dict:
+  distributed = dict(config.distributed.to_dict())
+  checks.boolean(distributed["initialize"], "distributed.initialize")
+  if not isinstance(distributed["coordinator_address"], str):
+    raise InputError("distributed.coordinator_address must be a string (host:port), "
+                     f"got {distributed['coordinator_address']!r}")
+  _number(config, "distributed.num_processes", integer=True, at_least=0)
+  _number(config, "distributed.process_id", integer=True, at_least=-1)
+  return distributed
+
+
+def check_fits_mesh(cfg: TrainConfig, mesh_shape: tuple[int, ...], process_count: int) -> None:
+  """Sizes that the mesh splits must divide evenly, and no parameter may be split twice over one
+  mesh axis by the run's rules; say which key to change.
+
+  The split sizes are read off the parameters the model builds and the run's logical-axis rules
+  (`scaling.parallel.rules`, `mesh.rules`); the family's `axis_keys` names the key that sets each.
   """
   from flax import nnx  # here, not at the top: config stays light
 
@@ -308,8 +353,9 @@ def check_fits_mesh(cfg: TrainConfig, mesh_shape: tuple[int, ...], process_count
   from scaling.parallel import rules
 
   sizes = dict(zip(rules.MESH_AXES, mesh_shape))
-  batch_axes = rules.mesh_axes("batch")
-  batch_ways = math.prod(sizes[axis] for axis in batch_axes)
+  rules_table = rules.table(cfg.sharding_rules)
+  batch_axes = rules.mesh_axes("batch", rules_table)
+  batch_ways = rules.split_size("batch", sizes, rules_table)
   if cfg.batch_size % batch_ways:
     raise InputError(f"batch_size={cfg.batch_size} is not divisible by the batch-sharding size "
                      f"{' × '.join(f'mesh.{axis}' for axis in batch_axes)} = {batch_ways}")
@@ -321,8 +367,9 @@ def check_fits_mesh(cfg: TrainConfig, mesh_shape: tuple[int, ...], process_count
   if cfg.batch_size % process_count:
     raise InputError(f"batch_size={cfg.batch_size} is not divisible by the {process_count} processes")
   architecture = models.get(cfg.model.arch)
-  axis_sizes = rules.param_axis_sizes(lambda: architecture.module(cfg.model, rngs=nnx.Rngs(0)))
-  for name, size, axes, ways in rules.unsplittable(axis_sizes, sizes):
+  layouts = rules.param_layouts(lambda: architecture.module(cfg.model, rngs=nnx.Rngs(0)))
+  rules.check_layouts(sorted({logical_axes for logical_axes, _ in layouts}, key=str), rules_table)
+  for name, size, axes, ways in rules.unsplittable(layouts, sizes, rules_table):
     key = architecture.axis_keys.get(name, f"model (arch={cfg.model.arch}): its {name!r} axis")
     split = " × ".join(f"mesh.{axis}" for axis in axes)
     raise InputError(f"{key}={size} is not divisible by {split}={ways}")

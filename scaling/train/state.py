@@ -45,9 +45,9 @@ def token_losses(logits_BxLxV: jax.Array, targets_BxL: jax.Array) -> jax.Array:
   logit, picked by comparing against the vocabulary index rather than gathered, so the gradient
   (softmax minus one-hot) is one elementwise pass with no scatter, and no log-softmax is stored."""
   logits_BxLxV = logits_BxLxV.astype(jnp.float32)
-  vocab_V = jnp.arange(logits_BxLxV.shape[-1])
+  vocab_1x1xV = jnp.arange(logits_BxLxV.shape[-1]).reshape((1,) * targets_BxL.ndim + (-1,))
   target_logit_BxL = jnp.sum(
-      jnp.where(vocab_V == targets_BxL[..., None], logits_BxLxV, 0.0), axis=-1)
+      jnp.where(vocab_1x1xV == targets_BxL[..., None], logits_BxLxV, 0.0), axis=-1)
   return jax.nn.logsumexp(logits_BxLxV, axis=-1) - target_logit_BxL
 
 
@@ -75,7 +75,7 @@ def chunked_token_losses(x_TxD: jax.Array, unembedding_DxV: jax.Array, targets_T
     logits_Txv = projection.dense(x_TxD, w_Dxv, jnp.float32, grad_dtype)
     new_max_T = jnp.maximum(max_T, logits_Txv.max(-1))
     sum_T = sum_T * jnp.exp(max_T - new_max_T) + jnp.exp(logits_Txv - new_max_T[:, None]).sum(-1)
-    picked_Txv = (jnp.arange(logits_Txv.shape[1]) == index_T[:, None]) & (slice_T == j)[:, None]
+    picked_Txv = (jnp.arange(logits_Txv.shape[1])[None, :] == index_T[:, None]) & (slice_T == j)[:, None]
     target_T = target_T + jnp.sum(jnp.where(picked_Txv, logits_Txv, 0.0), axis=-1)
     return (new_max_T, sum_T, target_T), None
 
@@ -166,31 +166,32 @@ def build(cfg: TrainConfig, mesh: Mesh) -> Steps:
   def init():
     return nnx.split(create())[1]
 
-  graphdef, abstract_state, state_sharding = _sharded_layout(create, mesh)
-  batch_sharding = NamedSharding(mesh, rules.logical_to_spec(("batch", "length")))
+  rules_table = rules.table(cfg.sharding_rules)
+  graphdef, abstract_state, state_sharding = _sharded_layout(create, mesh, rules_table)
+  batch_sharding = NamedSharding(mesh, rules.logical_to_spec(("batch", "length"), rules_table))
   replicated = NamedSharding(mesh, PartitionSpec())
   return Steps(
       graphdef=graphdef,
       state_sharding=state_sharding,
       abstract_state=abstract_state,
       batch_sharding=batch_sharding,
-      init=_under_mesh(mesh, jax.jit(init, out_shardings=state_sharding)),
-      train=_under_mesh(mesh, jax.jit(
+      init=_under_mesh(mesh, rules_table, jax.jit(init, out_shardings=state_sharding)),
+      train=_under_mesh(mesh, rules_table, jax.jit(
           _train_step(cfg, graphdef), in_shardings=(state_sharding, batch_sharding, replicated),
           out_shardings=(state_sharding, None, replicated), donate_argnums=0)),
       # Placed replicated on the mesh, as `train` returns it: a first one without the mesh would
       # differ in type from the later ones, and the step would be traced and compiled twice.
       no_bad_step=lambda: jax.device_put(jnp.zeros((), jnp.int32), replicated),
-      eval=_under_mesh(mesh, jax.jit(_eval_step(graphdef),
-                                     in_shardings=(state_sharding, batch_sharding))),
+      eval=_under_mesh(mesh, rules_table, jax.jit(_eval_step(graphdef),
+                                                  in_shardings=(state_sharding, batch_sharding))),
   )
 
 
-def _sharded_layout(create: Callable, mesh: Mesh):
+def _sharded_layout(create: Callable, mesh: Mesh, rules_table):
   """(graphdef, abstract state, state sharding) of what `create` builds, laid out on `mesh` by the
   logical-axis rules, computing nothing; the abstract state carries its shardings (the restore
   target for a checkpoint)."""
-  with jax.set_mesh(mesh), rules.axis_rules():
+  with jax.set_mesh(mesh), rules.axis_rules(rules_table):
     graphdef, abstract_state = nnx.split(nnx.eval_shape(create))
     state_sharding = nnx.get_named_sharding(abstract_state, mesh)
   abstract_state = jax.tree.map(
@@ -238,12 +239,12 @@ def _eval_step(graphdef: nnx.GraphDef) -> Callable:
   return evaluate
 
 
-def _under_mesh(mesh: Mesh, fn: Callable) -> Callable:
+def _under_mesh(mesh: Mesh, rules_table, fn: Callable) -> Callable:
   """`fn` run with the mesh and logical-axis rules in scope (tracing needs both); so is its
   `.lower`, which compiles ahead of time from abstract inputs (`scaling compile`)."""
   def in_scope(call):
     def wrapped(*args):
-      with jax.set_mesh(mesh), rules.axis_rules():
+      with jax.set_mesh(mesh), rules.axis_rules(rules_table):
         return call(*args)
     return wrapped
   wrapped = in_scope(fn)

@@ -25,6 +25,7 @@ from scaling.errors import InputError, first_line
 from scaling.parallel import memory
 from scaling.parallel import mesh as mesh_lib
 from scaling.parallel import pacing
+from scaling.parallel import rules
 from scaling.records import RunRecord
 from scaling.train import config as config_lib
 from scaling.train import hooks as hooks_lib
@@ -164,7 +165,7 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, devices=None) -> Pr
   memory.check_fits(memory.bytes_per_device(steps.abstract_state),
                     "the train state (parameters and AdamW moments)",
                     "make the model smaller (model.d_model, model.n_layers) or shard it over "
-                    "more devices (mesh.fsdp)")
+                    f"more devices ({rules.param_split_keys(cfg.sharding_rules)})")
   resolved = config.to_dict()
   resolved["model"] = {**resolved["model"], "vocab_size": cfg.model.vocab_size}
   resolved["train_steps"] = cfg.train_steps
@@ -331,7 +332,8 @@ class Loop:
       if isinstance(e, jax.errors.JaxRuntimeError) and "RESOURCE_EXHAUSTED" in str(e):
         error = OutOfMemory(f"out of memory in step {self._last['step'] + 1} "
                             f"({str(e).splitlines()[0][:200]}); lower batch_size or model.seq_len, "
-                            "set model.remat=full, or shard over more devices (mesh.fsdp)")
+                            "set model.remat=full, or shard over more devices "
+                            f"({rules.param_split_keys(cfg.sharding_rules)})")
         raise error from None
       raise
     finally:

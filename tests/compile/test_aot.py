@@ -255,3 +255,15 @@ def test_weight_gradients_reduce_in_grad_dtype_and_the_embeddings_is_never_all_r
   matrices = {dtype for dtype, shape in reductions if len(shape) >= 2 and shape != (V, D)}
   assert matrices == {"f32" if grad_dtype == "float32" else "bf16"}, reductions
   assert not [shape for _, shape in reductions if shape == (V, D)], reductions
+
+
+@pytest.mark.parametrize("rules_text, helps", [
+    ("", "more fsdp (--config.mesh.fsdp=4 --config.mesh.data=1)"),
+    ("embed=tensor,heads=fsdp,mlp=fsdp,vocab=fsdp",
+     "more tensor (--config.mesh.tensor=4 --config.mesh.data=1)"),
+    ("embed=none", "sharded parameters (--config.mesh.rules=embed=fsdp)")])
+def test_the_advice_to_shard_names_the_axis_the_runs_rules_put_parameters_on(rules_text, helps):
+  report = {"topology": "v5litepod-8", "devices": 8, "mesh": {"data": 2, "fsdp": 2, "tensor": 2},
+            "memory_per_device": {"hbm": 2**30, "total": 2**31}, "state_bytes": {"total": 2**31},
+            "config": {"mesh": {"rules": rules_text}, "model": {"arch": "transformer"}}}
+  assert helps in aot.advice(report)

@@ -55,7 +55,7 @@ class ConvLM(nnx.Module):
     taps, L = self.cfg.kernel_width, tokens_BxL.shape[1]
     x_BxLxD = layers.embed_tokens(self.embedding[...], tokens_BxL)
     full_BxMxD = jnp.concatenate([cache["window"], x_BxLxD], axis=1)  # M = taps - 1 + L read
-    h_BxLxD = sum(self.kernel[k] * full_BxMxD[:, taps - 1 - k:taps - 1 - k + L] for k in range(taps))
+    h_BxLxD = sum(self.kernel[k][None, None, :] * full_BxMxD[:, taps - 1 - k:taps - 1 - k + L] for k in range(taps))
     logits_BxLxV = jnp.einsum("BLD,DV->BLV", h_BxLxD, self.unembedding[...])
     return logits_BxLxV, {"window": full_BxMxD[:, L:], "index": cache["index"] + L}
 

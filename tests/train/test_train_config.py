@@ -86,6 +86,22 @@ def test_the_mesh_checks_follow_the_rules_table(monkeypatch):
   config_lib.check_fits_mesh(cfg, (1, 1, 8), 1)
 
 
+def test_the_mesh_checks_follow_the_runs_rules_override():
+  config = config_lib.defaults()
+  config.train_steps, config.batch_size = 200, 8
+  config.mesh.rules = "heads=none"  # heads replicated: nothing else asks for 8 heads
+  cfg = config_lib.validate(config, vocab_size=256)
+  assert cfg.sharding_rules == (("heads", None),)
+  config_lib.check_fits_mesh(cfg, (1, 1, 8), 1)
+
+
+def test_a_config_recorded_before_mesh_rules_existed_keeps_the_default_rules():
+  config = config_lib.defaults()
+  with config.unlocked():
+    del config.mesh["rules"]  # as in an older run.json, read back by `scaling generate`
+  assert config_lib.validate(config, vocab_size=256).sharding_rules == ()
+
+
 def test_a_recurrent_models_hidden_units_must_split_over_tensor():
   config = config_lib.defaults()
   config.model.arch, config.model.d_model = "lstm", 36
