@@ -403,60 +403,8 @@ def _runs(computations: dict, entry: str, with_trips: bool) -> collections.Count
 def summarize(text: str) -> Summary:
   computations, entry = parse(text)
   runs, runs_once = _runs(computations, entry, True), _runs(computations, entry, False)
-  loops, found = collections.Counter(), collections.Counter()
-  for name in runs:
-    computation = computations[name]
-    for instruction in computation.instructions.values():
-      if instruction.opcode == "while":
-        trips, how = trip_count(computations, computation, instruction)
-        found[how] += 1
-        if trips is not None and trips > 1:
-          loops[trips] += 1
-  # A logical collective once per channel id: TPU's async collective fusions copy it into their
-  # start, continuation and done computations, all run as often as the start.
-  seen, collectives = {}, {kind: {"count": 0, "bytes": 0, "operand_bytes": 0, "groups": {}}
-                           for kind in COLLECTIVES}
-  cross_slice, ops = {"count": 0, "bytes": 0}, []
-  for name, times in runs.items():
-    computation = computations[name]
-    for instruction in computation.instructions.values():
-      op = instruction.opcode
-      if op in ("send", "custom-call") and "megascale" in instruction.rest.lower():
-        # Across slices: host transfers to the megascale runtime (a send per transfer, its type
-        # named in an attribute), or, in other libtpu versions, megascale custom calls.
-        transfer = _MEGASCALE_TYPE.search(instruction.rest)
-        size = _operand_bytes(computation, instruction.operands[0]) if instruction.operands else 0
-        kind = transfer.group(1).lower() if transfer else "all_reduce"
-        cross_slice["count"] += times
-        cross_slice["bytes"] += int(size * times)
-        cross_slice.setdefault("by_transfer", {}).setdefault(kind, 0)
-        cross_slice["by_transfer"][kind] += int(size * times)
-      kind = op.removesuffix("-start").removesuffix("-done")
-      if kind not in COLLECTIVES or op.endswith("-done"):
-        continue
-      channel = _CHANNEL.search(instruction.rest)
-      key = (kind, channel.group(1)) if channel else (kind, name, instruction.name)
-      if key in seen:
-        continue
-      seen[key] = True
-      # An async start returns (operand, result, context scalars...): its result is the second.
-      arrays = _arrays(instruction.type_text)
-      if op.endswith("-start") and len(arrays) >= 2:
-        size = BYTES_PER_ELEMENT.get(arrays[1][0], 0) * math.prod(arrays[1][1])
-      else:
-        size = _bytes(instruction.type_text)
-      operands = sum(_operand_bytes(computation, o) for o in instruction.operands)
-      group = str(replica_group_size(instruction.rest))
-      spec = _GROUPS.search(instruction.rest)
-      ops.append((kind, times, size, operands, spec.group(1) if spec else ""))
-      entry_ = collectives[kind]
-      entry_["count"] += times
-      entry_["bytes"] += int(size * times)
-      entry_["operand_bytes"] += int(operands * times)
-      stats = entry_["groups"].setdefault(group, {"count": 0, "bytes": 0, "operand_bytes": 0})
-      stats["count"] += times
-      stats["bytes"] += int(size * times)
-      stats["operand_bytes"] += int(operands * times)
+  loops, found = _loops(computations, runs)
+  collectives, cross_slice, ops = _collectives(computations, runs)
   control = [n for n in runs if not computations[n].fused]
   byte_counts = {n: _hbm_bytes(computations, computations[n]) for n in control}
   flop_counts = {n: _matmul_flops(computations[n]) for n in runs}
@@ -471,6 +419,83 @@ def summarize(text: str) -> Summary:
       kernel_flops_once=sum(runs_once[n] * f for n, (f, _) in kernels.items()),
       kernels_without_estimate=sum(b for _, b in kernels.values()),
       trip_counts=dict(found), cross_slice=cross_slice, ops=ops)
+
+
+def _loops(computations: dict, runs) -> tuple[collections.Counter, collections.Counter]:
+  """(the loops of more than one trip, by trip count; how each while loop's trip count was
+  found, by `trip_count`'s method): Summary's `loops` and `trip_counts`."""
+  loops, found = collections.Counter(), collections.Counter()
+  for name in runs:
+    computation = computations[name]
+    for instruction in computation.instructions.values():
+      if instruction.opcode == "while":
+        trips, how = trip_count(computations, computation, instruction)
+        found[how] += 1
+        if trips is not None and trips > 1:
+          loops[trips] += 1
+  return loops, found
+
+
+def _collectives(computations: dict, runs) -> tuple[dict, dict, list]:
+  """Summary's `collectives`, `cross_slice` and `ops`, each collective weighted by the times its
+  computation runs."""
+  # A logical collective once per channel id: TPU's async collective fusions copy it into their
+  # start, continuation and done computations, all run as often as the start.
+  seen, collectives = {}, {kind: {"count": 0, "bytes": 0, "operand_bytes": 0, "groups": {}}
+                           for kind in COLLECTIVES}
+  cross_slice, ops = {"count": 0, "bytes": 0}, []
+  for name, times in runs.items():
+    computation = computations[name]
+    for instruction in computation.instructions.values():
+      op = instruction.opcode
+      if op in ("send", "custom-call") and "megascale" in instruction.rest.lower():
+        _add_cross_slice(cross_slice, computation, instruction, times)
+      kind = op.removesuffix("-start").removesuffix("-done")
+      if kind not in COLLECTIVES or op.endswith("-done"):
+        continue
+      channel = _CHANNEL.search(instruction.rest)
+      key = (kind, channel.group(1)) if channel else (kind, name, instruction.name)
+      if key in seen:
+        continue
+      seen[key] = True
+      size = _collective_bytes(op, instruction.type_text)
+      operands = sum(_operand_bytes(computation, o) for o in instruction.operands)
+      group = str(replica_group_size(instruction.rest))
+      spec = _GROUPS.search(instruction.rest)
+      ops.append((kind, times, size, operands, spec.group(1) if spec else ""))
+      _tally(collectives[kind], times, size, operands)
+      _tally(collectives[kind]["groups"].setdefault(
+          group, {"count": 0, "bytes": 0, "operand_bytes": 0}), times, size, operands)
+  return collectives, cross_slice, ops
+
+
+def _add_cross_slice(cross_slice: dict, computation: _Computation, instruction: _Instruction,
+                     times: int) -> None:
+  """Across slices: host transfers to the megascale runtime (a send per transfer, its type named
+  in an attribute), or, in other libtpu versions, megascale custom calls."""
+  transfer = _MEGASCALE_TYPE.search(instruction.rest)
+  size = _operand_bytes(computation, instruction.operands[0]) if instruction.operands else 0
+  kind = transfer.group(1).lower() if transfer else "all_reduce"
+  cross_slice["count"] += times
+  cross_slice["bytes"] += int(size * times)
+  cross_slice.setdefault("by_transfer", {}).setdefault(kind, 0)
+  cross_slice["by_transfer"][kind] += int(size * times)
+
+
+def _collective_bytes(op: str, type_text: str) -> float:
+  """A collective's result bytes: an async start returns (operand, result, context scalars...),
+  its result is the second."""
+  arrays = _arrays(type_text)
+  if op.endswith("-start") and len(arrays) >= 2:
+    return BYTES_PER_ELEMENT.get(arrays[1][0], 0) * math.prod(arrays[1][1])
+  return _bytes(type_text)
+
+
+def _tally(stats: dict, times: int, size: float, operands: float) -> None:
+  """Adds a collective run `times` times to a count / bytes / operand_bytes record."""
+  stats["count"] += times
+  stats["bytes"] += int(size * times)
+  stats["operand_bytes"] += int(operands * times)
 
 
 def replica_group_size(rest: str) -> int | None:

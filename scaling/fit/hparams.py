@@ -128,83 +128,22 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
   """The report's `points`, `laws`, `predictions`, `bootstrap` and `warnings` (see docs/fit.md
   "Hyperparameter laws"). `params_tokens`: (N, D) pairs to predict lr_opt(N,D) at."""
   index_P, points = _groups(data)
-  lr_P, loss_P = data.lr_P, data.loss_P
   warnings = []
-  few = [p["name"] for m, p in enumerate(points) if np.unique(lr_P[index_P == m]).size < 3]
-  for m, point in enumerate(points):
-    if point["name"] in few:
-      k = np.unique(lr_P[index_P == m]).size
-      point["status"] = f"{k} learning rate{'s' if k != 1 else ''}; a parabola in log LR needs 3"
-  fittable = [m for m, p in enumerate(points) if p["name"] not in few]
-  if len(fittable) < MIN_POINTS and few:
-    raise InputError(f"hparams: {len(fittable)} of {len(points)} points have 3 or more learning "
-                     f"rates (a parabola in log LR needs 3; e.g. {few[0]}): is this an hparams "
-                     "sweep (sweep.kind=hparams, sweep.learning_rates)?")
-  if len(fittable) < MIN_POINTS:
-    raise InputError(f"hparams: {len(points)} points (N, D{', B' if data.batch_P is not None else ''}"
-                     f"), a law needs {MIN_POINTS}: add sizes or horizons")
+  fittable = _fittable(data, index_P, points)
   rows = np.isin(index_P, fittable)
-  group_P = index_P[rows].astype(np.float64)
   # The profiles take LR in units of the smallest, so that every log LR is >= 0 as every log N
   # of an isoFLOP profile is (isoflop._budget_minima reads a size's log by a max over rows).
-  lr_unit = float(lr_P.min())
-  as_profiles = dict(budget_P=group_P, params_P=lr_P[rows] / lr_unit, tokens_P=data.d_P[rows],
-                     loss_P=loss_P[rows], grouped=False)
+  lr_unit = float(data.lr_P.min())
+  as_profiles = dict(budget_P=index_P[rows].astype(np.float64), params_P=data.lr_P[rows] / lr_unit,
+                     tokens_P=data.d_P[rows], loss_P=data.loss_P[rows], grouped=False)
   profiles = isoflop.isoflop_profiles(**as_profiles, window=WINDOW)
-  for m, profile in zip(fittable, profiles):
-    point = points[m]
-    point["status"] = _status(profile, lr_P[rows])
-    point["lr_opt"], point["loss_opt"] = ((profile.minimum[0] * lr_unit, profile.minimum[2])
-                                          if point["status"] == "ok" else (None, None))
-    point["learning_rates"] = int(np.unique(profile.log_params).size)
-    point["runs"] = int(profile.rows.size)
-    if point["status"] != "ok":
-      warnings.append(f"point {point['name']}: {point['status']}; left out of the laws")
-  ok = [m for m in fittable if points[m]["status"] == "ok"]
-  if len(ok) < MIN_POINTS:
-    bad = "; ".join(f"{points[m]['name']}: {points[m]['status']}" for m in range(len(points))
-                    if points[m]["status"] != "ok")
-    raise InputError(f"hparams: {len(ok)} bracketed points, a law needs {MIN_POINTS} ({bad}); "
-                     "widen sweep.learning_rates")
+  ok = _vertices(points, fittable, profiles, data.lr_P[rows], lr_unit, warnings)
 
   # One bootstrap through vertices, laws and predictions.
   rng = np.random.default_rng(seed)
-  # Seeds are resampled only where every LR of every point has replicates: an LR with one run
-  # would be redrawn as itself, its point's interval (and the laws') as narrow as if noiseless.
-  replicated = data.seed_P is not None and all(
-      np.unique(lr_P[index_P == m], return_counts=True)[1].min() > 1 for m in fittable)
-  if replicated:
-    # t with the seeds' pooled degrees of freedom: the spread is their SD's, itself estimated
-    seed_dof = sum(lr_P[index_P == m].size - np.unique(lr_P[index_P == m]).size for m in fittable)
-    kind, scale, noise = "seeds", "sd", None
-    quantile = isoflop.student_t_975(seed_dof)
-  else:
-    try:
-      noise = isoflop.run_noise(isoflop.isoflop_profiles(**as_profiles, window=NOISE_WINDOW))
-      # 3 LRs a point, no seeds: parabolas through 3 points leave round-off (dof ~1e-16) for a
-      # residual, which would pass as sigma ~1e-7 and a t quantile ~0: intervals of zero width.
-      if not noise.dof > MIN_NOISE_DOF:
-        raise InputError("no replicate runs (same point and LR) and no parabola fitted to more "
-                         "than 3 learning rates measure the runs' noise")
-    except InputError as e:
-      raise InputError(f"hparams: {e}; fit points with 5 or more learning rates, or replicate "
-                       "seeds") from None
-    kind, scale = "noise", isoflop.INTERVAL_SCALE["noise"]
-    quantile = isoflop.interval_quantile("noise", noise.dof)
-  log_lr_BxM = np.full((resamples, len(points)), np.nan)
-  loss_BxM = np.full((resamples, len(points)), np.nan)
-  for m, profile in zip(fittable, profiles):
-    lr_index = np.unique(profile.log_params, return_inverse=True)[1].ravel()
-    if replicated:
-      counts_BxP = _seed_counts(rng, lr_index, resamples)
-      losses = _inflated(profile.loss, lr_index)
-    else:
-      counts_BxP = np.ones((resamples, profile.rows.size))
-      losses = isoflop._noise_losses(rng, profile, noise.relative, resamples)
-    log_lr_B, _, vertex_loss_B, has_minimum_B, _, _ = isoflop._budget_minima(
-        lr_index, profile.log_params, profile.log_tokens, losses, counts_BxP, WINDOW)
-    log_lr_BxM[:, m] = np.where(has_minimum_B, log_lr_B + np.log(lr_unit), np.nan)
-    loss_BxM[:, m] = np.where(has_minimum_B, vertex_loss_B, np.nan)
+  kind, scale, quantile, noise = _bootstrap_kind(data, index_P, fittable, as_profiles)
+  log_lr_BxM, loss_BxM = _resampled_vertices(rng, profiles, fittable, len(points), kind, noise,
+                                             resamples, lr_unit)
   ok_M = np.array([p["status"] == "ok" for p in points])
   for m in ok:
     _, ci = _interval({"lr_opt": log_lr_BxM[:, m]}, {"lr_opt": points[m]["lr_opt"]},
@@ -213,30 +152,7 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
   # With batches swept, the LR laws go through each (N, D)'s best batch: the optimum a batch law's
   # batch is paired with, not an average over batches whose optimal LRs differ.
   lr_M = ok_M & _at_best_batch(data, index_P, points, warnings)
-  mask_BxM = np.isfinite(log_lr_BxM) & lr_M
-
-  laws, samples_of = {}, {}
-  n_M = np.array([p["N"] for p in points])
-  d_M = np.array([p["D"] for p in points])
-  log_lr_M = np.log(np.array([p.get("lr_opt") or np.nan for p in points], dtype=np.float64))
-  estimate = _masked_plane(np.log(n_M), np.log(d_M), log_lr_M[None], lr_M[None])[0]
-  if np.all(np.isfinite(estimate)) and _varies_independently(np.log(n_M[lr_M]), np.log(d_M[lr_M])):
-    theta_BxK = _masked_plane(np.log(n_M), np.log(d_M), log_lr_BxM, mask_BxM)
-    laws["lr_opt(N,D)"] = _law(estimate, theta_BxK, ("alpha", "beta"), int(lr_M.sum()), scale,
-                               quantile)
-    samples_of["lr_opt(N,D)"] = theta_BxK
-  else:
-    warnings.append("lr_opt(N,D): the bracketed points do not vary N and D independently (one "
-                    "horizon, or D ∝ N); only laws of C are fitted")
-  if data.c_P is not None:
-    c_M = np.array([p["C"] for p in points])
-    line = _line(np.log(c_M), log_lr_M, log_lr_BxM, lr_M, mask_BxM)
-    if line is not None:  # log lr = log c − alpha·log C
-      estimate_line, theta_BxK = line
-      theta_BxK[:, 1] *= -1
-      laws["lr_opt(C)"] = _law((estimate_line[0], -estimate_line[1]), theta_BxK, ("alpha",),
-                               int(lr_M.sum()), scale, quantile)
-      samples_of["lr_opt(C)"] = theta_BxK
+  laws, samples_of = _lr_laws(data, points, lr_M, log_lr_BxM, scale, quantile, warnings)
   batch_optima = []
   if data.batch_P is not None and data.c_P is not None and np.unique(data.batch_P).size >= 3:
     batch_optima, batch_law = _batch_law(points, ok_M, loss_BxM,
@@ -259,6 +175,123 @@ def fit(data: Data, *, resamples: int = RESAMPLES, seed: int = 0,
   for message in warnings:
     warn(message)
   return report
+
+
+def _fittable(data: Data, index_P, points) -> list[int]:
+  """The points with the 3 learning rates a parabola needs (the others get a `status` saying so);
+  too few of them is an InputError that asks whether this is an hparams sweep at all."""
+  lr_P = data.lr_P
+  few = [p["name"] for m, p in enumerate(points) if np.unique(lr_P[index_P == m]).size < 3]
+  for m, point in enumerate(points):
+    if point["name"] in few:
+      k = np.unique(lr_P[index_P == m]).size
+      point["status"] = f"{k} learning rate{'s' if k != 1 else ''}; a parabola in log LR needs 3"
+  fittable = [m for m, p in enumerate(points) if p["name"] not in few]
+  if len(fittable) < MIN_POINTS and few:
+    raise InputError(f"hparams: {len(fittable)} of {len(points)} points have 3 or more learning "
+                     f"rates (a parabola in log LR needs 3; e.g. {few[0]}): is this an hparams "
+                     "sweep (sweep.kind=hparams, sweep.learning_rates)?")
+  if len(fittable) < MIN_POINTS:
+    raise InputError(f"hparams: {len(points)} points (N, D{', B' if data.batch_P is not None else ''}"
+                     f"), a law needs {MIN_POINTS}: add sizes or horizons")
+  return fittable
+
+
+def _vertices(points, fittable, profiles, fittable_lr, lr_unit: float, warnings) -> list[int]:
+  """Each fittable point's lr_opt and loss_opt (its parabola's vertex) and status; returns the
+  bracketed ones, an InputError naming the others when a law cannot be fitted through them."""
+  for m, profile in zip(fittable, profiles):
+    point = points[m]
+    point["status"] = _status(profile, fittable_lr)
+    point["lr_opt"], point["loss_opt"] = ((profile.minimum[0] * lr_unit, profile.minimum[2])
+                                          if point["status"] == "ok" else (None, None))
+    point["learning_rates"] = int(np.unique(profile.log_params).size)
+    point["runs"] = int(profile.rows.size)
+    if point["status"] != "ok":
+      warnings.append(f"point {point['name']}: {point['status']}; left out of the laws")
+  ok = [m for m in fittable if points[m]["status"] == "ok"]
+  if len(ok) < MIN_POINTS:
+    bad = "; ".join(f"{points[m]['name']}: {points[m]['status']}" for m in range(len(points))
+                    if points[m]["status"] != "ok")
+    raise InputError(f"hparams: {len(ok)} bracketed points, a law needs {MIN_POINTS} ({bad}); "
+                     "widen sweep.learning_rates")
+  return ok
+
+
+def _bootstrap_kind(data: Data, index_P, fittable, as_profiles):
+  """(kind, scale, quantile, noise): "seeds" where every LR of every point has replicates, else
+  "noise" with the run noise the window-2 parabolas measure (an InputError where none can)."""
+  lr_P = data.lr_P
+  # Seeds are resampled only where every LR of every point has replicates: an LR with one run
+  # would be redrawn as itself, its point's interval (and the laws') as narrow as if noiseless.
+  replicated = data.seed_P is not None and all(
+      np.unique(lr_P[index_P == m], return_counts=True)[1].min() > 1 for m in fittable)
+  if replicated:
+    # t with the seeds' pooled degrees of freedom: the spread is their SD's, itself estimated
+    seed_dof = sum(lr_P[index_P == m].size - np.unique(lr_P[index_P == m]).size for m in fittable)
+    return "seeds", "sd", isoflop.student_t_975(seed_dof), None
+  try:
+    noise = isoflop.run_noise(isoflop.isoflop_profiles(**as_profiles, window=NOISE_WINDOW))
+    # 3 LRs a point, no seeds: parabolas through 3 points leave round-off (dof ~1e-16) for a
+    # residual, which would pass as sigma ~1e-7 and a t quantile ~0: intervals of zero width.
+    if not noise.dof > MIN_NOISE_DOF:
+      raise InputError("no replicate runs (same point and LR) and no parabola fitted to more "
+                       "than 3 learning rates measure the runs' noise")
+  except InputError as e:
+    raise InputError(f"hparams: {e}; fit points with 5 or more learning rates, or replicate "
+                     "seeds") from None
+  return ("noise", isoflop.INTERVAL_SCALE["noise"], isoflop.interval_quantile("noise", noise.dof),
+          noise)
+
+
+def _resampled_vertices(rng, profiles, fittable, n_points: int, kind: str, noise, resamples: int,
+                        lr_unit: float) -> tuple[np.ndarray, np.ndarray]:
+  """B x M log lr_opt and B x M loss_opt of the resampled sweeps (NaN where a resample's
+  parabola has no minimum, or the point is not fittable): the bootstrap the intervals read."""
+  log_lr_BxM = np.full((resamples, n_points), np.nan)
+  loss_BxM = np.full((resamples, n_points), np.nan)
+  for m, profile in zip(fittable, profiles):
+    lr_index = np.unique(profile.log_params, return_inverse=True)[1].ravel()
+    if kind == "seeds":
+      counts_BxP = _seed_counts(rng, lr_index, resamples)
+      losses = _inflated(profile.loss, lr_index)
+    else:
+      counts_BxP = np.ones((resamples, profile.rows.size))
+      losses = isoflop._noise_losses(rng, profile, noise.relative, resamples)
+    log_lr_B, _, vertex_loss_B, has_minimum_B, _, _ = isoflop._budget_minima(
+        lr_index, profile.log_params, profile.log_tokens, losses, counts_BxP, WINDOW)
+    log_lr_BxM[:, m] = np.where(has_minimum_B, log_lr_B + np.log(lr_unit), np.nan)
+    loss_BxM[:, m] = np.where(has_minimum_B, vertex_loss_B, np.nan)
+  return log_lr_BxM, loss_BxM
+
+
+def _lr_laws(data: Data, points, lr_M, log_lr_BxM, scale, quantile, warnings):
+  """(laws, B x K samples of each) of lr_opt(N,D), where N and D vary independently, and of
+  lr_opt(C) with a compute column, through the points `lr_M` selects."""
+  laws, samples_of = {}, {}
+  mask_BxM = np.isfinite(log_lr_BxM) & lr_M
+  n_M = np.array([p["N"] for p in points])
+  d_M = np.array([p["D"] for p in points])
+  log_lr_M = np.log(np.array([p.get("lr_opt") or np.nan for p in points], dtype=np.float64))
+  estimate = _masked_plane(np.log(n_M), np.log(d_M), log_lr_M[None], lr_M[None])[0]
+  if np.all(np.isfinite(estimate)) and _varies_independently(np.log(n_M[lr_M]), np.log(d_M[lr_M])):
+    theta_BxK = _masked_plane(np.log(n_M), np.log(d_M), log_lr_BxM, mask_BxM)
+    laws["lr_opt(N,D)"] = _law(estimate, theta_BxK, ("alpha", "beta"), int(lr_M.sum()), scale,
+                               quantile)
+    samples_of["lr_opt(N,D)"] = theta_BxK
+  else:
+    warnings.append("lr_opt(N,D): the bracketed points do not vary N and D independently (one "
+                    "horizon, or D ∝ N); only laws of C are fitted")
+  if data.c_P is not None:
+    c_M = np.array([p["C"] for p in points])
+    line = _line(np.log(c_M), log_lr_M, log_lr_BxM, lr_M, mask_BxM)
+    if line is not None:  # log lr = log c − alpha·log C
+      estimate_line, theta_BxK = line
+      theta_BxK[:, 1] *= -1
+      laws["lr_opt(C)"] = _law((estimate_line[0], -estimate_line[1]), theta_BxK, ("alpha",),
+                               int(lr_M.sum()), scale, quantile)
+      samples_of["lr_opt(C)"] = theta_BxK
+  return laws, samples_of
 
 
 def _at_best_batch(data: Data, index_P, points, warnings) -> np.ndarray:

@@ -58,23 +58,39 @@ def hparams(path: str, out_dir: str, fit_report=None, *, n_column: str = "params
   horizons = _horizons(fit["points"])
   by_compute = "lr_opt(C)" in laws
   c_grid = np.geomspace(data.c_P.min() / 1.5, data.c_P.max() * 1.5, 40) if by_compute else ()
-  # The bands: the laws' predictions with intervals, from the same resamples as the fit, along
-  # each horizon's D(N).
-  pairs = ([(n, float(d_of(n))) for d_of in horizons.values() for n in n_grid]
-           if "lr_opt(N,D)" in laws else [])
-  bands = hparams_fit.fit(data, resamples=resamples, seed=seed, params_tokens=pairs,
-                          compute=c_grid)["predictions"] if pairs or by_compute else []
+  bands = _bands(data, laws, horizons, n_grid, c_grid, resamples, seed)
 
   figure = common.new_figure(16.0 if by_compute else 11.0, 4.8)
   axes = figure.subplots(1, 3 if by_compute else 2)
-  norm = common.log_norm([p["N"] for p in fit["points"]])
+  styles = {k: style for k, style in zip(horizons, ("-", "--", ":", "-.") * 4)}
+  _draw_loss_curves(axes[0], data, fit["points"], styles)
+  ok = [p for p in fit["points"] if p["status"] == "ok"]
+  _draw_lr_of_n(axes[1], ok, laws.get("lr_opt(N,D)"), [b for b in bands if "N" in b], styles,
+                n_grid.size, common.PARAMS_LABELS.get(n_column, n_column))
+  if by_compute:
+    _draw_lr_of_c(axes[2], ok, laws["lr_opt(C)"], [b for b in bands if "C" in b],
+                  f"compute C ({fit.get('inputs', {}).get('C') or 'budget'} column, FLOPs)")
+  return common.save(figure, out_dir, name)
+
+
+def _bands(data, laws, horizons, n_grid, c_grid, resamples: int, seed: int) -> list[dict]:
+  """The laws' predictions with intervals, from the same resamples as the fit, along each
+  horizon's D(N) over `n_grid` (horizon by horizon) and over `c_grid`."""
+  pairs = ([(n, float(d_of(n))) for d_of in horizons.values() for n in n_grid]
+           if "lr_opt(N,D)" in laws else [])
+  return hparams_fit.fit(data, resamples=resamples, seed=seed, params_tokens=pairs,
+                         compute=c_grid)["predictions"] if pairs or len(c_grid) else []
+
+
+def _draw_loss_curves(ax, data, points, styles) -> None:
+  """Left: each point's loss at every LR of its grid (hollow where unbracketed) and its vertex
+  with the vertex's 95 % interval."""
+  norm = common.log_norm([p["N"] for p in points])
   cmap = common.colormap(common.SIZE_COLORMAP)
   keys = np.stack([data.n_P, data.d_P] + ([data.batch_P] if data.batch_P is not None else []), 1)
   _, index_P = np.unique(keys, axis=0, return_inverse=True)
   index_P = index_P.ravel()
-  styles = {k: style for k, style in zip(horizons, ("-", "--", ":", "-.") * 4)}
-  ax = axes[0]
-  for m, point in enumerate(fit["points"]):
+  for m, point in enumerate(points):
     rows = index_P == m
     order = np.argsort(data.lr_P[rows])
     color = cmap(norm(point["N"]) * 0.85)
@@ -92,39 +108,39 @@ def hparams(path: str, out_dir: str, fit_report=None, *, n_column: str = "params
   ax.set_title("loss against LR; ★ the parabola's vertex (95% interval)", fontsize=10)
   ax.legend(fontsize=6, ncol=2)
 
-  ok = [p for p in fit["points"] if p["status"] == "ok"]
-  ax = axes[1]
-  nd_bands = [b for b in bands if "N" in b]
+
+def _draw_lr_of_n(ax, ok, law, nd_bands, styles, grid_size: int, x_label: str) -> None:
+  """Middle: the bracketed vertices against N, one marker per horizon, and lr_opt(N,D) (`law`,
+  None when not fitted) along each horizon with its band."""
   for i, (k, style) in enumerate(styles.items()):
     members = [p for p in ok if p["horizon"] == k]
     ax.errorbar([p["N"] for p in members], [p["lr_opt"] for p in members],
                 yerr=_bars(members), fmt="o", color="black", mfc="black" if i == 0 else "white",
                 label=f"vertices, horizon {k + 1}")
-    if "lr_opt(N,D)" in laws:
-      rows = nd_bands[i * n_grid.size:(i + 1) * n_grid.size]
+    if law:
+      rows = nd_bands[i * grid_size:(i + 1) * grid_size]
       _line_and_band(ax, [b["N"] for b in rows], rows, style, f"lr_opt(N,D) along horizon {k + 1}")
-  if "lr_opt(N,D)" in laws:
-    law = laws["lr_opt(N,D)"]
+  if law:
     ax.set_title(f"lr_opt = {law['coefficient']:.3g}·N^-α·D^-β: α = "
                  f"{_value(law, 'alpha')}, β = {_value(law, 'beta')}", fontsize=9)
   ax.set_xscale("log")
   ax.set_yscale("log")
-  ax.set_xlabel(common.PARAMS_LABELS.get(n_column, n_column))
+  ax.set_xlabel(x_label)
   ax.set_ylabel("optimal peak learning rate")
   ax.legend(fontsize=7)
-  if by_compute:
-    ax = axes[2]
-    ax.errorbar([p["C"] for p in ok], [p["lr_opt"] for p in ok], yerr=_bars(ok), fmt="o",
-                color="black", label="vertices")
-    rows = [b for b in bands if "C" in b]
-    _line_and_band(ax, [b["C"] for b in rows], rows, "-", "lr_opt(C)")
-    ax.set_title(f"lr_opt = {laws['lr_opt(C)']['coefficient']:.3g}·C^-α: α = "
-                 f"{_value(laws['lr_opt(C)'], 'alpha')}", fontsize=9)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(f"compute C ({fit.get('inputs', {}).get('C') or 'budget'} column, FLOPs)")
-    ax.legend(fontsize=7)
-  return common.save(figure, out_dir, name)
+
+
+def _draw_lr_of_c(ax, ok, law, c_bands, x_label: str) -> None:
+  """Right: the bracketed vertices against C and lr_opt(C) (`law`) with its band."""
+  ax.errorbar([p["C"] for p in ok], [p["lr_opt"] for p in ok], yerr=_bars(ok), fmt="o",
+              color="black", label="vertices")
+  _line_and_band(ax, [b["C"] for b in c_bands], c_bands, "-", "lr_opt(C)")
+  ax.set_title(f"lr_opt = {law['coefficient']:.3g}·C^-α: α = {_value(law, 'alpha')}",
+               fontsize=9)
+  ax.set_xscale("log")
+  ax.set_yscale("log")
+  ax.set_xlabel(x_label)
+  ax.legend(fontsize=7)
 
 
 def _horizons(points) -> dict:

@@ -123,7 +123,6 @@ def run(plan: Plan, *, devices=None) -> Outcome:
     sweep.write_plan(plan_json)
 
   work = core.Work(plan, every_run)
-  preempted, stopped_by = None, None
   progress = plan.runs[0].config.progress and is_writer
   driver = uuid.uuid4().hex[:12]
 
@@ -136,43 +135,57 @@ def run(plan: Plan, *, devices=None) -> Outcome:
   with compile_cache(sweep.compile_cache):
     bar = tqdm(total=len(work.units), initial=len(work.done), unit="run", dynamic_ncols=True,
                disable=not progress)
-    held_elsewhere: list[Run] = []
-    while True:
-      if ready := work.ready():
-        unit = ready[0]
-        bar.set_description(unit.name)
-        work.hold(unit)  # held until it ends here, or its holder elsewhere is done with it
-        try:
-          reason, stopped_by = _train_once(unit, work.trunk_of(unit), devices, attempt(unit))
-        except runstate.Busy as busy:
-          tqdm.write(f"{unit.name}: held by {busy.holder.where} (another process trains it); "
-                     "training the other runs first, then waiting for it")
-          held_elsewhere.append(unit)
-          continue
-      elif held_elsewhere:  # only runs other processes hold are left: wait, train if they stopped
-        unit = held_elsewhere.pop(0)
-        bar.set_description(unit.name)
-        reason, stopped_by = _wait_for_holder(unit, POLL_S), None
-        if not reason and not work.settle(unit):
-          work.release(unit)
-          continue
-      else:
-        break
-      if reason:
-        work.fail(unit, reason)
-        tqdm.write(f"{unit.name}: failed: {reason}")
-      elif stopped_by:
-        work.settle(unit)  # stopped at its last step: finished all the same
-      elif work.finish(unit):  # else failed: no final metrics row after its last step
-        bar.update(1)
-      else:
-        tqdm.write(f"{unit.name}: failed: {work.failed[unit.name]}")
-      if is_writer:
-        work.write_results()
-      if stopped_by:
-        preempted = unit.name
-        break
+    preempted, stopped_by = _train_all(work, devices, attempt, bar, is_writer)
     bar.close()
   if is_writer:
     work.write_results()
   return work.outcome(preempted, stopped_by)
+
+
+def _train_all(work: core.Work, devices, attempt, bar, is_writer: bool
+               ) -> tuple[str | None, str | None]:
+  """Trains the units `work` makes ready one at a time, then waits for those another process
+  held (training them if it stopped unfinished), results.csv written after each by process 0.
+  Returns (the run a signal stopped, the signal), or (None, None) once no unit is left."""
+  held_elsewhere: list[Run] = []
+  while True:
+    if ready := work.ready():
+      unit = ready[0]
+      bar.set_description(unit.name)
+      work.hold(unit)  # held until it ends here, or its holder elsewhere is done with it
+      try:
+        reason, stopped_by = _train_once(unit, work.trunk_of(unit), devices, attempt(unit))
+      except runstate.Busy as busy:
+        tqdm.write(f"{unit.name}: held by {busy.holder.where} (another process trains it); "
+                   "training the other runs first, then waiting for it")
+        held_elsewhere.append(unit)
+        continue
+    elif held_elsewhere:  # only runs other processes hold are left: wait, train if they stopped
+      unit = held_elsewhere.pop(0)
+      bar.set_description(unit.name)
+      reason, stopped_by = _wait_for_holder(unit, POLL_S), None
+      if not reason and not work.settle(unit):
+        work.release(unit)
+        continue
+    else:
+      return None, None
+    _record_end(work, unit, reason, stopped_by, bar)
+    if is_writer:
+      work.write_results()
+    if stopped_by:
+      return unit.name, stopped_by
+
+
+def _record_end(work: core.Work, unit: Run, reason: str | None, stopped_by: str | None,
+                bar) -> None:
+  """Files how `unit` ended in `work`: failed (said on the console), stopped by a signal, or
+  finished (the progress bar moves on)."""
+  if reason:
+    work.fail(unit, reason)
+    tqdm.write(f"{unit.name}: failed: {reason}")
+  elif stopped_by:
+    work.settle(unit)  # stopped at its last step: finished all the same
+  elif work.finish(unit):  # else failed: no final metrics row after its last step
+    bar.update(1)
+  else:
+    tqdm.write(f"{unit.name}: failed: {work.failed[unit.name]}")
