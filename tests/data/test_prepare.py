@@ -130,12 +130,12 @@ def test_a_killed_prepare_resumes_to_the_same_manifest(sources, monkeypatch):
     writes.append(path)
     write_bytes(path, data)
 
-  monkeypatch.setattr(rundir, "write_bytes", killed_after_four_shards)
+  monkeypatch.setattr(storage, "write_bytes", killed_after_four_shards)
   out = sources / "killed"
   assert prepare(*args, "--out", str(out)) == 130
   assert not os.path.exists(out / "manifest.json") and os.path.exists(out / "progress.json")
   assert prepare(*args, "--out", str(out), "--tokenizer", "spm:/nonexistent.model") == 2
-  monkeypatch.setattr(rundir, "write_bytes", write_bytes)
+  monkeypatch.setattr(storage, "write_bytes", write_bytes)
   assert prepare(*args, "--out", str(out)) == 0
   clean, resumed = manifest(sources / "clean"), manifest(out)
   clean.pop("seconds"), resumed.pop("seconds")
@@ -147,7 +147,7 @@ def test_a_killed_prepare_resumes_to_the_same_manifest(sources, monkeypatch):
 def test_resuming_with_another_tokenizer_is_refused(sources, spm_model, monkeypatch, capsys):
   args = ["--source", f"jsonl:{sources}/*.jsonl.gz", "--shard-tokens", "2000", "--out",
           str(sources / "out")]
-  monkeypatch.setattr(rundir, "write_text", _interrupted(storage.write_text))
+  monkeypatch.setattr(storage, "write_text", _interrupted(storage.write_text))
   assert prepare(*args, "--tokenizer", "bytes") == 130
   monkeypatch.undo()
   capsys.readouterr()
