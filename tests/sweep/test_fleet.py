@@ -80,6 +80,14 @@ def attempts(run) -> list[dict]:
   return runstate.read_status(run.workdir)["attempts"]
 
 
+def said(*outputs: str) -> str:
+  """The lines of a driver's stdout and stderr that say how its runs ended, whole: what a failed
+  assertion shows (pytest cuts a long string in the middle, Ray's log lines come in between)."""
+  words = ("preempted", "finished", "failed", "stopping", "interrupted", "Error")
+  return "\n".join(line for output in outputs for line in output.splitlines()
+                   if any(word in line for word in words))
+
+
 @pytest.mark.parametrize("sizes", [
     pytest.param((4e3, 6.4e3), id="two_runs"),  # two at once: the default suite's check
     pytest.param((4e3, 6.4e3, 9.5e3, 1.26e4), marks=pytest.mark.slow, id="four_runs"),
@@ -449,21 +457,28 @@ def test_a_signalled_driver_saves_every_run_in_flight_and_lists_the_one_that_fin
   argv = [sys.executable, "-m", "scaling.cli", "sweep", "--config", str(TINY_SWEEP),
           "--workdir", str(workdir), "--executor", "ray", "--ray-address", cluster,
           f"--config.base.data.glob={text_corpus}", "--config.base.log_every=1",
-          "--config.base.checkpoint_every=1000000", "--config.sweep.kind=curves",
-          "--config.sweep.sizes=(4e3,)", "--config.sweep.tokens=(4096,204800)"]  # 8 and 400 steps
+          "--config.base.checkpoint_every=1000000", "--config.base.eval_every=8",
+          "--config.sweep.kind=curves", "--config.sweep.sizes=(4e3,)",
+          "--config.sweep.tokens=(4096,204800)"]  # 8 and 400 steps
   config = four_runs(text_corpus)
   config.sweep.kind, config.sweep.sizes, config.sweep.tokens = "curves", (4e3,), (4096, 204800)
   short, long = sorted(plan_lib.build(config, str(workdir)).runs, key=lambda run: run.steps)
   driver = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+  # The signal comes once the short run has written its last row and the long one trains (it has a
+  # row: compiled, so it stops at a checkpoint), far from its end. Both evaluate at step 8: with
+  # the sweep's final eval only, the short run's last row waited on compiling the eval step while
+  # the long run ran on, and under load it could finish all 400 steps first (issue 32).
   deadline = time.monotonic() + 240
-  while len(read_metrics(short.workdir)) < short.steps:  # the short run writes its last row
+  while len(read_metrics(short.workdir)) < short.steps or not read_metrics(long.workdir):
     assert time.monotonic() < deadline and driver.poll() is None, driver.communicate()
     time.sleep(0.01)
+  long_rows = len(read_metrics(long.workdir))
   driver.send_signal(signum)
   out, err = driver.communicate(timeout=180)
-  assert driver.returncode == code, err[-3000:]
-  assert f"preempted during {long.name} ({signum.name})" in err
+  ended = f"{said(out, err)}\n(the long run had {long_rows} of {long.steps} rows at the signal)"
+  assert driver.returncode == code, f"{err[-3000:]}\n{ended}"
+  assert f"preempted during {long.name} ({signum.name})" in err, ended
 
   assert [row["name"] for row in results.read(str(workdir))] == [short.name]
   assert runstate.read_status(short.workdir)["state"] == "finished"
