@@ -1,18 +1,20 @@
-"""Test session set-up: 8 simulated CPU devices, so sharded meshes run on one machine; NumPy-style
+"""Test session set-up: 8 simulated CPU devices, so sharded meshes run on one machine; XLA:CPU's
+LLVM at -O0, which halves the time tests spend compiling (docs/testing.md); NumPy-style
 rank promotion an error (`jnp.ones((3, 4)) + jnp.ones(4)` raises, as in nanodo), so every broadcast
 in the product is written out; a local GCS API (fixtures `gcs`, `gcs_dir`; tests/emulated_gcs.py) started
 by the first test that asks for it; with SCALING_TEST_FAILURES=FILE, each failure's report appended
 to FILE the moment it happens (.ci/run prints it, so a session that dies before its summary still
 says what failed). docs/testing.md has the figures behind the compilation caches below.
 
-Both are set in the environment before JAX initializes, i.e. before any test module imports jax,
-so that the child processes tests start (they pass `os.environ` on) get them too.
+All are set in the environment before JAX initializes, i.e. before any test module imports jax,
+so that the child processes tests start get them too: they pass `os.environ` on, through
+`scaling.launch.local.child_env` where they want another device count.
 """
 
 import os
 
-os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
+                           " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ["JAX_NUMPY_RANK_PROMOTION"] = "raise"
 

@@ -18,6 +18,7 @@ import pytest
 
 from scaling import cli
 from scaling.launch import cli as launch_cli
+from scaling.launch import local
 from scaling.rundir import read_metrics
 from scaling.train import trainer
 from small_runs import small_config
@@ -26,7 +27,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CONFIGS = os.path.join(REPO, "configs")
 # A run killed and resumed in a child process, on one device; every run of the comparison uses the
 # same environment, so the compiled programs are the same.
-ONE_DEVICE = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1",
+ONE_DEVICE = {**local.child_env(os.environ, 1), "PYTHONUNBUFFERED": "1",
               "PYTHONPATH": REPO}
 
 

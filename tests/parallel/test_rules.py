@@ -12,6 +12,7 @@ import pytest
 from jax.sharding import PartitionSpec as P
 
 from scaling import cli
+from scaling.launch import local
 from scaling.parallel import rules
 from scaling.train import trainer
 from small_runs import losses, small_config
@@ -41,8 +42,7 @@ for arch in sys.argv[1:]:
 
 @pytest.mark.parametrize("archs", [("transformer", "lstm")], ids=["transformer_lstm"])
 def test_no_involuntary_full_rematerialization_on_a_2x2x2_mesh(archs):
-  env = {**os.environ, "JAX_PLATFORMS": "cpu",
-         "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+  env = local.child_env(os.environ, 8)
   done = subprocess.run([sys.executable, "-c", SCRIPT, *archs], env=env, capture_output=True,
                         text=True, timeout=300)
   assert done.returncode == 0, done.stderr[-2000:]

@@ -12,6 +12,7 @@ import pytest
 
 from scaling import rundir, storage
 from scaling.errors import InputError
+from scaling.launch import local
 from scaling.rundir import read_metrics
 from scaling.sweep import plan as plan_lib
 from scaling.sweep import results, runner
@@ -121,7 +122,7 @@ def sweep_command(text_corpus, workdir, steps_t):
           "--config.base.keep_checkpoints=1", "--config.sweep.kind=curves",
           "--config.sweep.sizes=(4e3,5.2e3,7e3)", f"--config.sweep.tokens={tokens}",
           "--config.sweep.branches=cooldown"]
-  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1"}
+  env = {**local.child_env(os.environ, 1), "PYTHONUNBUFFERED": "1"}
   return argv, env
 
 

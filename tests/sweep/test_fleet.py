@@ -21,6 +21,7 @@ import ray
 from test_runner import TINY_SWEEP, tiny_sweep
 
 from scaling.errors import InputError
+from scaling.launch import local
 from scaling.rundir import read_metrics
 from scaling.sweep import cli, fleet, resources, results, runner, runs_cli
 from scaling.train import runstate
@@ -53,7 +54,7 @@ def cluster(gcs):
   ray.init(address=nodes.address, log_to_driver=False, logging_level="WARNING",
            runtime_env={"env_vars": {
                **emulator, "JAX_PLATFORMS": "cpu",
-               "XLA_FLAGS": f"--xla_force_host_platform_device_count={WORKER_DEVICES}"}})
+               "XLA_FLAGS": local.child_env(os.environ, WORKER_DEVICES)["XLA_FLAGS"]}})
   yield nodes.address
   ray.shutdown()
   nodes.shutdown()

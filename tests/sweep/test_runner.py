@@ -12,6 +12,7 @@ import pytest
 
 from scaling import rundir, storage
 from scaling.errors import InputError
+from scaling.launch import local
 from scaling.sweep import cli, core, results, runner
 from scaling.train import runstate
 from scaling.sweep import plan as plan_lib
@@ -218,7 +219,7 @@ def test_a_signalled_sweep_saves_and_exits_128_plus_the_signal(text_corpus, tmp_
           "--workdir", str(workdir), f"--config.base.data.glob={text_corpus}",
           "--config.base.mesh.fsdp=1", "--config.base.log_every=1",
           "--config.sweep.tokens=(20480,)"]
-  env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
+  env = local.child_env(os.environ, 1)
   process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
   metrics = workdir / "runs"
@@ -363,7 +364,7 @@ def test_two_sweeps_started_a_second_apart_train_each_run_once(text_corpus, tmp_
   argv = [sys.executable, "-m", "scaling.cli", "sweep", "--config", str(TINY_SWEEP),
           "--workdir", str(workdir), f"--config.base.data.glob={text_corpus}",
           "--config.base.mesh.fsdp=1", "--config.base.log_every=1"]
-  env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
+  env = local.child_env(os.environ, 1)
   first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            text=True)
   time.sleep(1)

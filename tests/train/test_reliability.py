@@ -15,6 +15,7 @@ import jax
 import pytest
 
 from scaling import storage
+from scaling.launch import local
 from scaling.train import trainer
 from scaling.rundir import read_metrics
 from small_runs import small_config
@@ -22,7 +23,7 @@ from small_runs import small_config
 STEPS = 24
 # Run in a child process so a signal hits a real trainer. One device keeps it quick; every run of a
 # comparison uses the same environment, so the compiled programs are the same.
-ENV = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1"}
+ENV = {**local.child_env(os.environ, 1), "PYTHONUNBUFFERED": "1"}
 
 
 @pytest.fixture(scope="module", autouse=True)
